@@ -1,0 +1,208 @@
+"""`growlm report`: one self-contained HTML page (and the same tables as Markdown) for a run or a study.
+
+A run report has the stage summary, the loss curve over all stages with growth steps marked, the evaluation by
+depth (table, confidence bands, MMLU subject heatmap) when the run has been evaluated, the exported models, the
+manifest (hashes, commit, machine), the resolved config and the environment the report was made in. A study
+report adds the study's own tables and plots (see rundir.py for study.json), loss against cumulative FLOPs for
+all runs, a one-line-per-run summary, and each run's section.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+
+from growlm import __version__
+from growlm.analysis.document import Document
+from growlm.analysis.plots import plot_loss_curve, plot_loss_vs_flops, plot_metric_by_depth, plot_subject_heatmap
+from growlm.analysis.rundir import EvalRecord, Run, Study, is_run_dir, load_run, load_study
+from growlm.analysis.tables import Table, format_value
+from growlm.errors import GrowlmError
+from growlm.io import atomic_write_text, check_output
+
+
+def _stage_numbers(metrics: list[dict]) -> list[int]:
+    return sorted({r["stage"] for r in metrics if isinstance(r.get("stage"), int)})
+
+
+def _last(rows: Iterable[Mapping], key: str) -> object:
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return values[-1] if values else None
+
+
+def stage_table(run: Run) -> Table:
+    rows = []
+    for stage in _stage_numbers(run.metrics):
+        of_stage = [r for r in run.metrics if r.get("stage") == stage]
+        train = [r for r in of_stage if r["kind"] == "train"]
+        start = next((r for r in of_stage if r["kind"] == "stage_start"), {})
+        tail = [r["loss"] for r in train[-max(1, len(train) // 10):]]
+        rows.append([
+            stage, _last(of_stage, "depth"), len(train), start.get("trainable_params"), start.get("total_params"),
+            _last(train, "tokens"), _last(train, "flops"), sum(tail) / len(tail) if tail else None,
+            _last((r for r in of_stage if r["kind"] == "val"), "val_loss"), _last(train, "wall")])
+    return Table(f"Stages: {run.label}",
+                 ["stage", "depth", "train rows", "trainable params", "total params", "tokens (cum.)",
+                  "FLOPs (cum.)", "train loss (last 10%)", "val loss (last)", "wall (s, cum.)"], rows)
+
+
+def eval_table(records: list[EvalRecord], label: str) -> Table:
+    overall = [r for r in records if r.subject is None]
+    series = list(dict.fromkeys((r.task, r.metric) for r in overall))
+    chance = {(r.task, r.metric): r.chance for r in overall if r.chance is not None}
+    columns = [f"{t} {m}" + (f" (chance {format_value(chance[t, m])})" if (t, m) in chance else "")
+               for t, m in series]
+    cells = {(r.depth, r.task, r.metric): r for r in overall}
+
+    def cell(r: EvalRecord | None) -> str:
+        if r is None:
+            return "–"
+        interval = f" [{format_value(r.ci_low)}, {format_value(r.ci_high)}]" if r.ci_low is not None else ""
+        return format_value(r.value) + interval
+
+    rows = [[depth] + [cell(cells.get((depth, t, m))) for t, m in series]
+            for depth in sorted({r.depth for r in overall})]
+    n = {r.n for r in overall if r.n}
+    note = "value [95% CI]" + (f"; items per task: {', '.join(map(str, sorted(n)))}" if n else "")
+    return Table(f"Evaluation by depth: {label}", ["depth", *columns], rows, note)
+
+
+def models_table(run: Run) -> Table:
+    rows = [[stage, info.get("depth"), info.get("path"), (info.get("substrate") or {}).get("kind"),
+             (info.get("substrate") or {}).get("sha256"), info.get("tokenizer_sha256")]
+            for stage, info in run.stage_models.items()]
+    return Table(f"Exported models: {run.label}",
+                 ["stage", "depth", "folder", "substrate", "substrate sha256", "tokenizer sha256"], rows)
+
+
+def _flatten(data: object, prefix: str = "") -> list[list[object]]:
+    if isinstance(data, Mapping) and data:
+        return [row for key, value in data.items() for row in _flatten(value, f"{prefix}{key}.")]
+    if isinstance(data, list) and data and all(isinstance(v, Mapping) for v in data):
+        return [row for i, value in enumerate(data) for row in _flatten(value, f"{prefix}{i}.")]
+    return [[prefix.rstrip("."), data if isinstance(data, int | float | str) or data is None
+             else json.dumps(data, ensure_ascii=False)]]
+
+
+def _git_commit() -> str | None:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                                text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment_table() -> Table:
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    rows = [["made", datetime.now(timezone.utc).isoformat(timespec="seconds")], ["growlm", __version__],
+            ["git commit", _git_commit()], ["python", sys.version.split()[0]], ["torch", torch.__version__],
+            ["platform", platform.platform()], ["cpu", f"{_cpu_name()} ({os.cpu_count()} logical cores)"],
+            ["gpu", gpu]]
+    return Table("Environment of this report", ["item", "value"], rows,
+                 note="The machine and code that trained the run are in its manifest above.")
+
+
+def _run_sections(doc: Document, run: Run, heading: str) -> None:
+    doc.section(heading)
+    doc.paragraph(f"Run directory: {run.path}")
+    if run.metrics:
+        doc.table(stage_table(run))
+        doc.figure(plot_loss_curve(run.metrics, f"Loss over all stages: {run.label}"),
+                   "Training loss (smoothed line over raw steps) and validation loss; dashed lines mark the steps "
+                   "where layers were added.")
+    else:
+        doc.paragraph("No metrics.jsonl: the run has not logged any training yet.")
+    if run.evals:
+        doc.table(eval_table(run.evals, run.label))
+        if any(r.subject is None for r in run.evals):
+            doc.figure(plot_metric_by_depth(run.evals), "Every task by depth with 95% confidence bands and the "
+                                                         "chance level.")
+        for task in dict.fromkeys(r.task for r in run.evals if r.subject is not None):
+            doc.figure(plot_subject_heatmap(run.evals, task), f"{task}: score by subject and depth.")
+    if run.stage_models:
+        doc.table(models_table(run))
+    if run.manifest:
+        doc.table(Table(f"Manifest: {run.label}", ["key", "value"], _flatten(run.manifest),
+                        note="hashes of substrate, tokenizer and data, code version and machine, as the run wrote them"))
+    if run.config_text:
+        doc.preformatted(f"Resolved config: {run.label} (config.resolved.toml)", run.config_text)
+
+
+def _final_val_loss(run: Run) -> object:
+    return _last((r for r in run.metrics if r.get("kind") == "val"), "val_loss")
+
+
+def study_document(study: Study) -> Document:
+    doc = Document(f"growlm study: {study.name}", f"{study.path} · {len(study.runs)} runs")
+    if study.description:
+        doc.paragraph(study.description)
+    if study.tables or study.plots:
+        doc.section("Results")
+        for table in study.tables:
+            doc.table(table)
+        for plot in study.plots:
+            doc.png(plot.read_bytes(), plot.stem.replace("_", " "))
+    if any(run.metrics for run in study.runs):
+        doc.section("Loss at equal compute")
+        doc.figure(plot_loss_vs_flops({run.label: run.metrics for run in study.runs}),
+                   "Validation loss against cumulative training FLOPs (log scale) for every run of the study.")
+    rows = []
+    for run in study.runs:
+        train = [r for r in run.metrics if r.get("kind") == "train"]
+        rows.append([run.label, _last(run.metrics, "depth"), len(_stage_numbers(run.metrics)),
+                     _last(train, "tokens"), _last(train, "flops"), _last(train, "wall"), _final_val_loss(run)])
+    doc.section("Runs")
+    doc.table(Table("Runs at a glance", ["run", "depth", "stages", "tokens", "FLOPs", "wall (s)", "final val loss"],
+                    rows))
+    for run in study.runs:
+        _run_sections(doc, run, f"Run: {run.label}")
+    doc.section("Environment")
+    doc.table(environment_table())
+    return doc
+
+
+def run_document(run: Run) -> Document:
+    doc = Document(f"growlm run: {run.label}", str(run.path))
+    _run_sections(doc, run, "Training")
+    doc.section("Environment")
+    doc.table(environment_table())
+    return doc
+
+
+def build_report(path: str | Path) -> Document:
+    path = Path(path)
+    if not path.is_dir():
+        raise GrowlmError(f"{path} does not exist or is not a folder; pass a run or study directory")
+    return run_document(load_run(path)) if is_run_dir(path) else study_document(load_study(path))
+
+
+def write_report(path: str | Path, out: str | Path | None = None, force: bool = False) -> tuple[Path, Path]:
+    """Write OUT (default PATH/report.html) and the Markdown next to it (same name, .md)."""
+    path = Path(path)
+    html_path = Path(out) if out is not None else path / "report.html"
+    md_path = html_path.with_suffix(".md")
+    for target in (html_path, md_path):
+        check_output(target, force)
+    doc = build_report(path)
+    atomic_write_text(md_path, doc.to_markdown())
+    atomic_write_text(html_path, doc.to_html())
+    return html_path, md_path

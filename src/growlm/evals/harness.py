@@ -1,0 +1,264 @@
+"""Log-likelihood scoring and token-by-token decoding through the plain causal-LM call.
+
+The model is only called as `model(input_ids=, attention_mask=, cache=, use_cache=)`, so composed models work.
+Conventions follow lm-evaluation-harness: text is encoded without special tokens; a context's trailing whitespace
+moves to the front of its continuation; the continuation's tokens are encode(context + continuation) minus the
+first len(encode(context)) tokens; contexts are cut from the left to fit the model's window.
+
+Speed without changing results: a context is run once and every continuation of it is scored against its cache
+(the continuations' first tokens come straight from the context's last logits). Requests whose contexts have the
+same token length share one forward pass, so no context is ever padded and every token keeps its position;
+continuations are padded on the right only, which causal attention never lets earlier tokens see.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from growlm.errors import GrowlmError
+
+PAD_FILLER = 0  # any valid id: filler tokens sit after every real token and are masked out
+
+
+@dataclass(frozen=True)
+class ChoiceRequest:
+    """One context and the continuations to score after it."""
+
+    context: str
+    continuations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ChoiceScores:
+    loglikelihoods: tuple[float, ...]  # summed log-probability of each continuation's tokens, natural log
+    continuation_tokens: tuple[int, ...]
+    context_tokens: int  # context tokens the model saw
+    truncated_tokens: int  # context tokens cut from the left to fit the window
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str  # decoded output, cut before the stop string
+    new_tokens: int
+    truncated_tokens: int  # prompt tokens cut from the left to fit the window
+
+
+def encode(tokenizer, text: str) -> list[int]:
+    return tokenizer.encode(text, add_special_tokens=False)
+
+
+def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """lm-evaluation-harness's _encode_pair."""
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        continuation = context[-n_spaces:] + continuation
+        context = context[:-n_spaces]
+    context_ids = encode(tokenizer, context)
+    return context_ids, encode(tokenizer, context + continuation)[len(context_ids):]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    context: list[int]
+    continuations: list[list[int]]
+    truncated: int
+
+
+def _prepare(tokenizer, request: ChoiceRequest, window: int) -> _Prepared:
+    pairs = [encode_pair(tokenizer, request.context, c) for c in request.continuations]
+    context = pairs[0][0]
+    continuations = [cont for _, cont in pairs]
+    if not context or any(not cont for cont in continuations):
+        raise GrowlmError(f"empty context or continuation in request {request.context[-60:]!r}; every request "
+                          "needs text on both sides")
+    # Every continuation but its last token is fed after the context, so the longest one sets the room left.
+    room = window - (max(len(c) for c in continuations) - 1)
+    if room < 1:
+        raise GrowlmError(f"a continuation is longer than the model's {window}-token window: {request.context[-60:]!r}")
+    keep = min(len(context), room)
+    return _Prepared(context[len(context) - keep:], continuations, len(context) - keep)
+
+
+def _equal_length_batches(lengths: Sequence[int], cost: Callable[[list[int]], int], budget: int,
+                          max_batch: int) -> Iterable[list[int]]:
+    """Indices grouped by equal length (shortest first), each group within the token budget (one item always fits)."""
+    batch: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        if batch and (lengths[i] != lengths[batch[0]] or len(batch) >= max_batch or cost(batch + [i]) > budget):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
+
+
+def _select_rows(cache, rows: torch.Tensor):
+    """Cache rows `rows` (repeats allowed); a composed model's cache is a tuple of per-expert caches."""
+    if isinstance(cache, (tuple, list)):
+        return type(cache)(_select_rows(c, rows) for c in cache)
+    cache.batch_select_indices(rows)
+    return cache
+
+
+def _token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    logits = logits.float()
+    return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
+
+
+def _score_batch(model, items: list[_Prepared]) -> list[list[float]]:
+    """Summed log-likelihood of every continuation of `items`, whose contexts all have the same length."""
+    device = model.device
+    context = torch.tensor([it.context for it in items], device=device)
+    out = model(input_ids=context, attention_mask=torch.ones_like(context), use_cache=True)
+    last = out.logits[:, -1]
+    token_lps = [
+        [[lp] for lp in _token_logprobs(last[b].expand(len(it.continuations), -1),
+                                        torch.tensor([c[0] for c in it.continuations], device=device)).tolist()]
+        for b, it in enumerate(items)
+    ]
+    rows = [(b, j) for b, it in enumerate(items) for j, c in enumerate(it.continuations) if len(c) > 1]
+    if rows:
+        n_context = context.shape[1]
+        width = max(len(items[b].continuations[j]) - 1 for b, j in rows)
+        inputs = torch.full((len(rows), width), PAD_FILLER, dtype=torch.long)
+        targets = torch.full((len(rows), width), PAD_FILLER, dtype=torch.long)
+        mask = torch.zeros((len(rows), n_context + width), dtype=torch.long)
+        mask[:, :n_context] = 1
+        for r, (b, j) in enumerate(rows):
+            cont = items[b].continuations[j]
+            inputs[r, : len(cont) - 1] = torch.tensor(cont[:-1])
+            targets[r, : len(cont) - 1] = torch.tensor(cont[1:])
+            mask[r, n_context: n_context + len(cont) - 1] = 1
+        cache = _select_rows(out.cache, torch.tensor([b for b, _ in rows], device=device))
+        logits = model(input_ids=inputs.to(device), attention_mask=mask.to(device), cache=cache, use_cache=True).logits
+        rest = _token_logprobs(logits, targets.to(device)).cpu().tolist()
+        for r, (b, j) in enumerate(rows):
+            token_lps[b][j] += rest[r][: len(items[b].continuations[j]) - 1]
+    return [[math.fsum(lps) for lps in item] for item in token_lps]
+
+
+def score_choices(model, tokenizer, requests: Sequence[ChoiceRequest], batch_tokens: int = 2048,
+                  max_batch: int = 64, progress=None) -> list[ChoiceScores]:
+    """Log-likelihood of every continuation of every request; results do not depend on the batch settings.
+
+    `batch_tokens` bounds the tokens (hence logits) of one forward pass; `progress` gets .update(n) per batch.
+    """
+    window = model.config.max_position_embeddings
+    prepared = [_prepare(tokenizer, r, window) for r in requests]
+
+    def cost(batch: list[int]) -> int:
+        items = [prepared[i] for i in batch]
+        rows = sum(1 for it in items for c in it.continuations if len(c) > 1)
+        width = max(len(c) - 1 for it in items for c in it.continuations)
+        return max(len(items) * len(items[0].context), rows * width)
+
+    results: list[ChoiceScores | None] = [None] * len(prepared)
+    with torch.inference_mode():
+        for batch in _equal_length_batches([len(p.context) for p in prepared], cost, batch_tokens, max_batch):
+            for i, lls in zip(batch, _score_batch(model, [prepared[i] for i in batch])):
+                p = prepared[i]
+                results[i] = ChoiceScores(tuple(lls), tuple(len(c) for c in p.continuations), len(p.context),
+                                          p.truncated)
+            if progress is not None:
+                progress.update(len(batch))
+    return results  # type: ignore[return-value]
+
+
+# ---- decoding -----------------------------------------------------------------------------------------------
+
+Sampler = Callable[[torch.Tensor, list[int], int], torch.Tensor]  # (logits B x V, prompt indices, step) -> ids
+
+
+def greedy(logits: torch.Tensor, prompts: list[int], step: int) -> torch.Tensor:
+    return logits.argmax(-1)
+
+
+@dataclass(frozen=True)
+class GumbelSampler:
+    """Samples from softmax(logits / temperature) with noise fixed by (seed, prompt index, step).
+
+    argmax(logits / T + Gumbel noise) is an exact draw from the softmax; seeding the noise per prompt makes a
+    sample independent of batching and order.
+    """
+
+    seed: int
+    temperature: float = 1.0
+
+    def __call__(self, logits: torch.Tensor, prompts: list[int], step: int) -> torch.Tensor:
+        noise = torch.stack([self._gumbel(p, step, logits.shape[-1]) for p in prompts]).to(logits.device)
+        return (logits.float() / self.temperature + noise).argmax(-1)
+
+    def _gumbel(self, prompt: int, step: int, size: int) -> torch.Tensor:
+        state = np.random.SeedSequence([self.seed, prompt, step]).generate_state(1)[0]
+        uniform = torch.rand(size, generator=torch.Generator().manual_seed(int(state)), dtype=torch.float64)
+        return -torch.log(-torch.log(uniform.clamp_min(1e-300))).float()
+
+
+def _cut(text: str, stop: str | None) -> tuple[str, bool]:
+    if stop and stop in text:
+        return text[: text.index(stop)], True
+    return text, False
+
+
+def _generate_batch(model, tokenizer, prompts: list[list[int]], indices: list[int], caps: list[int],
+                    stop: str | None, sampler: Sampler) -> list[tuple[str, int]]:
+    device = model.device
+    eos = tokenizer.eos_token_id
+    inputs = torch.tensor(prompts, device=device)
+    length = inputs.shape[1]
+    cache = None
+    new: list[list[int]] = [[] for _ in prompts]
+    done = [cap == 0 for cap in caps]
+    for step in range(max(caps)):
+        if all(done):
+            break
+        mask = torch.ones((len(prompts), length + step), dtype=torch.long, device=device)
+        out = model(input_ids=inputs, attention_mask=mask, cache=cache, use_cache=True)
+        cache = out.cache
+        tokens = sampler(out.logits[:, -1], indices, step)
+        for r, token in enumerate(tokens.tolist()):
+            if done[r]:
+                continue
+            if token == eos:
+                done[r] = True
+                continue
+            new[r].append(token)
+            done[r] = len(new[r]) >= caps[r] or _cut(tokenizer.decode(new[r]), stop)[1]
+        inputs = tokens.unsqueeze(1)
+    return [(_cut(tokenizer.decode(ids), stop)[0], len(ids)) for ids in new]
+
+
+def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int | Sequence[int], stop: str | None = "\n",
+             sampler: Sampler = greedy, batch_tokens: int = 2048, max_batch: int = 64,
+             progress=None) -> list[Generation]:
+    """Continue every prompt for at most max_new_tokens tokens (one cap for all, or one per prompt), ending early
+    at end-of-text or the stop string (cut off, not returned).
+
+    Prompts are cut from the left so prompt plus cap fit the window; prompts of one token length run as a batch,
+    so batching never changes which tokens are produced.
+    """
+    window = model.config.max_position_embeddings
+    caps = [max_new_tokens] * len(prompts) if isinstance(max_new_tokens, int) else list(max_new_tokens)
+    if any(cap >= window for cap in caps):
+        raise GrowlmError(f"a generation cap of {max(caps)} tokens leaves no room for a prompt in the model's "
+                          f"{window}-token window; lower --max-new-tokens")
+    encoded = [encode(tokenizer, p) for p in prompts]
+    if any(not ids for ids in encoded):
+        raise GrowlmError("an evaluation prompt is empty; every prompt needs some text")
+    kept = [ids[-(window - cap):] for ids, cap in zip(encoded, caps)]
+    lengths = [len(ids) for ids in kept]
+    results: list[Generation | None] = [None] * len(kept)
+    with torch.inference_mode():
+        for batch in _equal_length_batches(lengths, lambda b: len(b) * lengths[b[0]], batch_tokens, max_batch):
+            outputs = _generate_batch(model, tokenizer, [kept[i] for i in batch], batch, [caps[i] for i in batch],
+                                      stop, sampler)
+            for i, (text, n_new) in zip(batch, outputs):
+                results[i] = Generation(text, n_new, len(encoded[i]) - len(kept[i]))
+            if progress is not None:
+                progress.update(len(batch))
+    return results  # type: ignore[return-value]

@@ -1,0 +1,87 @@
+"""Scores, the readable table and the results JSON.
+
+Results JSON (format "growlm-eval-v1"):
+- "protocol" and "protocol_label"; "model": path and its growlm.json; "settings"; "growlm_version".
+- "scores": one row per (task, metric): value, ci95 [low, high] (percentile bootstrap over items, fixed seed),
+  n (items), chance (what guessing scores; null where no such level exists), split, shots, protocol.
+- "tasks": per task "info" (data source, prompt format, scoring rule) and "items": one record per item with
+  everything needed to recompute its score (exact strings scored, log-likelihoods and byte lengths, or prompt,
+  output and references).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from growlm import __version__
+from growlm.evals.settings import PROTOCOL_LABELS, EvalSettings
+from growlm.io import atomic_write_json, check_output
+
+FORMAT = "growlm-eval-v1"
+PERCENT_METRICS = {"acc", "acc_norm", "em", "f1", "match"}
+
+
+@dataclass(frozen=True)
+class Score:
+    task: str
+    metric: str
+    value: float
+    ci95: tuple[float, float]
+    n: int
+    chance: float | None
+    split: str
+    shots: int
+    protocol: str
+
+
+@dataclass
+class TaskResult:
+    task: str
+    scores: list[Score]
+    items: list[dict]
+    info: dict = field(default_factory=dict)
+
+
+def _fmt(metric: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    if metric in PERCENT_METRICS:
+        return f"{100 * value:.2f}%"
+    return f"{value:.2f}" if metric in {"bleu", "chrf", "ppl"} else f"{value:.4f}"
+
+
+def render_table(scores: list[Score], protocol: str) -> str:
+    table = Table(title=f"growlm eval: {PROTOCOL_LABELS[protocol]}", title_justify="left")
+    for name in ("task", "split", "shots", "metric", "value", "95% CI", "n", "chance"):
+        table.add_column(name, justify="left" if name in {"task", "split", "metric"} else "right")
+    for s in scores:
+        table.add_row(s.task, s.split, str(s.shots), s.metric, _fmt(s.metric, s.value),
+                      f"{_fmt(s.metric, s.ci95[0])} .. {_fmt(s.metric, s.ci95[1])}", str(s.n),
+                      _fmt(s.metric, s.chance))
+    buffer = io.StringIO()
+    Console(file=buffer, width=140, no_color=True).print(table)
+    return buffer.getvalue()
+
+
+def results_payload(model_path: Path, model_meta: dict | None, settings: EvalSettings,
+                    results: list[TaskResult]) -> dict:
+    return {
+        "format": FORMAT,
+        "protocol": settings.protocol,
+        "protocol_label": PROTOCOL_LABELS[settings.protocol],
+        "growlm_version": __version__,
+        "model": {"path": str(model_path), "growlm": model_meta},
+        "settings": settings.to_json(),
+        "scores": [asdict(s) for r in results for s in r.scores],
+        "tasks": {r.task: {"info": r.info, "items": r.items} for r in results},
+    }
+
+
+def write_results(path: Path, payload: dict, force: bool) -> None:
+    check_output(path, force)
+    atomic_write_json(path, payload)

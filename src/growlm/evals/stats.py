@@ -1,0 +1,40 @@
+"""Percentile bootstrap confidence intervals over evaluation items, with a fixed seed.
+
+Every metric here is a function of per-item statistics summed over items (accuracy: correct and 1; perplexity:
+nll and tokens; corpus BLEU: sacreBLEU's n-gram counts), so one resampler serves them all: draw n items with
+replacement, sum their rows, apply the metric.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+SEED = 1234
+RESAMPLES = 1000
+LEVEL = 0.95
+
+
+def bootstrap_ci(item_stats: np.ndarray, metric: Callable[[np.ndarray], float], resamples: int = RESAMPLES,
+                 seed: int = SEED, level: float = LEVEL) -> tuple[float, float]:
+    """(low, high) of the central `level` interval of metric(sum of resampled rows)."""
+    item_stats = np.asarray(item_stats, dtype=np.float64)
+    if item_stats.ndim == 1:
+        item_stats = item_stats[:, None]
+    n = len(item_stats)
+    if n == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    values = np.array([metric(item_stats[rng.integers(0, n, n)].sum(axis=0)) for _ in range(resamples)])
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def mean_ci(values, resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, tuple[float, float]]:
+    """Mean of per-item values (accuracy, EM, F1) and its bootstrap interval."""
+    values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    point = float(values.mean()) if n else float("nan")
+    return point, bootstrap_ci(values, lambda s: s[0] / n, resamples, seed)
