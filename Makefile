@@ -7,7 +7,7 @@ STAMP := $(VENV)/.growlm-installed
 DEMO_RUN ?= runs/demo
 
 DEMO_APT := unifont
-TEST_APT := unifont fonts-unifont
+TEST_APT := unifont fonts-unifont chromium
 
 .PHONY: demo test install clean-venv
 

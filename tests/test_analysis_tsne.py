@@ -15,6 +15,7 @@ from growlm.analysis.separation import knn_purity, knn_purity_chance, silhouette
 from growlm.analysis.word_groups import load_word_groups
 from growlm.cli import main
 from growlm.errors import GrowlmError
+from growlm.model import export_model
 from growlm.tokenizer import default_tokenizer
 from growlm.tokenizer.layout import BOS_ID, is_char_id
 
@@ -104,8 +105,7 @@ def test_vectors_are_token_means_and_do_not_depend_on_batching():
 
 
 def write_model(path, model: LlamaForCausalLM) -> None:
-    model.save_pretrained(path)
-    default_tokenizer().save(path)
+    export_model(model, default_tokenizer(), path, {"substrate": {"kind": "random", "sha256": None}})
 
 
 def test_tsne_command_scores_a_substrate_built_to_separate_the_groups(tmp_path, capsys):
@@ -145,7 +145,7 @@ def test_tsne_command_refuses_bad_input_and_existing_output(tmp_path, capsys):
     load_word_groups_from(tmp_path, SMALL_GROUPS)
     groups = ["--groups", str(tmp_path / "groups.json")]
     assert main(["analyze", "tsne", str(tmp_path), *groups, "--out", str(tmp_path / "o")]) == 2
-    assert "not an exported model folder" in capsys.readouterr().err
+    assert "has no tokenizer" in capsys.readouterr().err
     write_model(tmp_path / "model", tiny_model(depth=1))
     (tmp_path / "o").mkdir()
     (tmp_path / "o" / "keep").write_text("x")

@@ -76,20 +76,21 @@ def test_stop_strings_cut_the_text_before_them(stop, expected):
 def test_generation_stops_at_max_new_tokens_and_at_the_context():
     script = TOKENIZER.encode("abcdefghij")
     assert generate(ScriptedLM(script), TOKENIZER, "x", max_new_tokens=4, temperature=0) == "abcd"
-    assert generate(ScriptedLM(script, context=5), TOKENIZER, "xy", max_new_tokens=50, temperature=0) == "abc"
+    assert generate(ScriptedLM(script, context=5), TOKENIZER, "y", max_new_tokens=50, temperature=0) == "abc"
     with pytest.raises(GrowlmError, match="context is 5"):
-        generate(ScriptedLM(script, context=5), TOKENIZER, "vwxyz", max_new_tokens=1)
+        generate(ScriptedLM(script, context=5), TOKENIZER, "wxyz", max_new_tokens=1)
 
 
 def _greedy_without_cache(model, prompt, n):
-    ids = TOKENIZER.encode(prompt)
+    start = [EOS_ID, *TOKENIZER.encode(prompt)]
+    ids = list(start)
     with torch.no_grad():
         for _ in range(n):
             token = int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax())
             if token == EOS_ID:
                 break
             ids.append(token)
-    return TOKENIZER.decode(ids[len(TOKENIZER.encode(prompt)):])
+    return TOKENIZER.decode(ids[len(start):])
 
 
 @pytest.mark.parametrize("kind", ["plain", "composed"])

@@ -35,18 +35,19 @@ def write_run(path: Path, stages: int = 3, steps: int = 30, evaluated: bool = Tr
     rows, step, tokens, flops = [], 0, 0, 0.0
     rng = np.random.default_rng(0)
     for stage in range(1, stages + 1):
-        rows.append({"kind": "stage_start", "stage": stage, "depth": stage, "step": step,
+        rows.append({"kind": "stage_start", "stage": stage, "depth": stage, "step": step, "lora_rank": 0,
                      "trainable_params": 1000 * stage, "total_params": 5000 + 1000 * stage})
         for s in range(steps):
             step, tokens, flops = step + 1, tokens + 256, flops + 1e9 * stage
             loss = 3 + 0.5 / stage + 2 * math.exp(-s / 5) + 0.05 * rng.standard_normal()
             rows.append({"kind": "train", "stage": stage, "depth": stage, "step": step, "stage_step": s + 1,
                          "loss": loss, "lr": 1e-3, "tokens": tokens, "flops": flops, "tokens_per_s": 900.0,
-                         "mfu": None, "wall": step * 0.5})
+                         "mfu": None, "wall": (s + 1) * 0.5})
             if s % 10 == 9:
                 rows.append({"kind": "val", "stage": stage, "depth": stage, "step": step, "tokens": tokens,
                              "flops": flops, "val_loss": loss + 0.1})
-        rows.append({"kind": "stage_end", "stage": stage, "depth": stage, "step": step,
+        rows.append({"kind": "stage_end", "stage": stage, "depth": stage, "step": step, "tokens": tokens,
+                     "flops": flops, "val_loss": loss + 0.1, "wall_s": steps * 0.5 + 1,
                      "trainable_params": 1000 * stage, "total_params": 5000 + 1000 * stage})
     (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (path / "config.resolved.toml").write_text('[model]\nd_model = 64\nheads = 4\n\n[plan]\nname = "<demo & co>"\n')
@@ -77,9 +78,9 @@ def image_widths(html_path: Path, tmp_path: Path) -> dict[str, list[int]]:
     probe = tmp_path / "probe.html"
     probe.write_text(html_path.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
     result = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-         "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
         capture_output=True, text=True, timeout=120)
     found = re.search(r'<pre id="image-probe">(.*?)</pre>', result.stdout, re.S)
     assert found, f"no probe output from chromium: {result.stderr[-2000:]}"
@@ -118,8 +119,9 @@ def test_run_report_is_self_contained_and_has_tables_in_both_formats(tmp_path):
     assert "&lt;demo &amp; co&gt;" in html  # the resolved config, escaped
     for text in ("0123abcd", "ab" * 32, "cd" * 32, "mmlu acc (chance 0.25)", "arc_easy acc_norm"):
         assert text in html and text in markdown
-    stage_rows = [line for line in markdown.splitlines() if re.match(r"\| [123] \| [123] \| 30 \|", line)]
+    stage_rows = [line for line in markdown.splitlines() if re.match(r"\| [123] \| [123] \| 30 \| 0 \|", line)]
     assert len(stage_rows) == 3
+    assert all(line.endswith(" | 16 |") for line in stage_rows)  # each stage's own wall time
     assert "| 2 | 0.26 [0.234, 0.286] |" in markdown
 
 
@@ -149,6 +151,8 @@ def test_study_report_embeds_study_plots_and_compares_runs_at_equal_flops(tmp_pa
     # study plot + loss vs FLOPs + constructive (3) + monolithic (1)
     assert html.count("<img") == 6
     assert "| constructive 1-3 | 3.21 |" in markdown
+    # depth, stages, tokens, FLOPs, wall summed over stages
+    assert re.search(r"\| constructive 1-3 \| 3 \| 3 \| 23,040 \| 1\.800e\+11 \| 48 \| ", markdown)
     assert "Loss at equal compute" in html
     assert "Run: monolithic" in markdown
 

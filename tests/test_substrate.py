@@ -152,7 +152,8 @@ def test_binary_rows_decode_to_their_ids(dim):
     matrix = build_substrate("binary", dim=dim).matrix.numpy()
     assert matrix.shape == (L.VOCAB_SIZE, dim) and set(np.unique(matrix)) == {0.0, 1.0}
     assert np.array_equal(decode_binary(matrix), np.arange(L.VOCAB_SIZE))
-    assert np.linalg.matrix_rank(matrix[:4096].astype(np.float64)) <= 16
+    copies = matrix.reshape(L.VOCAB_SIZE, 16, dim // 16)
+    assert (copies == copies[:, :, :1]).all()  # repeat_interleave: each bit's copies side by side
 
 
 def test_random_is_seeded_and_unit_norm():
@@ -188,3 +189,11 @@ def test_pca_is_a_rotation_like_sklearn():
 def test_collision_groups_treat_signed_zeros_as_equal():
     m = np.array([[0.0, 1.0], [1.0, 0.0], [-0.0, 1.0], [1.0, 0.0], [2.0, 2.0]], dtype=np.float32)
     assert [g.tolist() for g in collision_groups(m)] == [[0, 2], [1, 3]]
+
+
+def test_pca_option_only_rotates(paper16):
+    rotated = build_substrate("visual", recipe="paper", pca=True)
+    assert rotated.manifest["params"]["pca"] is True and rotated.sha256 != paper16.sha256
+    sample = torch.arange(0, L.VOCAB_SIZE, 97)
+    before, after = paper16.matrix[sample].double(), rotated.matrix[sample].double()
+    torch.testing.assert_close(after @ after.T, before @ before.T, atol=1e-4, rtol=0)

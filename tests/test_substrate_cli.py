@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from growlm.cli import main
 from growlm.substrate import load_substrate
+from growlm.tokenizer import build_tokenizer
 
 
 def test_build_then_inspect_with_png(tmp_path, capsys):
@@ -24,13 +26,17 @@ def test_build_then_inspect_with_png(tmp_path, capsys):
     assert report["collision_groups"] == 0 and report["row_norm"]["max"] == pytest.approx(32**0.5)  # id 0xFFFF: all 32 values are 1
 
 
-def test_visual_inspect_draws_glyphs(tmp_path, capsys):
+def test_visual_with_a_tokenizer_folder_has_distinct_ngrams(tmp_path, capsys):
+    tok = build_tokenizer(["and ard " * 50, "the cat and the dog " * 20], 10)
+    tok.save(tmp_path / "tok")
     out, png = tmp_path / "vis", tmp_path / "vis.png"
-    assert main(["substrate", "build", "--kind", "visual", "--recipe", "paper", "--out", str(out)]) == 0
+    assert main(["substrate", "build", "--kind", "visual", "--tokenizer", str(tmp_path / "tok"), "--out", str(out)]) == 0
     assert main(["substrate", "inspect", str(out), "--png", str(png)]) == 0
-    text = capsys.readouterr().out
-    assert "recipe=paper" in text and " 0 groups" not in text
-    assert png.stat().st_size > 10_000
+    assert " 0 groups" in capsys.readouterr().out and png.stat().st_size > 10_000
+    sub = load_substrate(out)
+    assert sub.manifest["params"]["tokenizer_sha256"] == tok.sha256
+    ids = {text: i for i, text in tok.ngrams.items()}
+    assert not torch.equal(sub.matrix[ids["and"]], sub.matrix[ids["ard"]])
 
 
 def test_force_replaces_an_existing_output(tmp_path):

@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "growlm.commands.analyze",
     "growlm.commands.compose",
     "growlm.commands.data",
+    "growlm.commands.eval",
     "growlm.commands.generate",
     "growlm.commands.report",
     "growlm.commands.substrate",

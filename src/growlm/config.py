@@ -97,7 +97,7 @@ class GrowthConfig(Strict):
 class TrainConfig(Strict):
     batch_size: int = Field(16, ge=1, description="sequences per optimizer step (global, over all ranks)")
     grad_accum: int = Field(1, ge=1)
-    lr: float = Field(3e-3, gt=0)
+    lr: float = Field(3e-3, gt=0, le=1e6)
     min_lr_ratio: float = Field(0.1, ge=0, le=1)
     warmup_frac: float = Field(0.05, ge=0, lt=1, description="warm-up share of each stage (re-warmed per stage)")
     weight_decay: float = Field(0.1, ge=0)

@@ -12,7 +12,7 @@ from typing import Iterator, Sequence
 import torch
 
 from growlm.errors import GrowlmError
-from growlm.tokenizer.layout import BOS_ID, EOS_ID
+from growlm.tokenizer.layout import EOS_ID
 
 
 class IncrementalDecoder:
@@ -91,7 +91,8 @@ def _sampled_ids(model, prompt_ids: list[int], max_new_tokens: int, temperature:
                  top_p: float | None, seed: int) -> Iterator[int]:
     context = model.config.max_position_embeddings
     if len(prompt_ids) >= context:
-        raise GrowlmError(f"prompt is {len(prompt_ids)} tokens; the model's context is {context}; shorten it")
+        raise GrowlmError(f"prompt is {len(prompt_ids)} tokens with the leading </s>; the model's context is "
+                          f"{context}; shorten it")
     generator = torch.Generator().manual_seed(seed)
     ids = torch.tensor([prompt_ids], device=model.device)
     cache = None
@@ -112,14 +113,14 @@ def iter_generate(model, tokenizer, prompt: str, max_new_tokens: int = 128, temp
     """Yield the continuation of `prompt` piece by piece as it is generated.
 
     Stops at end-of-text, after max_new_tokens, at the model's context length, or before the first stop string
-    (which is not yielded). An empty prompt starts from <s>.
+    (which is not yielded). The prompt is read as the start of a document: it follows </s>.
     """
     check_sampling(max_new_tokens, temperature, top_k, top_p)
     stops = [s for s in (stop or []) if s]
     model.eval()
     decoder = IncrementalDecoder(tokenizer)
     pending = ""
-    prompt_ids = tokenizer.encode(prompt) or [BOS_ID]
+    prompt_ids = [EOS_ID, *tokenizer.encode(prompt)]  # training data puts </s> before every document
     for token in _sampled_ids(model, prompt_ids, max_new_tokens, temperature, top_k, top_p, seed):
         pending += decoder.push(token)
         if (cut := _first_stop(pending, stops)) is not None:

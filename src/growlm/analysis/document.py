@@ -79,6 +79,7 @@ class Document:
         encoded = base64.b64encode(data).decode("ascii")
         self._html.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{encoded}">'
                           f"<figcaption>{html.escape(caption)}</figcaption></figure>\n")
+        self._markdown.append(f"*Figure: {caption}* (embedded in the HTML report)\n")
 
     def preformatted(self, summary: str, text: str, open_: bool = False) -> None:
         self._html.append(f"<details{' open' if open_ else ''}><summary>{html.escape(summary)}</summary>"

@@ -36,20 +36,41 @@ def _last(rows: Iterable[Mapping], key: str) -> object:
     return values[-1] if values else None
 
 
+def _stage_facts(run: Run, stage: int) -> dict:
+    """One stage's numbers, preferring its stage_end row (the run's own totals) over the last logged rows."""
+    of_stage = [r for r in run.metrics if r.get("stage") == stage]
+    train = [r for r in of_stage if r["kind"] == "train"]
+    start = next((r for r in of_stage if r["kind"] == "stage_start"), {})
+    end = next((r for r in of_stage if r["kind"] == "stage_end"), {})
+    tail = [r["loss"] for r in train[-max(1, len(train) // 10):]]
+    return {
+        "depth": _last(of_stage, "depth"), "steps": len(train), "lora_rank": start.get("lora_rank"),
+        "trainable_params": start.get("trainable_params"), "total_params": start.get("total_params"),
+        "tokens": end.get("tokens", _last(train, "tokens")), "flops": end.get("flops", _last(train, "flops")),
+        "train_loss": sum(tail) / len(tail) if tail else None,
+        "val_loss": end.get("val_loss", _last((r for r in of_stage if r["kind"] == "val"), "val_loss")),
+        # Train rows time each stage from its own start; stage_end has the stage's total.
+        "wall": end.get("wall_s", _last(train, "wall")),
+    }
+
+
 def stage_table(run: Run) -> Table:
-    rows = []
-    for stage in _stage_numbers(run.metrics):
-        of_stage = [r for r in run.metrics if r.get("stage") == stage]
-        train = [r for r in of_stage if r["kind"] == "train"]
-        start = next((r for r in of_stage if r["kind"] == "stage_start"), {})
-        tail = [r["loss"] for r in train[-max(1, len(train) // 10):]]
-        rows.append([
-            stage, _last(of_stage, "depth"), len(train), start.get("trainable_params"), start.get("total_params"),
-            _last(train, "tokens"), _last(train, "flops"), sum(tail) / len(tail) if tail else None,
-            _last((r for r in of_stage if r["kind"] == "val"), "val_loss"), _last(train, "wall")])
-    return Table(f"Stages: {run.label}",
-                 ["stage", "depth", "train rows", "trainable params", "total params", "tokens (cum.)",
-                  "FLOPs (cum.)", "train loss (last 10%)", "val loss (last)", "wall (s, cum.)"], rows)
+    columns = {"stage": "stage", "depth": "depth", "steps": "train rows", "lora_rank": "LoRA rank",
+               "trainable_params": "trainable params", "total_params": "total params", "tokens": "tokens (cum.)",
+               "flops": "FLOPs (cum.)", "train_loss": "train loss (last 10%)", "val_loss": "val loss (end)",
+               "wall": "wall (s)"}
+    facts = [{"stage": stage, **_stage_facts(run, stage)} for stage in _stage_numbers(run.metrics)]
+    if all(f["lora_rank"] is None for f in facts):
+        del columns["lora_rank"]
+    return Table(f"Stages: {run.label}", list(columns.values()), [[f[key] for key in columns] for f in facts])
+
+
+def run_summary_row(run: Run) -> list[object]:
+    facts = [_stage_facts(run, stage) for stage in _stage_numbers(run.metrics)]
+    walls = [f["wall"] for f in facts if f["wall"] is not None]
+    final = facts[-1] if facts else {}
+    return [run.label, final.get("depth"), len(facts), final.get("tokens"), final.get("flops"),
+            sum(walls) if walls else None, final.get("val_loss")]
 
 
 def eval_table(records: list[EvalRecord], label: str) -> Table:
@@ -142,13 +163,10 @@ def _run_sections(doc: Document, run: Run, heading: str) -> None:
         doc.table(models_table(run))
     if run.manifest:
         doc.table(Table(f"Manifest: {run.label}", ["key", "value"], _flatten(run.manifest),
-                        note="hashes of substrate, tokenizer and data, code version and machine, as the run wrote them"))
+                        note="hashes of substrate, tokenizer and data, code version and machine, as the run "
+                             "wrote them"))
     if run.config_text:
         doc.preformatted(f"Resolved config: {run.label} (config.resolved.toml)", run.config_text)
-
-
-def _final_val_loss(run: Run) -> object:
-    return _last((r for r in run.metrics if r.get("kind") == "val"), "val_loss")
 
 
 def study_document(study: Study) -> Document:
@@ -165,14 +183,9 @@ def study_document(study: Study) -> Document:
         doc.section("Loss at equal compute")
         doc.figure(plot_loss_vs_flops({run.label: run.metrics for run in study.runs}),
                    "Validation loss against cumulative training FLOPs (log scale) for every run of the study.")
-    rows = []
-    for run in study.runs:
-        train = [r for r in run.metrics if r.get("kind") == "train"]
-        rows.append([run.label, _last(run.metrics, "depth"), len(_stage_numbers(run.metrics)),
-                     _last(train, "tokens"), _last(train, "flops"), _last(train, "wall"), _final_val_loss(run)])
     doc.section("Runs")
     doc.table(Table("Runs at a glance", ["run", "depth", "stages", "tokens", "FLOPs", "wall (s)", "final val loss"],
-                    rows))
+                    [run_summary_row(run) for run in study.runs]))
     for run in study.runs:
         _run_sections(doc, run, f"Run: {run.label}")
     doc.section("Environment")

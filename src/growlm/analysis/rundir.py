@@ -5,8 +5,9 @@ Run directory (docs/CONTRACTS.md): config.resolved.toml, manifest.json, metrics.
 
 - RUN/eval_by_depth.json: a list of records, or {"rows": [records]} (other keys are ignored), or
 - RUN/eval_by_depth.csv with the record fields as columns.
-  A record: {"depth": int, "task": str, "metric": str, "value": float, and optionally "ci_low", "ci_high"
-  (95% interval), "chance", "n" (items), "subject" (per-subject rows, e.g. MMLU subjects; null/empty otherwise)}.
+  A record: {"depth": int, "task": str, "metric": str, "value": float, and optionally "ci95": [low, high] (or
+  "ci_low" and "ci_high"), "chance", "n" (items), "subject" (per-subject rows, e.g. MMLU subjects; null/empty
+  otherwise)}. Extra fields (split, shots, protocol, ...) are ignored.
 
 Study directory: runs in subfolders, and optionally STUDY/study.json written by `growlm study`:
   {"study": name, "description": str, "runs": {label: path relative to the study}, "tables": [{"title": str,
@@ -97,10 +98,11 @@ def _optional(value: object, cast: type) -> object:
 def _record(raw: object, where: str) -> EvalRecord:
     if not isinstance(raw, dict):
         raise GrowlmError(f"{where}: expected an object with depth, task, metric, value")
+    low, high = raw.get("ci95") or (raw.get("ci_low"), raw.get("ci_high"))
     try:
         return EvalRecord(
             depth=int(raw["depth"]), task=str(raw["task"]), metric=str(raw["metric"]), value=float(raw["value"]),
-            ci_low=_optional(raw.get("ci_low"), float), ci_high=_optional(raw.get("ci_high"), float),
+            ci_low=_optional(low, float), ci_high=_optional(high, float),
             chance=_optional(raw.get("chance"), float), n=_optional(raw.get("n"), int),
             subject=_optional(raw.get("subject"), str))
     except KeyError as err:

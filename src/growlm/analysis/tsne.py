@@ -14,7 +14,6 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
-import torch
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from sklearn.manifold import TSNE
@@ -26,8 +25,8 @@ from growlm.analysis.separation import knn_purity, knn_purity_chance, silhouette
 from growlm.analysis.tables import Table
 from growlm.analysis.word_groups import Word, load_word_groups
 from growlm.errors import GrowlmError
+from growlm.inference import load_lm
 from growlm.io import atomic_dir, atomic_write_json
-from growlm.tokenizer import load_tokenizer
 from growlm.tokenizer.layout import BOS_ID
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
@@ -97,21 +96,19 @@ def default_perplexity(n_words: int) -> float:
 
 def analyze_tsne(model_dir: str | Path, groups_path: str | Path | None = None, *, seed: int = 0,
                  knn_k: int = 5, perplexity: float | None = None) -> TsneResult:
-    from transformers import AutoModelForCausalLM
-
     model_dir = Path(model_dir)
-    if not (model_dir / "config.json").is_file():
-        raise GrowlmError(f"{model_dir} is not an exported model folder (no config.json); "
-                          "pass a stages/<k>/model folder of a run or the output of `growlm export`")
     if (model_dir / "composition.json").is_file():
         raise GrowlmError(f"{model_dir} is a composition of experts; run the t-SNE on one expert's model folder")
     words = load_word_groups(groups_path)
     perplexity = perplexity or default_perplexity(len(words))
     if not 0 < perplexity < len(words):
         raise GrowlmError(f"--perplexity {perplexity} must be between 0 and the number of words ({len(words)})")
-    token_ids = load_tokenizer(model_dir).encode_batch([w.text for w in words])
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    vectors = word_vectors(model, token_ids, bos_id=BOS_ID)
+    if knn_k < 1:
+        raise GrowlmError(f"--knn {knn_k} must be at least 1")
+    model, tokenizer = load_lm(model_dir)
+    token_ids = [tokenizer.encode(w.text, add_special_tokens=False) for w in words]
+    bos_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else BOS_ID
+    vectors = word_vectors(model.float(), token_ids, bos_id=bos_id)
     scores, coordinates = [], {}
     for name, vecs in tqdm(vectors.items(), desc="t-SNE", unit="repr"):
         scores.append(_score(name, vecs, words, knn_k))

@@ -47,8 +47,7 @@ def _calibration(args) -> dict:
     from growlm.tokenizer import load_tokenizer
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    model = ComposedModel(load_experts(args.experts, device), normalize_weights(args.weights, len(args.experts)),
-                          args.mode)
+    model = ComposedModel(load_experts(args.experts, device), args.weights, args.mode).to(device)
     tokenizer = load_tokenizer(args.experts[0])
     window = min(CALIBRATION_WINDOW, model.config.max_position_embeddings)
     per_file = args.calibrate_tokens // len(args.calibrate_on)

@@ -52,10 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _list(args) -> None:
-    print(f"{'name':<22}{'kind':<6}{'lang':<6}{'size':<13}{'installed':<11}package")
+    print(f"{'name':<22}{'kind':<6}{'lang':<6}{'size':<13}{'installed':<11}{'package':<30}contents")
     for s in SOURCES.values():
         print(f"{s.name:<22}{s.kind:<6}{s.language:<6}{s.size:<13}{'yes' if s.is_installed else 'no':<11}"
-              f"{s.package.label}")
+              f"{s.package.label:<30}{s.description}")
 
 
 def _fetch(args) -> None:

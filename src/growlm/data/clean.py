@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import lxml.etree
 import lxml.html
 
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
@@ -28,14 +29,11 @@ _POS_TOKEN = re.compile(r"\[?([^\s/]+)/[A-Za-z]+\]?(?:[a-z]+)?")
 
 PARAGRAPH_TAGS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "dt", "dd", "td", "th", "pre", "caption",
                   "blockquote")
-_PARAGRAPH_XPATH = " | ".join([f"//{t}" for t in PARAGRAPH_TAGS] + ["//div[contains(concat(' ', @class, ' '), ' para ')]"])
+PARAGRAPH_DIV_CLASS = "para"
 # Page furniture that is not content: navigation, search boxes, banners, debug footers, hidden macOS variants.
-_BOILERPLATE_XPATH = (
-    "//head | //script | //style | //noscript | //header | //footer | //nav | //aside"
-    " | //*[@id='banner' or @id='title' or @id='SearchFrame' or @id='DonationFrame']"
-    " | //*[contains(concat(' ', @class, ' '), ' docnav ') or contains(concat(' ', @class, ' '), ' toc ')"
-    " or contains(concat(' ', @class, ' '), ' MAC ')]"
-)
+BOILERPLATE_TAGS = frozenset({"head", "script", "style", "noscript", "header", "footer", "nav", "aside"})
+BOILERPLATE_IDS = frozenset({"banner", "title", "SearchFrame", "DonationFrame"})
+BOILERPLATE_CLASSES = frozenset({"docnav", "toc", "MAC"})
 
 
 def decode_utf8(data: bytes) -> tuple[str, int]:
@@ -68,8 +66,13 @@ def strip_pos_tags(line: str) -> str:
     return "".join(m.group(1) for m in _POS_TOKEN.finditer(line))
 
 
-def _is_innermost(el, paragraphs: set) -> bool:
-    return not any(d in paragraphs for d in el.iterdescendants())
+def _classes(el) -> list[str]:
+    return (el.get("class") or "").split()
+
+
+def _is_boilerplate(el) -> bool:
+    return (el.tag in BOILERPLATE_TAGS or el.get("id") in BOILERPLATE_IDS
+            or not BOILERPLATE_CLASSES.isdisjoint(_classes(el)))
 
 
 def _paragraph_text(el) -> str:
@@ -81,15 +84,16 @@ def _paragraph_text(el) -> str:
 def html_paragraphs(path: str | Path) -> list[tuple[str | None, str]]:
     """(id attribute or None, text) for each non-empty paragraph of an HTML page, in document order."""
     root = lxml.html.fromstring(Path(path).read_bytes())
-    for el in root.xpath(_BOILERPLATE_XPATH):
+    for el in [e for e in root.iter(lxml.etree.Element) if _is_boilerplate(e)]:
         if el.getparent() is not None:
             el.drop_tree()
-    candidates = root.xpath(_PARAGRAPH_XPATH)
+    candidates = [e for e in root.iter(*PARAGRAPH_TAGS, "div")
+                  if e.tag != "div" or PARAGRAPH_DIV_CLASS in _classes(e)]
     found = set(candidates)
     out = []
     for el in candidates:
-        if not _is_innermost(el, found):
-            continue
+        if any(d in found for d in el.iterdescendants()):
+            continue  # not innermost: its inner paragraphs are taken instead
         text = _paragraph_text(el)
         if text.strip():
             out.append((el.get("id"), text))

@@ -16,7 +16,11 @@ def _named(names: list[str]) -> list[Source]:
     return [SOURCES[n] for n in names]
 
 
-def fetch(names: list[str], log=print) -> list[str]:
+def _say(message: str) -> None:
+    print(message, flush=True)  # before pip's / apt-get's own output
+
+
+def fetch(names: list[str], log=_say) -> list[str]:
     """Install the packages behind named sources; returns the names that were missing before."""
     sources = _named(names)
     for s in sources:

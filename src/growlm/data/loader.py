@@ -8,8 +8,8 @@ batch_size * world_size rows. Nothing depends on earlier calls: a run resumed at
 it would have seen. Windows stay inside one source's split and may span document boundaries (marked by EOS).
 
 Validation batches come from generators seeded by (VAL_STREAM, i), independent of `seed`, so runs with different
-seeds are measured on the same windows. A source whose validation split is shorter than one window is left out
-of validation (`weights` shows what is sampled).
+seeds are measured on the same windows; ranks take their slices as in training. A source whose validation split
+is shorter than one window is left out of validation (`weights` shows what is sampled).
 """
 
 from __future__ import annotations

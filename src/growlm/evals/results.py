@@ -47,7 +47,7 @@ class TaskResult:
     info: dict = field(default_factory=dict)
 
 
-def _fmt(metric: str, value: float | None) -> str:
+def format_value(metric: str, value: float | None) -> str:
     if value is None:
         return "-"
     if metric in PERCENT_METRICS:
@@ -60,9 +60,9 @@ def render_table(scores: list[Score], protocol: str) -> str:
     for name in ("task", "split", "shots", "metric", "value", "95% CI", "n", "chance"):
         table.add_column(name, justify="left" if name in {"task", "split", "metric"} else "right")
     for s in scores:
-        table.add_row(s.task, s.split, str(s.shots), s.metric, _fmt(s.metric, s.value),
-                      f"{_fmt(s.metric, s.ci95[0])} .. {_fmt(s.metric, s.ci95[1])}", str(s.n),
-                      _fmt(s.metric, s.chance))
+        table.add_row(s.task, s.split, str(s.shots), s.metric, format_value(s.metric, s.value),
+                      f"{format_value(s.metric, s.ci95[0])} .. {format_value(s.metric, s.ci95[1])}", str(s.n),
+                      format_value(s.metric, s.chance))
     buffer = io.StringIO()
     Console(file=buffer, width=140, no_color=True).print(table)
     return buffer.getvalue()

@@ -1,7 +1,8 @@
 """Glyph bitmaps of the Basic Multilingual Plane at Unifont's native 16 px.
 
 Sources: a GNU Unifont .hex file (lines "XXXX:HEX", 32 hex digits = an 8 x 16 glyph, 64 = 16 x 16) or any
-.otf/.ttf outline font rendered with Pillow at 16 px (thresholded at half intensity). Every glyph is stored in a
+.otf/.ttf outline font rendered with Pillow at 16 px (thresholded at half intensity; Unifont 15's .otf gives the
+.hex bitmap for 99.5 % of glyphs, the rest are combining marks placed differently). Every glyph is stored in a
 16 x 16 cell (ink = True) with its advance width (8 or 16 for Unifont; 0 where the source has no glyph). Code
 points above U+FFFF are outside the table: every vocabulary id is a BMP code point, and characters from other
 planes inside n-grams draw as blank.

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from growlm.substrate.collisions import separate_collisions
 from growlm.substrate.drawing import chunks_by_length, draw_strips, placement_offsets
@@ -36,7 +37,7 @@ def default_images(texts: Sequence[str], glyphs: Glyphs, cell: int) -> np.ndarra
     """(V, S*S) float32 grey images in [0, 1]; empty texts give blank images."""
     images = np.zeros((len(texts), cell * cell), dtype=np.float32)
     offsets = placement_offsets(glyphs, cell, "baseline")
-    for n, ids in chunks_by_length(texts):
+    for n, ids in tqdm(chunks_by_length(texts), desc="drawing tokens", unit="batch", leave=False, disable=None):
         strips = draw_strips(glyphs, [texts[i] for i in ids], cell, offsets)
         squeezed = strips.reshape(len(ids), cell, cell, n).mean(axis=3, dtype=np.float32)
         images[ids] = squeezed.reshape(len(ids), -1)
@@ -60,12 +61,13 @@ def build_visual(texts: Sequence[str], glyphs: Glyphs, cell: int, recipe: str, p
 
 def pca_rotate(centred: np.ndarray) -> np.ndarray:
     covariance = (centred.T @ centred).astype(np.float64)
-    eigenvalues, axes = np.linalg.eigh(covariance)
+    _, axes = np.linalg.eigh(covariance)  # ascending eigenvalues
     axes = axes[:, ::-1]
     signs = np.sign(axes[np.abs(axes).argmax(axis=0), np.arange(axes.shape[1])])
     return centred @ (axes * signs).astype(np.float32)
 
 
 def normalise_rows(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.maximum(norms, np.finfo(np.float32).tiny)).astype(np.float32)
+    """Rows scaled to unit L2 norm, in place."""
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), np.finfo(np.float32).tiny)
+    return matrix

@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 from tokenizers import AddedToken, Tokenizer, decoders, models
 
 from growlm.errors import GrowlmError
-from growlm.io import atomic_write_json, atomic_write_text, sha256_bytes
+from growlm.io import atomic_write_bytes, atomic_write_json, sha256_bytes
 from growlm.tokenizer import layout as L
 from growlm.tokenizer.mining import Ngram
 
@@ -34,7 +34,8 @@ def _ngram_scores(ngrams: Sequence[Ngram]) -> list[float]:
     if not ngrams:
         return []
     top = max(g.count for g in ngrams)
-    return [NGRAM_WORST + (NGRAM_BEST - NGRAM_WORST) * g.count / top for g in ngrams]
+    # rounded so that tokenizers' float printing survives a save/load round trip exactly
+    return [round(NGRAM_WORST + (NGRAM_BEST - NGRAM_WORST) * g.count / top, 6) for g in ngrams]
 
 
 def _pieces(ngrams: Sequence[Ngram]) -> list[tuple[str, float]]:
@@ -65,18 +66,16 @@ def _hf_tokenizer(ngrams: Sequence[Ngram]) -> Tokenizer:
 class BvvTokenizer:
     hf: Tokenizer
     ngram_info: list[Ngram]
+    json_bytes: bytes  # tokenizer.json exactly as saved; its sha256 identifies the tokenizer
 
     @classmethod
     def from_ngrams(cls, ngrams: Sequence[Ngram]) -> "BvvTokenizer":
-        return cls(_hf_tokenizer(ngrams), list(ngrams))
+        hf = _hf_tokenizer(ngrams)
+        return cls(hf, list(ngrams), hf.to_str(pretty=False).encode("utf-8"))
 
     @cached_property
     def ngrams(self) -> dict[int, str]:
         return {slot: g.text for slot, g in zip(L.NGRAM_SLOTS, self.ngram_info)}
-
-    @cached_property
-    def json_bytes(self) -> bytes:
-        return self.hf.to_str(pretty=False).encode("utf-8")
 
     @cached_property
     def sha256(self) -> str:
@@ -107,7 +106,7 @@ class BvvTokenizer:
     def save(self, out: str | Path, model_max_length: int | None = None) -> None:
         """tokenizer.json + the config files that make AutoTokenizer.from_pretrained(out) load it as-is."""
         out = Path(out)
-        atomic_write_text(out / "tokenizer.json", self.json_bytes.decode("utf-8"))
+        atomic_write_bytes(out / "tokenizer.json", self.json_bytes)
         specials = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"}
         atomic_write_json(out / "special_tokens_map.json", specials)
         atomic_write_json(
@@ -149,7 +148,8 @@ def load_tokenizer(path: str | Path) -> BvvTokenizer:
     if meta.get("layout") != L.LAYOUT_ID:
         raise GrowlmError(f"{path}: vocabulary layout {meta.get('layout')!r} is not {L.LAYOUT_ID!r}")
     ngrams = [Ngram(g["text"], g["script"], g["count"]) for g in meta["ngrams"]]
-    tok = BvvTokenizer(Tokenizer.from_file(str(json_file)), ngrams)
+    data = json_file.read_bytes()
+    tok = BvvTokenizer(Tokenizer.from_str(data.decode("utf-8")), ngrams, data)
     if tok.sha256 != meta["tokenizer_sha256"]:
         raise GrowlmError(f"{json_file} does not match {meta_file} (hash differs); rebuild the tokenizer")
     return tok

@@ -1,0 +1,97 @@
+"""Training-step speed: growlm's step vs a plain PyTorch loop, and a constructive stage vs a monolithic step.
+
+1. Monolithic training throughput: growlm's training step (frozen substrate, fused chunked LM-head loss, bf16
+   autocast, flushed denormals) vs a plain loop over the same LlamaForCausalLM config, batch and data in fp32
+   (model(input_ids, labels=...) then loss.backward(), AdamW). Target: >= 2x tokens/s.
+2. A stage that trains 3 new blocks on top of 6 frozen ones vs a monolithic 9-block step, both through growlm's
+   step. Target: <= 0.5x the time.
+
+    .venv/bin/python benchmarks/bench_train.py [--d-model 256] [--context 128] [--batch 16] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from benchmarks.common import interleaved, print_table
+from growlm.config import ModelConfig
+from growlm.flops import flops_per_token
+from growlm.growth import set_trainable
+from growlm.model import build_model
+from growlm.stepper import LossModel
+
+
+def make_step(model, no_grad_blocks: int, bf16: bool, batch: torch.Tensor, fused: bool):
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-4, foreach=True)
+    loss_model = LossModel(model, no_grad_blocks, 1024, bf16)
+
+    def growlm_step():
+        loss_model(batch).backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    def plain_step():
+        out = model(input_ids=batch[:, :-1], labels=batch[:, :-1].clone())
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return growlm_step if fused else plain_step
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--d-model", type=int, default=256)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--context", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--depth", type=int, default=4, help="depth of the monolithic throughput model")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    cfg = ModelConfig(d_model=args.d_model, n_heads=args.heads, context=args.context)
+    substrate = torch.nn.functional.normalize(torch.randn(65536, args.d_model), dim=1)
+    batch = torch.randint(0, 65536, (args.batch, args.context + 1))
+    tokens = args.batch * args.context
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, d_model {args.d_model}, "
+          f"context {args.context}, batch {args.batch}")
+
+    # 1. throughput vs a plain loop (monolithic, frozen substrate)
+    plain_model = build_model(cfg, args.depth, substrate)
+    set_trainable(plain_model, 0, train_embedding=False)
+    ours_model = build_model(cfg, args.depth, substrate)
+    ours_model.load_state_dict(plain_model.state_dict())
+    set_trainable(ours_model, 0, train_embedding=False)
+    torch.set_flush_denormal(True)
+    t = interleaved({
+        "plain fp32 loop": make_step(plain_model, 0, False, batch, fused=False),
+        "growlm fp32": make_step(ours_model, 0, False, batch, fused=True),
+        "growlm bf16": make_step(ours_model, 0, True, batch, fused=True),
+    }, args.repeats)
+    ref = t["plain fp32 loop"]
+    print_table(f"\n1. monolithic {args.depth}-block training step", ["run", "s/step", "tokens/s", "speed-up"],
+                [[k, f"{v:.3f}", f"{tokens / v:,.0f}", f"{ref / v:.2f}x"] for k, v in t.items()])
+
+    # 2. 3 new blocks on 6 frozen vs monolithic 9
+    mono = build_model(cfg, 9, substrate)
+    set_trainable(mono, 0, train_embedding=False)
+    grown = build_model(cfg, 9, substrate)
+    set_trainable(grown, 6, train_embedding=False)
+    rows = []
+    for bf16 in (False, True):
+        t = interleaved({"monolithic 9": make_step(mono, 0, bf16, batch, True),
+                         "3 on 6 frozen": make_step(grown, 6, bf16, batch, True)}, args.repeats)
+        f_mono, f_grown = flops_per_token(mono, args.context).total, flops_per_token(grown, args.context).total
+        rows.append(["bf16" if bf16 else "fp32", f"{t['monolithic 9']:.3f}", f"{t['3 on 6 frozen']:.3f}",
+                     f"{t['3 on 6 frozen'] / t['monolithic 9']:.2f}x", f"{f_grown / f_mono:.2f}x"])
+    print_table("\n2. constructive stage (3 new on 6 frozen) vs monolithic 9-block step",
+                ["precision", "mono s", "constructive s", "time ratio", "FLOP ratio"], rows)
+
+
+if __name__ == "__main__":
+    main()

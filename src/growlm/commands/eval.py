@@ -1,0 +1,120 @@
+"""growlm eval (one model) and growlm eval-run (every stage of a growth run, as a depth x task table)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from growlm.errors import GrowlmError
+
+TASK_HELP = ("comma-separated NAME or NAME:SPLIT: mmlu, arc_easy, arc_challenge (test|validation), hellaswag, csqa, "
+             "piqa, boolq, sciq, squad, translation (all|en-ru|ru-en|en-zh|zh-en), perplexity")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _task_file(text: str) -> tuple[str, Path]:
+    task, sep, path = text.partition("=")
+    if not sep or not task or not path:
+        raise argparse.ArgumentTypeError(f"expected TASK=PATH (e.g. squad=dev-v2.0.jsonl), got {text!r}")
+    return task, Path(path)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tasks", required=True, help=TASK_HELP)
+    p.add_argument("--shots", type=int, default=0, help="examples before each question (default 0)")
+    p.add_argument("--limit", type=_positive, help="first N items of each task (MMLU: of each subject)")
+    p.add_argument("--protocol", choices=("harness", "paper"), default="harness",
+                   help="harness: log-likelihood scoring (default); paper: the author's generation-based scoring")
+    p.add_argument("--paper-length-leak", action="store_true",
+                   help="paper protocol only: generate as many tokens as the gold answer has characters, as the "
+                        "author did (leaks the answer length)")
+    p.add_argument("--paper-runs", type=_positive, default=10, help="paper protocol: sampled runs (default 10)")
+    p.add_argument("--task-file", type=_task_file, action="append", default=[], metavar="TASK=PATH",
+                   help="use a local Hugging Face format file (.jsonl/.parquet/.arrow) for TASK (repeatable)")
+    p.add_argument("--shards", type=Path, help="perplexity: a shard folder (default: the model's run shards)")
+    p.add_argument("--max-new-tokens", type=_positive, help="generation cap for squad/translation")
+    p.add_argument("--batch-tokens", type=_positive, default=2048,
+                   help="tokens per forward pass; bounds memory (default 2048)")
+    p.add_argument("--seed", type=int, default=1234, help="bootstrap and sampling seed (default 1234)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default auto)")
+    p.add_argument("--force", action="store_true", help="replace existing result files")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate a model folder on benchmarks (table + JSON with per-item records)")
+    p.add_argument("model", type=Path, metavar="MODEL", help="exported or composed model folder")
+    p.add_argument("--out", type=Path, help="results JSON (default MODEL/eval-PROTOCOL.json)")
+    _common(p)
+    p.set_defaults(func=_run_eval)
+    p = sub.add_parser("eval-run", help="evaluate every stage of a growth run: depth x task table, CSV, JSON, plot")
+    p.add_argument("run", type=Path, metavar="RUN", help="growth run directory (with stages/<k>/model)")
+    _common(p)
+    p.set_defaults(func=_run_eval_run)
+
+
+def _settings(args):
+    from growlm.evals.settings import EvalSettings
+
+    if args.shots < 0:
+        raise GrowlmError(f"--shots must be 0 or more, got {args.shots}")
+    if args.paper_length_leak and args.protocol != "paper":
+        raise GrowlmError("--paper-length-leak only applies to --protocol paper")
+    files = dict(args.task_file)
+    if len(files) != len(args.task_file):
+        raise GrowlmError("--task-file names the same task twice; give one file per task")
+    return EvalSettings(shots=args.shots, limit=args.limit, protocol=args.protocol, batch_tokens=args.batch_tokens,
+                        max_new_tokens=args.max_new_tokens, seed=args.seed, paper_runs=args.paper_runs,
+                        paper_length_leak=args.paper_length_leak, task_files=files, shards=args.shards,
+                        progress=not args.no_progress)
+
+
+def _device(name: str) -> str:
+    import torch
+
+    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+
+
+def _run_eval(args) -> None:
+    from growlm.evals.results import Score, render_table, write_results
+    from growlm.evals.tasks import evaluate, parse_tasks
+    from growlm.io import check_output
+
+    settings = _settings(args)
+    runs = parse_tasks(args.tasks, settings.protocol)
+    out = args.out or args.model / f"eval-{settings.protocol}.json"
+    check_output(out, args.force)
+    payload = evaluate(args.model, runs, settings, _device(args.device))
+    print(render_table([Score(**{**s, "ci95": tuple(s["ci95"])}) for s in payload["scores"]], settings.protocol))
+    write_results(out, payload, args.force)
+    print(f"wrote {out}")
+
+
+def _run_eval_run(args) -> None:
+    from growlm.evals.by_depth import long_rows, model_depth, output_paths, render_table, stage_models, write_tables
+    from growlm.evals.results import write_results
+    from growlm.evals.tasks import evaluate, parse_tasks
+    from growlm.io import check_output
+
+    settings = _settings(args)
+    runs = parse_tasks(args.tasks, settings.protocol)
+    stages = [(k, model, model_depth(model)) for k, model in stage_models(args.run)]
+    outputs = [model / f"eval-{settings.protocol}.json" for _, model, _ in stages]
+    for path in [*outputs, *output_paths(args.run, settings.protocol).values()]:
+        check_output(path, args.force)
+    device = _device(args.device)
+    rows = []
+    for (k, model, depth), out in zip(stages, outputs):
+        print(f"stage {k} (depth {depth}): {model}")
+        payload = evaluate(model, runs, settings, device)
+        write_results(out, payload, args.force)
+        rows += long_rows(k, depth, payload)
+    paths = write_tables(args.run, settings.protocol, rows, settings.to_json())
+    print(render_table(rows, settings.protocol))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))

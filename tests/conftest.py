@@ -1,0 +1,70 @@
+"""Shared fixtures: one small real corpus (Shakespeare), tokenizer, shards and substrate built once per session."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+TINY_CONFIG = """
+name = "tiny"
+[substrate]
+kind = "visual"
+path = "{substrate}"
+[tokenizer]
+path = "{tokenizer}"
+[data]
+shards = "{shards}"
+[model]
+d_model = 32
+n_heads = 2
+context = 32
+[[growth.stages]]
+add_blocks = 1
+tokens = 512
+[[growth.stages]]
+add_blocks = 1
+tokens = 512
+[train]
+batch_size = 4
+lr = 3e-3
+eval_every = 2
+eval_batches = 2
+checkpoint_every = 2
+log_every = 1
+keep_checkpoints = 50
+"""
+
+
+@pytest.fixture(scope="session")
+def corpus_inputs(tmp_path_factory) -> dict[str, Path]:
+    """Tokenizer, shards and visual substrate from the first 100,000 characters of Shakespeare."""
+    from growlm.data.prepare import prepare
+    from growlm.data.sources import iter_documents
+    from growlm.substrate import build_substrate
+    from growlm.tokenizer import build_tokenizer
+
+    root = tmp_path_factory.mktemp("inputs")
+    text = "".join(itertools.islice(iter_documents("shakespeare"), 3))[:100_000]
+    tok = build_tokenizer([text], ngrams_per_script=30)
+    tok.save(root / "tokenizer")
+    prepare([("shakespeare", None)], tok, root / "shards", val_fraction=0.1, max_chars=100_000, progress=False)
+    build_substrate("visual", cell=16, tokenizer=tok).save(root / "substrate")
+    return {"tokenizer": root / "tokenizer", "shards": root / "shards", "substrate": root / "substrate"}
+
+
+@pytest.fixture
+def tiny_config(tmp_path, corpus_inputs):
+    """Write a tiny two-stage config (extra TOML appended) and return its path."""
+
+    def write(extra: str = "", name: str = "tiny.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(TINY_CONFIG.format(**{k: str(v) for k, v in corpus_inputs.items()}) + extra)
+        return path
+
+    return write

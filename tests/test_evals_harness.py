@@ -1,0 +1,158 @@
+import math
+import random
+
+import pytest
+import torch
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from growlm.compose import ComposedModel
+from growlm.evals.harness import (
+    ChoiceRequest,
+    SeededSampler,
+    encode,
+    encode_pair,
+    generate,
+    rolling_windows,
+    score_choices,
+    sequence_loglikelihoods,
+)
+from growlm.tokenizer import default_tokenizer
+
+WORDS = "the cat sat on a mat dog ran far away big small red blue кот 猫".split()
+
+
+def tiny_llama(seed: int, layers: int = 2, positions: int = 64) -> LlamaForCausalLM:
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=65536, hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
+                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=positions,
+                         tie_word_embeddings=False, initializer_range=0.3)
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tok")
+    default_tokenizer().save(path)
+    return AutoTokenizer.from_pretrained(path)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_llama(0)
+
+
+def requests(n: int, seed: int = 0) -> list[ChoiceRequest]:
+    rng = random.Random(seed)
+
+    def words(lo, hi):
+        return " ".join(rng.choice(WORDS) for _ in range(rng.randint(lo, hi)))
+
+    # Few distinct context lengths, so that equal-length contexts really share forward passes.
+    return [ChoiceRequest(f"Q: {words(2, 3)}\nA:", tuple(f" {words(1, 4)}" for _ in range(rng.randint(2, 4))))
+            for _ in range(n)]
+
+
+def by_hand(model, tokenizer, request: ChoiceRequest, keep: int | None = None) -> list[float]:
+    """Sum of log p(continuation token | everything before it), one full forward pass per continuation."""
+    out = []
+    for cont in request.continuations:
+        ctx, cont_ids = encode_pair(tokenizer, request.context, cont)
+        ctx = ctx[-keep:] if keep else ctx
+        with torch.no_grad():
+            logprobs = model(input_ids=torch.tensor([ctx + cont_ids])).logits[0].log_softmax(-1)
+        out.append(sum(logprobs[len(ctx) - 1 + t, tok].item() for t, tok in enumerate(cont_ids)))
+    return out
+
+
+def test_loglikelihood_equals_a_hand_computation(model, tokenizer):
+    for request in requests(6, seed=1):
+        got = score_choices(model, tokenizer, [request])[0].loglikelihoods
+        assert got == pytest.approx(by_hand(model, tokenizer, request), abs=1e-4)
+
+
+def test_encode_pair_moves_the_context_trailing_space_into_the_continuation(tokenizer):
+    ctx, cont = encode_pair(tokenizer, "Answer: ", "Paris")
+    assert ctx == encode(tokenizer, "Answer:")
+    assert cont == encode(tokenizer, " Paris")
+
+
+def test_batched_and_unbatched_scoring_agree(model, tokenizer):
+    reqs = requests(24, seed=2)
+    calls = {"n": 0}
+
+    def counting(**kwargs):
+        calls["n"] += 1
+        return model(**kwargs)
+
+    counting.config, counting.device = model.config, model.device
+    batched = score_choices(counting, tokenizer, reqs, batch_tokens=4096)
+    batched_calls, calls["n"] = calls["n"], 0
+    single = score_choices(counting, tokenizer, reqs, batch_tokens=1, max_batch=1)
+    assert batched_calls < calls["n"]  # batching really happened
+    for a, b in zip(batched, single):
+        # Equal up to float rounding: BLAS picks kernels by matrix shape, so bitwise equality across batch sizes
+        # is not guaranteed; a padding or position mistake would show as differences of order 0.1-10.
+        assert a.loglikelihoods == pytest.approx(b.loglikelihoods, abs=1e-4)
+        assert max(range(len(a.loglikelihoods)), key=a.loglikelihoods.__getitem__) == \
+            max(range(len(b.loglikelihoods)), key=b.loglikelihoods.__getitem__)
+
+
+def test_long_contexts_are_cut_from_the_left_to_fit_the_window(model, tokenizer):
+    request = ChoiceRequest("word " * 40 + "end:", (" a", " bcd"))
+    scored = score_choices(model, tokenizer, [request])[0]
+    window = model.config.max_position_embeddings
+    assert scored.truncated_tokens > 0
+    assert scored.context_tokens + max(scored.continuation_tokens) - 1 == window
+    assert scored.loglikelihoods == pytest.approx(by_hand(model, tokenizer, request, scored.context_tokens), abs=1e-4)
+
+
+def test_a_composed_model_scores_through_its_per_expert_caches(tokenizer):
+    composed = ComposedModel([tiny_llama(1, layers=1), tiny_llama(2, layers=2)], [1, 1], "mean_logits")
+    reqs = requests(8, seed=3)
+    got = score_choices(composed, tokenizer, reqs)
+    for request, scored in zip(reqs, got):
+        assert scored.loglikelihoods == pytest.approx(by_hand(composed, tokenizer, request), abs=1e-4)
+
+
+def test_greedy_generation_matches_a_loop_without_cache(model, tokenizer):
+    prompt = "Q: the cat\nA:"
+    got = generate(model, tokenizer, [prompt], 6, stop=None)[0]
+    ids = encode(tokenizer, prompt)
+    with torch.no_grad():
+        for _ in range(6):
+            ids.append(int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax()))
+    assert got.text == tokenizer.decode(ids[-6:]) and got.new_tokens == 6
+
+
+def test_generation_stops_at_the_stop_string(model, tokenizer):
+    prompt = "Q: red dog\nA:"
+    first = generate(model, tokenizer, [prompt], 3, stop=None)[0].text[0]
+    stopped = generate(model, tokenizer, [prompt], 3, stop=first)[0]
+    assert stopped.text == "" and stopped.new_tokens == 1
+
+
+def test_generation_does_not_depend_on_batching(model, tokenizer):
+    prompts = [r.context for r in requests(12, seed=4)]
+    for sampler in (None, SeededSampler(seed=7)):
+        kwargs = {"sampler": sampler} if sampler else {}
+        batched = generate(model, tokenizer, prompts, 5, stop=None, **kwargs)
+        single = generate(model, tokenizer, prompts, 5, stop=None, max_batch=1, **kwargs)
+        assert [g.text for g in batched] == [g.text for g in single]
+
+
+def test_seeded_sampling_follows_the_softmax():
+    logits = torch.tensor([[0.0, math.log(3.0)]])
+    draws = [int(SeededSampler(seed=s)(logits, [0], 0)) for s in range(2000)]
+    assert abs(sum(draws) / len(draws) - 0.75) < 0.03
+
+
+def test_rolling_windows_predict_every_token_once(model, tokenizer):
+    tokens = encode(tokenizer, "a b c d e f g h i j " * 12)  # longer than the 64-token window
+    windows = rolling_windows(tokens, prefix=tokenizer.eos_token_id, window=64)
+    assert sum(len(w) - 1 for w in windows) == len(tokens)
+    assert max(len(w) for w in windows) == 65
+    short = encode(tokenizer, "the cat sat")
+    total = sequence_loglikelihoods(model, rolling_windows(short, tokenizer.eos_token_id, 64))
+    with torch.no_grad():
+        logprobs = model(input_ids=torch.tensor([[tokenizer.eos_token_id, *short]])).logits[0].log_softmax(-1)
+    assert total[0] == pytest.approx(sum(logprobs[i, t].item() for i, t in enumerate(short)), abs=1e-4)

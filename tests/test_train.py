@@ -1,0 +1,116 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from growlm.cli import main
+
+
+def grow_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "growlm", "grow", *args]
+
+
+def weights(run: Path, stage: int) -> dict[str, torch.Tensor]:
+    return load_file(run / "stages" / str(stage) / "model" / "model.safetensors")
+
+
+def test_run_layout_export_parity_and_frozen_blocks(tiny_config, tmp_path):
+    run = tmp_path / "run"
+    assert main(["grow", str(tiny_config()), "--out", str(run)]) == 0
+    for name in ("config.resolved.toml", "manifest.json", "metrics.jsonl", "checkpoints/latest",
+                 "stages/1/model/config.json", "stages/2/model/model.safetensors", "stages/2/model/growlm.json"):
+        assert (run / name).exists(), name
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    kinds = {r["kind"] for r in rows}
+    assert {"train", "val", "stage_start", "stage_end"} <= kinds
+    train_rows = [r for r in rows if r["kind"] == "train"]
+    assert all(r["tokens_per_s"] > 0 and r["flops"] > 0 for r in train_rows)
+    assert [r["step"] for r in train_rows] == sorted(r["step"] for r in train_rows)
+
+    # block 0 and the embedding froze after stage 1: bit-identical in the stage-2 export
+    w1, w2 = weights(run, 1), weights(run, 2)
+    frozen = [k for k in w1 if k.startswith("model.layers.0.") or k == "model.embed_tokens.weight"]
+    assert frozen and all(torch.equal(w1[k], w2[k]) for k in frozen)
+    assert not torch.equal(w1["lm_head.weight"], w2["lm_head.weight"])
+
+    # the exported folder is a plain HF model: same logits as growlm's own forward
+    model_dir = run / "stages" / "2" / "model"
+    hf = AutoModelForCausalLM.from_pretrained(model_dir)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    meta = json.loads((model_dir / "growlm.json").read_text())
+    assert meta["depth"] == 2 and meta["substrate"]["kind"] == "visual" and meta["substrate"]["sha256"]
+    ids = torch.tensor([tok("To be, or not to be")["input_ids"]])
+    from growlm.stepper import LossModel
+
+    batch = torch.cat([ids, ids[:, :1]], dim=1)
+    ref = torch.nn.functional.cross_entropy(hf(ids).logits[0], batch[0, 1:])
+    assert torch.allclose(LossModel(hf, 0, 8, False)(batch), ref, atol=1e-5)
+
+
+def test_refuses_existing_run_and_bad_config(tiny_config, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "keep.txt").write_text("precious")
+    assert main(["grow", str(tiny_config()), "--out", str(run)]) == 2
+    assert "--force" in capsys.readouterr().err and (run / "keep.txt").read_text() == "precious"
+    assert main(["grow", str(tiny_config()), "--out", str(tmp_path / "r2"), "--set", "train.lr=-1"]) == 2
+    assert "train.lr" in capsys.readouterr().err
+    assert main(["grow", str(tiny_config()), "--out", str(tmp_path / "r3"), "--set", "model.depth=3"]) == 2
+    assert "unknown key 'model.depth'" in capsys.readouterr().err
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_config, tmp_path):
+    run = tmp_path / "run"
+    cfg = tiny_config()
+    out = subprocess.run(grow_cmd(str(cfg), "--out", str(run), "--set", "train.lr=1e6", "--set",
+                                  "train.grad_clip=0.0", "--set", "train.precision='fp32'"),
+                         capture_output=True, text=True)
+    assert out.returncode == 3, out.stderr[-2000:]
+    assert "loss became" in out.stderr and "step" in out.stderr
+    assert not (run / "stages" / "2").exists()
+
+
+def test_resume_after_kill_is_bit_identical(tiny_config, tmp_path):
+    cfg = tiny_config()
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    subprocess.run(grow_cmd(str(cfg), "--out", str(full)), check=True, capture_output=True)
+
+    proc = subprocess.Popen(grow_cmd(str(cfg), "--out", str(killed)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    latest = killed / "checkpoints" / "latest"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if latest.exists() and latest.read_text().strip() >= "step-00000006":  # mid stage 2
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "stages" / "2").exists(), "the run finished before it could be killed"
+    subprocess.run(grow_cmd("--resume", "--out", str(killed)), check=True, capture_output=True)
+
+    a, b = weights(full, 2), weights(killed, 2)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    rows = [json.loads(x) for x in (killed / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in rows if r["kind"] == "train"]
+    assert steps == sorted(set(steps)), "no step is logged twice after resuming"
+
+
+def test_resume_refuses_changed_inputs(tiny_config, tmp_path, corpus_inputs, capsys):
+    run = tmp_path / "run"
+    assert main(["grow", str(tiny_config()), "--out", str(run), "--set", "growth.stages.1.tokens=128"]) == 0
+    other = tmp_path / "tok2"
+    from growlm.tokenizer import default_tokenizer
+
+    default_tokenizer().save(other)
+    text = (run / "config.resolved.toml").read_text().replace(str(corpus_inputs["tokenizer"]), str(other))
+    (run / "config.resolved.toml").write_text(text)
+    assert main(["grow", "--resume", "--out", str(run)]) == 2
+    assert "tokenizer" in capsys.readouterr().err
