@@ -33,12 +33,12 @@ from growlm.tokenizer import default_tokenizer
 
 def item_sets(n: int) -> dict[str, list[ChoiceRequest]]:
     mmlu = load_questions("test", EvalSettings())[:n]
+    hellaswag = olmes_choice_items("hellaswag", commonsense.VARIANTS["hellaswag"], "validation", 0)[:n]
     return {
         "mmlu": [ChoiceRequest(context(q, []), tuple(f" {c}" for c in LETTERS)) for q in mmlu],
         "arc_easy": [ChoiceRequest(it.context, it.continuations)
                      for it in olmes_choice_items("arc_easy", ARC_VARIANTS, "test", 0)[:n]],
-        "hellaswag": [ChoiceRequest(it.context, it.continuations)
-                      for it in olmes_choice_items("hellaswag", commonsense.VARIANTS["hellaswag"], "validation", 0)[:n]],
+        "hellaswag": [ChoiceRequest(it.context, it.continuations) for it in hellaswag],
     }
 
 

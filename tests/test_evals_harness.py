@@ -1,4 +1,3 @@
-import math
 import random
 
 import pytest
@@ -8,10 +7,8 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 from growlm.compose import ComposedModel
 from growlm.evals.harness import (
     ChoiceRequest,
-    SeededSampler,
     encode,
     encode_pair,
-    generate,
     rolling_windows,
     score_choices,
     sequence_loglikelihoods,
@@ -112,38 +109,6 @@ def test_a_composed_model_scores_through_its_per_expert_caches(tokenizer):
     got = score_choices(composed, tokenizer, reqs)
     for request, scored in zip(reqs, got):
         assert scored.loglikelihoods == pytest.approx(by_hand(composed, tokenizer, request), abs=1e-4)
-
-
-def test_greedy_generation_matches_a_loop_without_cache(model, tokenizer):
-    prompt = "Q: the cat\nA:"
-    got = generate(model, tokenizer, [prompt], 6, stop=None)[0]
-    ids = encode(tokenizer, prompt)
-    with torch.no_grad():
-        for _ in range(6):
-            ids.append(int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax()))
-    assert got.text == tokenizer.decode(ids[-6:]) and got.new_tokens == 6
-
-
-def test_generation_stops_at_the_stop_string(model, tokenizer):
-    prompt = "Q: red dog\nA:"
-    first = generate(model, tokenizer, [prompt], 3, stop=None)[0].text[0]
-    stopped = generate(model, tokenizer, [prompt], 3, stop=first)[0]
-    assert stopped.text == "" and stopped.new_tokens == 1
-
-
-def test_generation_does_not_depend_on_batching(model, tokenizer):
-    prompts = [r.context for r in requests(12, seed=4)]
-    for sampler in (None, SeededSampler(seed=7)):
-        kwargs = {"sampler": sampler} if sampler else {}
-        batched = generate(model, tokenizer, prompts, 5, stop=None, **kwargs)
-        single = generate(model, tokenizer, prompts, 5, stop=None, max_batch=1, **kwargs)
-        assert [g.text for g in batched] == [g.text for g in single]
-
-
-def test_seeded_sampling_follows_the_softmax():
-    logits = torch.tensor([[0.0, math.log(3.0)]])
-    draws = [int(SeededSampler(seed=s)(logits, [0], 0)) for s in range(2000)]
-    assert abs(sum(draws) / len(draws) - 0.75) < 0.03
 
 
 def test_rolling_windows_predict_every_token_once(model, tokenizer):

@@ -39,9 +39,10 @@ def test_single_characters_are_their_code_points():
     assert tok.encode(" \n") == [0x20, 0x0A]
 
 
-def test_specials_sit_at_e000():
+def test_specials_sit_at_e000_and_text_never_becomes_one():
     tok = default_tokenizer()
-    assert tok.encode("</s>") == [L.EOS_ID]
+    assert tok.token_text(L.EOS_ID) == "</s>" and tok.decode([L.EOS_ID]) == "</s>"
+    assert tok.encode("</s>") == [ord(c) for c in "</s>"]
     assert L.SPECIAL_TOKENS[:4] == ["<pad>", "<s>", "</s>", "<unk>"]
     assert len(L.NAMED_SPECIALS) == 23
 

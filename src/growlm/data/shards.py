@@ -11,8 +11,8 @@ Layout of OUT/:
 - NN-NAME.SPLIT.docs.json: the documents' ids (source file, "#k" for the k-th document in a file).
 - tokenizer/: the tokenizer the shards were made with (decontamination decodes with it).
 
-Document boundaries come from the offsets, never from searching EOS: a literal special-token string in the text
-(e.g. "</s>") is encoded by the tokenizer as that special id. None of the named sources contains one.
+Document boundaries come from the offsets, never from searching EOS (the tokenizer reads a literal "</s>" in a
+text as characters, so only the EOS placed here carries that id; the offsets keep this robust either way).
 """
 
 from __future__ import annotations

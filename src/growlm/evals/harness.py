@@ -9,7 +9,8 @@ first len(encode(context)) tokens; contexts are cut from the left to fit the mod
 Speed without changing results: a context is run once and every continuation of it is scored against its cache
 (the continuations' first tokens come straight from the context's last logits). Requests whose contexts have the
 same token length share one forward pass, so no context is ever padded and every token keeps its position;
-continuations are padded on the right only, which causal attention never lets earlier tokens see.
+continuations are padded on the right only (which causal attention never lets earlier tokens see), in groups of
+similar length so little of the vocabulary projection is spent on padding.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
-import numpy as np
 import torch
 
 from growlm.errors import GrowlmError
@@ -41,13 +41,6 @@ class ChoiceScores:
     continuation_tokens: tuple[int, ...]
     context_tokens: int  # context tokens the model saw
     truncated_tokens: int  # context tokens cut from the left to fit the window
-
-
-@dataclass(frozen=True)
-class Generation:
-    text: str  # decoded output, cut before the stop string
-    new_tokens: int
-    truncated_tokens: int  # prompt tokens cut from the left to fit the window
 
 
 def encode(tokenizer, text: str) -> list[int]:
@@ -86,7 +79,7 @@ def _prepare(tokenizer, request: ChoiceRequest, window: int) -> _Prepared:
     return _Prepared(context[len(context) - keep:], continuations, len(context) - keep)
 
 
-def _equal_length_batches(lengths: Sequence[int], cost: Callable[[list[int]], int], budget: int,
+def equal_length_batches(lengths: Sequence[int], cost: Callable[[list[int]], int], budget: int,
                           max_batch: int) -> Iterable[list[int]]:
     """Indices grouped by equal length (shortest first), each group within the token budget (one item always fits)."""
     batch: list[int] = []
@@ -185,7 +178,7 @@ def score_choices(model, tokenizer, requests: Sequence[ChoiceRequest], batch_tok
 
     results: list[ChoiceScores | None] = [None] * len(prepared)
     with torch.inference_mode():
-        for batch in _equal_length_batches([len(p.context) for p in prepared], cost, batch_tokens, max_batch):
+        for batch in equal_length_batches([len(p.context) for p in prepared], cost, batch_tokens, max_batch):
             for i, lls in zip(batch, _score_batch(model, [prepared[i] for i in batch], batch_tokens)):
                 p = prepared[i]
                 results[i] = ChoiceScores(tuple(lls), tuple(len(c) for c in p.continuations), len(p.context),
@@ -209,7 +202,7 @@ def sequence_loglikelihoods(model, sequences: Sequence[list[int]], batch_tokens:
     lengths = [len(s) for s in sequences]
     results = [0.0] * len(sequences)
     with torch.inference_mode():
-        for batch in _equal_length_batches(lengths, lambda b: len(b) * lengths[b[0]], batch_tokens, max_batch):
+        for batch in equal_length_batches(lengths, lambda b: len(b) * lengths[b[0]], batch_tokens, max_batch):
             ids = torch.tensor([sequences[i] for i in batch], device=model.device)
             logits = model(input_ids=ids[:, :-1], attention_mask=torch.ones_like(ids[:, :-1]), use_cache=False).logits
             for i, lps in zip(batch, _token_logprobs(logits, ids[:, 1:]).cpu().tolist()):
@@ -218,94 +211,3 @@ def sequence_loglikelihoods(model, sequences: Sequence[list[int]], batch_tokens:
                 progress.update(len(batch))
     return results
 
-
-# ---- decoding -----------------------------------------------------------------------------------------------
-
-Sampler = Callable[[torch.Tensor, list[int], int], torch.Tensor]  # (logits B x V, prompt indices, step) -> ids
-
-
-def greedy(logits: torch.Tensor, prompts: list[int], step: int) -> torch.Tensor:
-    return logits.argmax(-1)
-
-
-@dataclass(frozen=True)
-class SeededSampler:
-    """Samples from softmax(logits / temperature) by inverting its CDF at a uniform number fixed by
-    (seed, prompt index, step), so a draw does not depend on batching or order."""
-
-    seed: int
-    temperature: float = 1.0
-
-    def __call__(self, logits: torch.Tensor, prompts: list[int], step: int) -> torch.Tensor:
-        cdf = (logits.double() / self.temperature).softmax(-1).cumsum(-1)
-        uniform = torch.tensor([[self._uniform(p, step)] for p in prompts], dtype=torch.float64, device=cdf.device)
-        return torch.searchsorted(cdf, uniform * cdf[:, -1:]).squeeze(1).clamp_max(logits.shape[-1] - 1)
-
-    def _uniform(self, prompt: int, step: int) -> float:
-        state = int(np.random.SeedSequence([self.seed, prompt, step]).generate_state(1, dtype=np.uint64)[0])
-        return (state >> 11) * 2.0**-53
-
-
-def _cut(text: str, stop: str | None) -> tuple[str, bool]:
-    if stop and stop in text:
-        return text[: text.index(stop)], True
-    return text, False
-
-
-def _generate_batch(model, tokenizer, prompts: list[list[int]], indices: list[int], caps: list[int],
-                    stop: str | None, sampler: Sampler) -> list[tuple[str, int]]:
-    device = model.device
-    eos = tokenizer.eos_token_id
-    inputs = torch.tensor(prompts, device=device)
-    length = inputs.shape[1]
-    cache = None
-    new: list[list[int]] = [[] for _ in prompts]
-    done = [cap == 0 for cap in caps]
-    for step in range(max(caps)):
-        if all(done):
-            break
-        mask = torch.ones((len(prompts), length + step), dtype=torch.long, device=device)
-        out = model(input_ids=inputs, attention_mask=mask, cache=cache, use_cache=True, logits_to_keep=1)
-        cache = out.cache
-        tokens = sampler(out.logits[:, -1], indices, step)
-        for r, token in enumerate(tokens.tolist()):
-            if done[r]:
-                continue
-            if token == eos:
-                done[r] = True
-                continue
-            new[r].append(token)
-            done[r] = len(new[r]) >= caps[r] or _cut(tokenizer.decode(new[r]), stop)[1]
-        inputs = tokens.unsqueeze(1)
-    return [(_cut(tokenizer.decode(ids), stop)[0], len(ids)) for ids in new]
-
-
-def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int | Sequence[int], stop: str | None = "\n",
-             sampler: Sampler = greedy, batch_tokens: int = 2048, max_batch: int = 64,
-             progress=None) -> list[Generation]:
-    """Continue every prompt for at most max_new_tokens tokens (one cap for all, or one per prompt), ending early
-    at end-of-text or the stop string (cut off, not returned).
-
-    Prompts are cut from the left so prompt plus cap fit the window; prompts of one token length run as a batch,
-    so batching never changes which tokens are produced.
-    """
-    window = model.config.max_position_embeddings
-    caps = [max_new_tokens] * len(prompts) if isinstance(max_new_tokens, int) else list(max_new_tokens)
-    if any(cap >= window for cap in caps):
-        raise GrowlmError(f"a generation cap of {max(caps)} tokens leaves no room for a prompt in the model's "
-                          f"{window}-token window; lower --max-new-tokens")
-    encoded = [encode(tokenizer, p) for p in prompts]
-    if any(not ids for ids in encoded):
-        raise GrowlmError("an evaluation prompt is empty; every prompt needs some text")
-    kept = [ids[-(window - cap):] for ids, cap in zip(encoded, caps)]
-    lengths = [len(ids) for ids in kept]
-    results: list[Generation | None] = [None] * len(kept)
-    with torch.inference_mode():
-        for batch in _equal_length_batches(lengths, lambda b: len(b) * lengths[b[0]], batch_tokens, max_batch):
-            outputs = _generate_batch(model, tokenizer, [kept[i] for i in batch], batch, [caps[i] for i in batch],
-                                      stop, sampler)
-            for i, (text, n_new) in zip(batch, outputs):
-                results[i] = Generation(text, n_new, len(encoded[i]) - len(kept[i]))
-            if progress is not None:
-                progress.update(len(batch))
-    return results  # type: ignore[return-value]

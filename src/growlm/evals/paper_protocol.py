@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from growlm.evals.harness import Generation, SeededSampler, generate
+from growlm.evals.decoding import Generation, SeededSampler, generate
 from growlm.evals.results import Score, TaskResult
 from growlm.evals.settings import EvalSettings
 from growlm.evals.stats import mean_ci

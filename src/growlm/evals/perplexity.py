@@ -59,7 +59,7 @@ def shard_documents(folder: Path) -> dict[str, list[str]]:
     tokenizer = shards.tokenizer()
     by_language: dict[str, list[str]] = {}
     for source, split in zip(shards.sources, shards.splits("val")):
-        docs = by_language.setdefault(source.get("language") or source["name"], [])
+        docs = by_language.setdefault(source.get("language") or Path(source["name"]).name, [])
         docs += [tokenizer.decode(split.document(i).tolist()) for i in range(len(split))]
     return by_language
 

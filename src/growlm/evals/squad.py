@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from growlm.errors import GrowlmError
-from growlm.evals.harness import generate
+from growlm.evals.decoding import generate
 from growlm.evals.package import olmes_items
 from growlm.evals.paper_protocol import length_caps, paper_score, run_spread, sampled_runs
 from growlm.evals.results import Score, TaskResult

@@ -69,7 +69,8 @@ def parse_tasks(text: str, protocol: str) -> list[TaskRun]:
             raise GrowlmError(f"unknown task {name!r}; tasks: {', '.join(sorted(TASKS))}")
         if protocol == "paper" and spec.run_paper is None:
             offered = sorted(n for n, s in TASKS.items() if s.run_paper)
-            raise GrowlmError(f"{name} is not part of the paper protocol; with --protocol paper use {', '.join(offered)}")
+            raise GrowlmError(f"{name} is not part of the paper protocol; with --protocol paper use "
+                              f"{', '.join(offered)}")
         split = split or (spec.paper_split if protocol == "paper" else spec.splits[0])
         if split not in spec.splits:
             raise GrowlmError(f"{name} has no split {split!r}; use one of {', '.join(spec.splits)}")

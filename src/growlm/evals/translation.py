@@ -4,8 +4,8 @@ Pairs: paragraphs of LibreOffice help pages (en-US / ru / zh-CN, aligned by thei
 Administrator's Handbook (en-US / ru-RU / zh-CN, aligned by position where a page has the same number of
 paragraphs in both languages), taken only from the pages growlm.data.heldout holds out of every training
 source. Kept: single-line pairs whose English side has >= 4 words and whose other side is in the target script,
-both sides at most 240 characters, no exact duplicates. The order is a fixed shuffle; the first five pairs are
-the few-shot pool and never test items. A local Helsinki-NLP/opus-100 file (rows {"translation": {"en": ..,
+both sides at most 240 characters, no exact duplicates (about 2,000 en-ru and 2,300 en-zh pairs). The order is a
+fixed shuffle; the first five pairs are the few-shot pool, the next 500 the test set of each direction. A local Helsinki-NLP/opus-100 file (rows {"translation": {"en": ..,
 "ru": ..}}) replaces them with --task-file translation=FILE.
 
 Harness: "{Source language}: {text}\\n{Target language}:", greedy until newline (cap 320 tokens,
@@ -30,7 +30,7 @@ from growlm.data.clean import html_paragraphs
 from growlm.data.heldout import is_heldout_page, page_relpath
 from growlm.data.sources import DEBIAN_HANDBOOK, LIBREOFFICE_HELP
 from growlm.errors import GrowlmError
-from growlm.evals.harness import generate
+from growlm.evals.decoding import generate
 from growlm.evals.paper_protocol import length_caps, paper_score, run_spread, sampled_runs
 from growlm.evals.results import Score, TaskResult
 from growlm.evals.settings import EvalSettings
@@ -45,6 +45,7 @@ SCRIPTS = {"ru": re.compile("[\u0400-\u04ff]"), "zh": re.compile("[\u4e00-\u9fff
 MIN_ENGLISH_WORDS = 4
 MAX_CHARS = 240
 SHOT_POOL = 5
+TEST_PAIRS = 500
 ORDER_SEED = 1234  # fixes the item order (hence --limit samples), whatever --seed says
 DEFAULT_CAP = 320
 PAPER_PAIRS = 128
@@ -136,7 +137,7 @@ def direction_pairs(direction: str, settings: EvalSettings) -> tuple[list[Pair],
         pairs, _ = file_pairs(settings.task_files["translation"])
     else:
         pairs = list(documentation_pairs(tgt if src == "en" else src))
-    return pairs[:SHOT_POOL], pairs[SHOT_POOL:]
+    return pairs[:SHOT_POOL], pairs[SHOT_POOL: SHOT_POOL + TEST_PAIRS]
 
 
 def directions(split: str, settings: EvalSettings) -> tuple[str, ...]:

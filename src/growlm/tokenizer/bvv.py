@@ -73,6 +73,11 @@ class BvvTokenizer:
         hf = _hf_tokenizer(ngrams)
         return cls(hf, list(ngrams), hf.to_str(pretty=False).encode("utf-8"))
 
+    def __post_init__(self) -> None:
+        # Text is always read literally: "</s>" in a document is five characters, never the special id (specials
+        # are placed by id). tokenizer.json cannot store this; tokenizer_config.json tells transformers the same.
+        self.hf.encode_special_tokens = True
+
     @cached_property
     def ngrams(self) -> dict[int, str]:
         return {slot: g.text for slot, g in zip(L.NGRAM_SLOTS, self.ngram_info)}
@@ -117,6 +122,7 @@ class BvvTokenizer:
                 "add_bos_token": False,
                 "add_eos_token": False,
                 "clean_up_tokenization_spaces": False,
+                "split_special_tokens": True,
                 "model_max_length": model_max_length or 1_000_000_000,
             },
         )
