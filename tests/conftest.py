@@ -38,6 +38,7 @@ eval_batches = 2
 checkpoint_every = 2
 log_every = 1
 keep_checkpoints = 50
+compile = false
 """
 
 

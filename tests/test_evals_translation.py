@@ -8,7 +8,7 @@ from growlm.data.heldout import is_heldout_page
 from growlm.data.sources import DEBIAN_HANDBOOK
 from growlm.errors import GrowlmError
 from growlm.evals.settings import EvalSettings
-from growlm.evals.translation import _keep, corpus_scores, file_pairs, handbook_pairs
+from growlm.evals.translation import Pair, _keep, corpus_scores, decontaminated, file_pairs, handbook_pairs
 
 HYPOTHESES = {
     "en": ["the cat sat on the mat", "there is a dog in the garden", "it rains today", "open the file menu"],
@@ -67,3 +67,14 @@ def test_documentation_pairs_come_only_from_held_out_pages():
         page = pair.id.split(":", 1)[1].split("#")[0]
         assert is_heldout_page(page)
         assert _keep(pair.text["en"], pair.text["ru"], "ru")
+
+
+def test_pairs_repeated_in_training_pages_are_dropped():
+    long_en = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
+    pairs = [Pair("a", {"en": "Open the File menu now", "ru": "Откройте меню «Файл»"}),
+             Pair("b", {"en": "Close every window you opened", "ru": "Закройте все окна"}),
+             Pair("c", {"en": long_en, "ru": "числа"}),
+             Pair("d", {"en": "Save the document before printing it", "ru": "Сохраните документ"})]
+    training = ["Some page\nЗакройте все окна\nmore text",  # b's Russian side is a training paragraph
+                f"intro {long_en.upper()} outro"]  # c shares a 13-word n-gram (case-folded)
+    assert [p.id for p in decontaminated(pairs, training)] == ["a", "d"]

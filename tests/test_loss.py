@@ -29,3 +29,27 @@ def test_frozen_head_gets_no_gradient_and_bf16_is_close():
     loss.backward()
     assert w.grad is None and h.grad is not None
     assert abs(loss.item() - torch.nn.functional.cross_entropy(h @ w.T, t).item()) < 0.05
+
+
+def test_compiled_chunk_matches_eager():
+    torch.manual_seed(0)
+    h = torch.randn(64, 16, requires_grad=True)
+    w = torch.randn(200, 16, requires_grad=True)
+    t = torch.randint(0, 200, (64,))
+    eager = fused_linear_cross_entropy(h, w, t, chunk=32)
+    eager.backward()
+    gh, gw = h.grad.clone(), w.grad.clone()
+    h.grad = w.grad = None
+    compiled = fused_linear_cross_entropy(h, w, t, chunk=32, compile=True)
+    compiled.backward()
+    assert torch.allclose(eager, compiled, atol=1e-5)
+    assert torch.allclose(gh, h.grad, atol=1e-6) and torch.allclose(gw, w.grad, atol=1e-6)
+
+
+def test_no_grad_path_gives_the_same_loss():
+    torch.manual_seed(0)
+    h, w, t = torch.randn(50, 8), torch.randn(90, 8, requires_grad=True), torch.randint(0, 90, (50,))
+    with_grad = fused_linear_cross_entropy(h, w, t, chunk=16)
+    with torch.no_grad():
+        without = fused_linear_cross_entropy(h, w, t, chunk=16)
+    assert torch.allclose(with_grad, without, atol=1e-6)

@@ -114,6 +114,7 @@ class TrainConfig(Strict):
     keep_checkpoints: int = Field(2, ge=1)
     ce_chunk: int = Field(1024, ge=16, description="tokens per chunk of the fused LM-head cross-entropy")
     threads: int = Field(0, ge=0, description="torch CPU threads; 0 = all cores")
+    compile: bool = Field(True, description="fuse the LM-head softmax/gradient with torch.compile")
 
 
 class RunConfig(Strict):

@@ -16,12 +16,13 @@ from growlm.loss import fused_linear_cross_entropy
 
 
 class LossModel(torch.nn.Module):
-    def __init__(self, lm: torch.nn.Module, no_grad_blocks: int, ce_chunk: int, bf16: bool):
+    def __init__(self, lm: torch.nn.Module, no_grad_blocks: int, ce_chunk: int, bf16: bool, compile: bool = False):
         super().__init__()
         self.lm = lm
         self.no_grad_blocks = no_grad_blocks
         self.ce_chunk = ce_chunk
         self.bf16 = bf16
+        self.compile = compile
 
     def _autocast(self, device: torch.device):
         return torch.autocast(device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
@@ -41,4 +42,4 @@ class LossModel(torch.nn.Module):
             for block in llama.layers[self.no_grad_blocks :]:
                 hidden = block(hidden, attention_mask=None, position_ids=positions, position_embeddings=rotary)
             hidden = llama.norm(hidden)
-        return fused_linear_cross_entropy(hidden.float(), head.weight, targets, self.ce_chunk, self.bf16)
+        return fused_linear_cross_entropy(hidden.float(), head.weight, targets, self.ce_chunk, self.bf16, self.compile)

@@ -227,7 +227,7 @@ class Trainer:
         if resume_from is not None:
             ckpt.load_model_state(resume_from, train_model)
             ckpt.load_optimizer_state(resume_from, opt)
-        loss_model = LossModel(train_model, no_grad_blocks, t.ce_chunk, self.bf16)
+        loss_model = LossModel(train_model, no_grad_blocks, t.ce_chunk, self.bf16, t.compile)
         wrapped = loss_model
         if self.d.world > 1:
             wrapped = torch.nn.parallel.DistributedDataParallel(loss_model)

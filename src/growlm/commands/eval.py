@@ -64,6 +64,8 @@ def _settings(args):
 
     if args.shots < 0:
         raise GrowlmError(f"--shots must be 0 or more, got {args.shots}")
+    if args.shots and args.protocol == "paper":
+        raise GrowlmError("the paper protocol is zero-shot, as the author ran it; drop --shots")
     if args.paper_length_leak and args.protocol != "paper":
         raise GrowlmError("--paper-length-leak only applies to --protocol paper")
     files = dict(args.task_file)

@@ -4,8 +4,11 @@ Pairs: paragraphs of LibreOffice help pages (en-US / ru / zh-CN, aligned by thei
 Administrator's Handbook (en-US / ru-RU / zh-CN, aligned by position where a page has the same number of
 paragraphs in both languages), taken only from the pages growlm.data.heldout holds out of every training
 source. Kept: single-line pairs whose English side has >= 4 words and whose other side is in the target script,
-both sides at most 240 characters, no exact duplicates (about 2,000 en-ru and 2,300 en-zh pairs). The order is a
-fixed shuffle; the first five pairs are the few-shot pool, the next 500 the test set of each direction. A local Helsinki-NLP/opus-100 file (rows {"translation": {"en": ..,
+both sides at most 240 characters, no exact duplicates. Both manuals repeat paragraphs across pages, so a pair is
+also dropped when either side appears as a paragraph of the training pages (the libreoffice-help-* and
+debian-handbook-* sources) or shares a 13-word n-gram with them (growlm.data.decontaminate): about 1,430 en-ru and
+1,550 en-zh pairs remain. The order is a fixed shuffle; the first five pairs are the few-shot pool, the next 500
+the test set of each direction. A local Helsinki-NLP/opus-100 file (rows {"translation": {"en": ..,
 "ru": ..}}) replaces them with --task-file translation=FILE.
 
 Harness: "{Source language}: {text}\\n{Target language}:", greedy until newline (cap 320 tokens,
@@ -27,8 +30,9 @@ from sacrebleu.metrics import BLEU, CHRF
 from tqdm import tqdm
 
 from growlm.data.clean import html_paragraphs
+from growlm.data.decontaminate import ItemIndex
 from growlm.data.heldout import is_heldout_page, page_relpath
-from growlm.data.sources import DEBIAN_HANDBOOK, LIBREOFFICE_HELP
+from growlm.data.sources import DEBIAN_HANDBOOK, LIBREOFFICE_HELP, SOURCES, read_source
 from growlm.errors import GrowlmError
 from growlm.evals.decoding import generate
 from growlm.evals.paper_protocol import length_caps, paper_score, run_spread, sampled_runs
@@ -97,6 +101,23 @@ def handbook_pairs(lang: str) -> list[Pair]:
     return pairs
 
 
+def training_documents(lang: str) -> list[str]:
+    """The documentation text training sees: the non-held-out pages, in English and in `lang`."""
+    sources = [SOURCES[f"{corpus}-{code}"] for corpus in ("libreoffice-help", "debian-handbook")
+               for code in ("en", lang)]
+    return [d.text for s in sources for d in read_source(s, s.files()).documents]
+
+
+def decontaminated(pairs: list[Pair], documents: list[str]) -> list[Pair]:
+    """Pairs none of whose sides is a training paragraph or shares a 13-word n-gram with training text."""
+    paragraphs = {line.strip() for d in documents for line in d.split("\n")}
+    pairs = [p for p in pairs if not any(t in paragraphs for t in p.text.values())]
+    sides = [(k, t) for k, p in enumerate(pairs) for t in p.text.values()]
+    index = ItemIndex([t for _, t in sides])
+    seen = {sides[i][0] for d in documents for i in index.match(d)[0]}
+    return [p for k, p in enumerate(pairs) if k not in seen]
+
+
 def _dedup_shuffled(pairs: list[Pair]) -> list[Pair]:
     seen, unique = set(), []
     for p in pairs:
@@ -113,7 +134,8 @@ def documentation_pairs(lang: str) -> tuple[Pair, ...]:
     if not (LIBREOFFICE_HELP / LIBREOFFICE_FOLDERS[lang]).is_dir() or not (DEBIAN_HANDBOOK / "en-US").is_dir():
         raise GrowlmError(f"translation pairs need the Debian documentation; run `growlm data fetch "
                           f"libreoffice-help-en libreoffice-help-{lang} debian-handbook-en debian-handbook-{lang}`")
-    return tuple(_dedup_shuffled(libreoffice_pairs(lang) + handbook_pairs(lang)))
+    pairs = decontaminated(libreoffice_pairs(lang) + handbook_pairs(lang), training_documents(lang))
+    return tuple(_dedup_shuffled(pairs))
 
 
 def file_pairs(path: Path) -> tuple[list[Pair], tuple[str, ...]]:
