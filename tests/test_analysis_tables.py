@@ -27,3 +27,16 @@ def test_html_escapes_text_and_marks_hashes_and_numbers():
     assert "&lt;T&gt;" in html and "<td>&lt;b&gt;</td>" in html
     assert f"<code>{'ab' * 16}</code>" in html
     assert '<td class="num">2</td>' in html
+
+
+def test_eval_rows_named_task_slash_subject_become_subject_rows(tmp_path):
+    import json
+
+    from growlm.analysis.rundir import read_eval_by_depth
+
+    rows = [{"depth": 1, "task": "mmlu", "metric": "acc", "value": 0.26},
+            {"depth": 1, "task": "mmlu/anatomy", "metric": "acc", "value": 0.3}]
+    (tmp_path / "eval_by_depth.json").write_text(json.dumps(rows))
+    overall, anatomy = read_eval_by_depth(tmp_path)
+    assert (overall.task, overall.subject) == ("mmlu", None)
+    assert (anatomy.task, anatomy.subject) == ("mmlu", "anatomy")

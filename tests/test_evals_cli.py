@@ -128,10 +128,10 @@ def test_paper_protocol_is_labelled_and_leaks_answer_length_only_when_asked(mode
     squad = write_jsonl(tmp_path / "squad.jsonl", [
         {"id": f"s{i}", "title": "T", "context": "Cats sit on mats.", "question": "Where?",
          "answers": {"text": [answer], "answer_start": [0]}} for i, answer in enumerate(["mats", "on mats", "x" * 9])])
-    for leak, expected in ((False, [100, 100]), (True, [4, 7])):
+    for leak, runs, expected in ((False, 1, [100, 100]), (True, 2, [4, 7])):
         out = tmp_path / f"paper{leak}.json"
         code, stdout, err = run(["eval", model_dir, "--tasks", "squad,mmlu", "--protocol", "paper", "--paper-runs",
-                                 "2", "--out", out, "--no-progress", "--task-file", f"squad={squad}",
+                                 runs, "--out", out, "--no-progress", "--task-file", f"squad={squad}",
                                  "--task-file", f"mmlu={task_files['mmlu']}",
                                  *(["--paper-length-leak"] if leak else [])], capsys)
         assert code == 0, err
@@ -140,7 +140,8 @@ def test_paper_protocol_is_labelled_and_leaks_answer_length_only_when_asked(mode
         assert payload["protocol"] == "paper" and {s["protocol"] for s in payload["scores"]} == {"paper"}
         records = payload["tasks"]["squad"]["items"]
         assert sorted(r["new_tokens"] for r in records) == expected  # the 9-character answer is not eligible
-        assert all(len(r["outputs"]) == 2 for r in records)
+        assert all(len(r["outputs"]) == runs for r in records)
+        assert len(payload["tasks"]["mmlu"]["info"]["run_means"]) == runs
 
 
 @pytest.mark.parametrize("args,message", [
@@ -148,6 +149,7 @@ def test_paper_protocol_is_labelled_and_leaks_answer_length_only_when_asked(mode
     (["--tasks", "arc_easy:dev"], "arc_easy has no split 'dev'"),
     (["--tasks", "hellaswag", "--protocol", "paper"], "hellaswag is not part of the paper protocol"),
     (["--tasks", "arc_easy", "--paper-length-leak"], "--paper-length-leak only applies to --protocol paper"),
+    (["--tasks", "mmlu", "--protocol", "paper", "--shots", "5"], "the paper protocol is zero-shot"),
     (["--tasks", "arc_easy", "--task-file", "hellaswag=x.jsonl"], "'hellaswag' takes no local file"),
 ])
 def test_bad_arguments_exit_2_with_a_clear_message(model_dir, tmp_path, capsys, args, message):

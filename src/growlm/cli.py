@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "growlm.commands.eval",
     "growlm.commands.generate",
     "growlm.commands.report",
+    "growlm.commands.study",
     "growlm.commands.substrate",
     "growlm.commands.tokenizer",
     "growlm.commands.grow",

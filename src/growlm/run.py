@@ -18,7 +18,7 @@ import torch
 import growlm
 from growlm.config import RunConfig, to_toml
 from growlm.errors import GrowlmError
-from growlm.io import atomic_write_json, atomic_write_text, sha256_bytes
+from growlm.io import atomic_dir, atomic_write_json, atomic_write_text, sha256_bytes
 from growlm.tokenizer import BvvTokenizer, build_tokenizer, load_tokenizer
 
 
@@ -58,7 +58,8 @@ def _tokenizer(cfg: RunConfig, run: Path) -> BvvTokenizer:
     cap = cfg.data.max_chars or None
     texts = itertools.chain.from_iterable(_capped(iter_documents(name), cap) for name, _ in parse_sources(cfg.data.sources))
     tok = build_tokenizer(texts, cfg.tokenizer.ngrams)
-    tok.save(run / "tokenizer")
+    with atomic_dir(run / "tokenizer") as tmp:
+        tok.save(tmp)
     return tok
 
 

@@ -189,6 +189,8 @@ class Trainer:
         start_k, start_step, counters = 0, 0, {"global_step": 0, "tokens": 0, "flops": 0.0}
         last = ckpt.latest_checkpoint(self.run) if resume else None
         resumed_mid_stage = None
+        if resume and last is None:
+            self.truncate_metrics(-1)  # killed before its first checkpoint: start over
         if last is not None:
             state = ckpt.read_state(last)
             counters = {k: state[k] for k in counters}

@@ -99,12 +99,15 @@ def _record(raw: object, where: str) -> EvalRecord:
     if not isinstance(raw, dict):
         raise GrowlmError(f"{where}: expected an object with depth, task, metric, value")
     low, high = raw.get("ci95") or (raw.get("ci_low"), raw.get("ci_high"))
+    task, subject = str(raw.get("task")), raw.get("subject")
+    if subject in (None, "") and "/" in task:  # growlm eval names per-subject rows "mmlu/<subject>"
+        task, subject = task.split("/", 1)
     try:
         return EvalRecord(
-            depth=int(raw["depth"]), task=str(raw["task"]), metric=str(raw["metric"]), value=float(raw["value"]),
+            depth=int(raw["depth"]), task=task, metric=str(raw["metric"]), value=float(raw["value"]),
             ci_low=_optional(low, float), ci_high=_optional(high, float),
             chance=_optional(raw.get("chance"), float), n=_optional(raw.get("n"), int),
-            subject=_optional(raw.get("subject"), str))
+            subject=_optional(subject, str))
     except KeyError as err:
         raise GrowlmError(f"{where}: missing field {err.args[0]!r} (need depth, task, metric, value)") from None
     except (TypeError, ValueError) as err:

@@ -95,11 +95,11 @@ def _print_stages(summaries: list[dict]) -> None:
     from rich.table import Table
 
     table = Table(title="growth run by stage")
-    for col in ("stage", "depth", "LoRA rank", "trainable params", "total params", "tokens", "train PFLOPs",
-                "val loss", "wall s"):
+    for col in ("stage", "depth", "LoRA rank", "trainable", "total", "tokens", "TFLOPs", "val loss", "wall s"):
         table.add_column(col, justify="right")
     for s in summaries:
-        table.add_row(str(s["stage"]), str(s["depth"]), str(s["lora_rank"] or "-"), f"{s['trainable_params']:,}",
-                      f"{s['total_params']:,}", f"{s['tokens']:,}", f"{s['flops'] / 1e15:.3f}",
-                      f"{s['val_loss']:.4f}", f"{s['wall_s']:.0f}")
-    Console().print(table)
+        table.add_row(str(s["stage"]), str(s["depth"]), str(s["lora_rank"] or "-"),
+                      f"{s['trainable_params'] / 1e6:.2f}M", f"{s['total_params'] / 1e6:.2f}M",
+                      f"{s['tokens'] / 1e3:,.0f}k", f"{s['flops'] / 1e12:,.1f}", f"{s['val_loss']:.4f}",
+                      f"{s['wall_s']:.0f}")
+    Console(width=max(100, Console().width)).print(table)

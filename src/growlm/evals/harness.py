@@ -106,12 +106,13 @@ def _token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
 
 
 def _width_groups(widths: list[int], budget: int) -> list[list[int]]:
-    """Row indices grouped by similar width, widest first: padding wastes at most a quarter of a row, and a
-    group's padded size stays within the budget (a single row always fits)."""
+    """Row indices grouped by similar width, widest first: padding takes at most half of a row (more forward
+    calls would cost more than the padding saves), and a group's padded size stays within the budget (a single
+    row always fits)."""
     groups: list[list[int]] = []
     for r in sorted(range(len(widths)), key=lambda r: -widths[r]):
         widest = widths[groups[-1][0]] if groups else 0
-        if not groups or (len(groups[-1]) + 1) * widest > budget or 4 * widths[r] < 3 * widest:
+        if not groups or (len(groups[-1]) + 1) * widest > budget or 2 * widths[r] < widest:
             groups.append([])
         groups[-1].append(r)
     return groups

@@ -1,0 +1,47 @@
+"""growlm study NAME [--scale cpu|paper|smoke] [--seeds N] [--out DIR] [--set KEY=VALUE ...] [--force]."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+STUDIES = {"depth": "growlm.study.depth", "nine-layer": "growlm.study.nine_layer", "compose": "growlm.study.compose"}
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("study", help="one of the paper's experiments end to end: train, evaluate, tables, plots, "
+                                     "report",
+                       description="Runs reuse finished work: rerun the same command to resume an interrupted study.")
+    p.add_argument("name", choices=list(STUDIES), help="depth: growth series by depth; nine-layer: constructive vs "
+                                                      "monolithic; compose: two experts merged by logit averaging")
+    p.add_argument("--scale", choices=("cpu", "paper", "smoke"), default="cpu",
+                   help="cpu (default): 2 CPU cores, at most 2 h (depth), 3 h (nine-layer), 1 h (compose); paper: "
+                        "the paper's sizes, for GPUs; smoke: tiny, seconds, to check an install")
+    p.add_argument("--seeds", type=_positive, help="training seeds per variant (default 3 for nine-layer at cpu "
+                                                   "scale, otherwise 1)")
+    p.add_argument("--out", type=Path, help="study folder (default studies/NAME-SCALE)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for every run of the study, e.g. --set train.device='cuda' (repeatable)")
+    p.add_argument("--force", action="store_true", help="delete the study folder and start over")
+    p.set_defaults(func=_study)
+
+
+def _study(args) -> None:
+    from growlm.study.options import StudyOptions, prepare_root
+
+    module = importlib.import_module(STUDIES[args.name])
+    root = args.out or Path("studies") / f"{args.name}-{args.scale}"
+    seeds = args.seeds or module.SCALES[args.scale].seeds
+    # Validate the config before touching the folder, so a bad --set never costs an earlier study.
+    module.base_config(args.scale, args.sets)
+    prepare_root(root, args.force)
+    report = module.run(StudyOptions(root, args.scale, seeds, args.sets))
+    print(f"study {args.name} done: {root}/study.json, {root}/tables.md, report {report}")

@@ -1,0 +1,137 @@
+"""Evaluating a study's models (each task with its own item limit), reusing finished results, and summarising
+scores over seeds.
+
+Each (model, task) result is a growlm eval results file (format growlm-eval-v1) in the model's results folder,
+plus "study_model_sha256": the hash of the model it scored. It is reused when the model and the evaluation
+settings are unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from growlm.analysis.rundir import EvalRecord
+from growlm.analysis.tables import format_value
+from growlm.evals.by_depth import is_headline
+from growlm.evals.settings import EvalSettings
+from growlm.io import atomic_write_json
+from growlm.study.runs import RunSpec, say
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    tasks: tuple[tuple[str, int | None], ...]  # (task as `growlm eval --tasks` names it, item limit or None)
+    max_new_tokens: int | None = None  # generation cap for squad / translation (None: each task's default)
+
+    def settings(self, limit: int | None, shards: Path | None) -> EvalSettings:
+        return EvalSettings(limit=limit, max_new_tokens=self.max_new_tokens, shards=shards)
+
+
+def model_sha256(model: Path) -> str:
+    from growlm.compose import COMPOSITION_FILE, expert_sha256, is_composition
+    from growlm.io import sha256_file
+
+    # composition.json records its experts' hashes, so it stands for the whole composed model.
+    return sha256_file(model / COMPOSITION_FILE) if is_composition(model) else expert_sha256(model)
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def evaluate_model(model: Path, results: Path, plan: EvalPlan, label: str, shards: Path | None = None) -> list[dict]:
+    """Score rows (growlm eval's "scores") of every task of the plan on the model."""
+    from growlm.evals.tasks import evaluate, parse_tasks
+
+    sha = model_sha256(model)
+    scores = []
+    for task, limit in plan.tasks:
+        settings = plan.settings(limit, shards)
+        out = results / f"{task.replace(':', '-')}.json"
+        payload = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else None
+        if payload and payload.get("study_model_sha256") == sha and payload.get("settings") == settings.to_json():
+            say(f"reusing {task} of {label}")
+        else:
+            say(f"evaluating {label} on {task}" + (f" (first {limit} items)" if limit else ""))
+            payload = {**evaluate(model, parse_tasks(task, "harness"), settings, _device()), "study_model_sha256": sha}
+            atomic_write_json(out, payload)
+        scores += payload["scores"]
+    return scores
+
+
+def evaluate_stages(run: RunSpec, plan: EvalPlan, stages: list[int]) -> list[EvalRecord]:
+    """Evaluate the run's stage models and write RUN/eval_by_depth.{json,csv,png} (as `growlm eval-run` does)."""
+    from growlm.evals.by_depth import long_rows, model_depth, write_tables
+
+    rows, out = [], []
+    for stage in stages:
+        model = run.stage_model(stage)
+        depth = model_depth(model)
+        scores = evaluate_model(model, model.parent / "eval", plan, f"{run.label} stage {stage} (depth {depth})")
+        rows += long_rows(stage, depth, {"scores": scores})
+        out += records(scores, depth)
+    write_tables(run.path, "harness", rows, {"tasks": [list(t) for t in plan.tasks],
+                                             "max_new_tokens": plan.max_new_tokens})
+    return out
+
+
+def records(scores: list[dict], depth: int) -> list[EvalRecord]:
+    """Score rows as the analysis plots read them: MMLU's per-subject rows ("mmlu/anatomy") become subjects."""
+    out = []
+    for s in scores:
+        task, subject = (s["task"], None) if is_headline(s["task"]) else s["task"].split("/", 1)
+        out.append(EvalRecord(depth, task, s["metric"], s["value"], s["ci95"][0], s["ci95"][1], s["chance"], s["n"],
+                              subject))
+    return out
+
+
+@dataclass(frozen=True)
+class OverSeeds:
+    """One score over seeds: mean, sample sd (None for one seed) and the mean 95% item-bootstrap interval."""
+
+    mean: float
+    sd: float | None
+    ci_low: float
+    ci_high: float
+    chance: float | None
+    n: int
+
+    def cell(self) -> str:
+        spread = f" ± {format_value(self.sd)}" if self.sd is not None else ""
+        return f"{format_value(self.mean)}{spread} [{format_value(self.ci_low)}, {format_value(self.ci_high)}]"
+
+
+def mean_sd(values: list[float]) -> tuple[float, float | None]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+def over_seeds(per_seed: list[list[EvalRecord]]) -> dict[tuple[str, str, str | None, int], OverSeeds]:
+    """(task, metric, subject, depth) -> the score over seeds, for keys every seed has."""
+    by_key: dict[tuple, list[EvalRecord]] = {}
+    for seed_records in per_seed:
+        for r in seed_records:
+            by_key.setdefault((r.task, r.metric, r.subject, r.depth), []).append(r)
+    out = {}
+    for key, rs in by_key.items():
+        if len(rs) == len(per_seed):
+            mean, sd = mean_sd([r.value for r in rs])
+            out[key] = OverSeeds(mean, sd, statistics.fmean(r.ci_low for r in rs),
+                                 statistics.fmean(r.ci_high for r in rs), rs[0].chance, rs[0].n)
+    return out
+
+
+def mean_records(summary: dict[tuple[str, str, str | None, int], OverSeeds]) -> list[EvalRecord]:
+    """The means over seeds as records (for the by-depth plots and the heatmap)."""
+    return [EvalRecord(depth, task, metric, s.mean, s.ci_low, s.ci_high, s.chance, s.n, subject)
+            for (task, metric, subject, depth), s in summary.items()]
+
+
+def seed_note(seeds: int) -> str:
+    if seeds == 1:
+        return "one seed [95% bootstrap interval over items]"
+    return f"mean ± sd over {seeds} seeds [95% bootstrap interval over items, averaged over seeds]"

@@ -1,0 +1,127 @@
+"""The runs of a study: configs built from a repo config plus overrides, shared inputs, train / resume / reuse.
+
+Every run is trained by `growlm grow` itself (in this process) from the exact config the study wrote to
+STUDY/configs/. A run whose last stage has been exported is complete and reused; one with a checkpoint is resumed
+with --resume; anything else starts from scratch. A run made with another config (another --scale or --set) is
+refused rather than silently mixed into the study.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import growlm
+from growlm.checkpoint import latest_checkpoint
+from growlm.config import RunConfig, apply_override, read_toml, to_toml, validate_config
+from growlm.errors import GrowlmError
+from growlm.io import atomic_write_json, atomic_write_text
+
+
+def say(message: str) -> None:
+    print(f"[study] {message}", flush=True)
+
+
+def config_file(name: str) -> Path:
+    """A config shipped with growlm: package data when installed, the source tree's configs/ otherwise."""
+    package = Path(growlm.__file__).resolve().parent
+    for folder in (package / "configs", package.parents[1] / "configs"):
+        if (folder / name).is_file():
+            return folder / name
+    raise GrowlmError(f"config {name} is missing from growlm's configs/; reinstall growlm or restore the file")
+
+
+def read_config_data(name: str) -> dict:
+    return read_toml(config_file(name))
+
+
+def configure(data: dict | RunConfig, values: dict[str, object], sets: list[str] = (),
+              source: str = "config") -> RunConfig:
+    """`data` with dotted-key `values` applied, then the user's --set KEY=VALUE strings, validated."""
+    raw = validate_config(data, source).model_dump() if isinstance(data, dict) else data.model_dump()
+    for key, value in values.items():
+        apply_override(raw, f"{key}={json.dumps(value)}")  # JSON scalars and lists are valid TOML values
+    for assignment in sets:
+        apply_override(raw, assignment)
+    return validate_config(raw, f"{source} (study overrides and --set)")
+
+
+def shared_inputs(cfg: RunConfig, folder: Path) -> dict[str, str]:
+    """Build the tokenizer, shards and substrate `cfg` names once into `folder`; overrides pointing runs at them."""
+    from growlm.run import resolve_inputs
+
+    key = cfg.model_dump(include={"tokenizer", "data", "substrate"})
+    stamp = folder / "inputs.json"
+    if stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) != key:
+        raise GrowlmError(f"{folder} was built with other settings (another --scale or --set?); pass --force to "
+                          "start the study over, or choose another --out")
+    if stamp.is_file():
+        say(f"inputs in {folder} (reused)")
+    else:
+        say(f"inputs in {folder}: building tokenizer, shards, substrate")
+        shutil.rmtree(folder, ignore_errors=True)  # what an interrupted build left is not to be trusted
+        folder.mkdir(parents=True)
+    inputs = resolve_inputs(cfg, folder)
+    atomic_write_json(stamp, key)
+    values = {"tokenizer.path": cfg.tokenizer.path or str((folder / "tokenizer").resolve()),
+              "data.shards": str(inputs.shards.resolve())}
+    if inputs.substrate is not None:
+        values["substrate.path"] = cfg.substrate.path or str((folder / "substrate").resolve())
+    return values
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    label: str  # e.g. "constructive/seed-0"; also names its config file
+    path: Path
+    config: RunConfig
+
+    @property
+    def n_stages(self) -> int:
+        return len(self.config.growth.stages)
+
+    def stage_model(self, stage: int) -> Path:
+        return self.path / "stages" / str(stage) / "model"
+
+    @property
+    def final_model(self) -> Path:
+        return self.stage_model(self.n_stages)
+
+    @property
+    def complete(self) -> bool:
+        return (self.final_model / "growlm.json").is_file()
+
+    def summary(self) -> list[dict]:
+        return json.loads((self.path / "stages" / "summary.json").read_text(encoding="utf-8"))
+
+    def metrics(self) -> list[dict]:
+        from growlm.analysis.rundir import read_metrics
+
+        return read_metrics(self.path / "metrics.jsonl")
+
+
+def ensure_run(spec: RunSpec, configs: Path) -> None:
+    """Train, resume or reuse the run."""
+    from growlm.cli import main
+
+    text = to_toml(spec.config)
+    resolved = spec.path / "config.resolved.toml"
+    if resolved.is_file() and resolved.read_text(encoding="utf-8") != text:
+        raise GrowlmError(f"run {spec.path} was trained with another config (another --scale or --set?); pass "
+                          "--force to start the study over, or choose another --out")
+    if spec.complete:
+        say(f"reusing run {spec.label} ({spec.path})")
+        return
+    config = configs / f"{spec.label.replace('/', '_')}.toml"
+    atomic_write_text(config, text)
+    resume = resolved.is_file() and latest_checkpoint(spec.path) is not None
+    say(f"{'resuming' if resume else 'training'} run {spec.label} ({spec.path})")
+    # Without a checkpoint nothing can be resumed: a run killed that early starts over (--force clears it).
+    rc = main(["grow", str(config), "--out", str(spec.path), "--resume" if resume else "--force"])
+    if rc == 130:
+        raise KeyboardInterrupt
+    if rc or not spec.complete:
+        raise GrowlmError(f"training run {spec.label} failed (exit {rc}, see above); fix the cause and rerun the "
+                          "study: finished runs are reused and this one resumes")

@@ -1,0 +1,200 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from growlm.analysis.rundir import EvalRecord
+from growlm.cli import main
+from growlm.config import load_config
+from growlm.errors import GrowlmError
+from growlm.study.compose import verdict
+from growlm.study.evaluation import OverSeeds, over_seeds
+from growlm.study.nine_layer import VARIANTS
+from growlm.study.options import prepare_root
+from growlm.study.runs import RunSpec, ensure_run
+
+PNG_MAGIC = b"\x89PNG"
+
+
+def run_study(name: str, out: Path, capsys, *extra: str) -> str:
+    rc = main(["study", name, "--scale", "smoke", "--out", str(out), *extra])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err[-3000:]
+    return captured.out
+
+
+def only_table(out: Path) -> dict:
+    study = json.loads((out / "study.json").read_text())
+    [table] = study["tables"]
+    return table
+
+
+def mtimes(paths) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in paths}
+
+
+@pytest.mark.slow
+def test_depth_study_end_to_end_then_reuses_every_run_and_evaluation(tmp_path, capsys):
+    out = tmp_path / "depth"
+    log = run_study("depth", out, capsys)
+    assert "training run seed-0" in log
+    study = json.loads((out / "study.json").read_text())
+    table = only_table(out)
+    rows = [dict(zip(table["columns"], row)) for row in table["rows"]]
+    assert [r["depth"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert [r["LoRA rank"] is not None for r in rows] == [False] * 4 + [True] * 2  # LoRA in stages 5-6
+    assert [r["tokens (cum.)"] for r in rows] == sorted(r["tokens (cum.)"] for r in rows)
+    task_columns = [c for c in table["columns"] if c.split()[0] in ("mmlu", "arc_easy", "squad")]
+    assert {c.split()[0] for c in task_columns} == {"mmlu", "arc_easy", "squad"}
+    assert all("[" in r[c] for r in rows for c in task_columns)  # every score carries its interval
+    assert set(study["plots"]) == {"plots/loss-over-stages-seed-0.png", "plots/scores-by-depth.png",
+                                   "plots/mmlu-subjects-by-depth.png"}
+    assert all((out / p).read_bytes().startswith(PNG_MAGIC) for p in study["plots"])
+    by_depth = json.loads((out / "runs" / "seed-0" / "eval_by_depth.json").read_text())["rows"]
+    assert {r["depth"] for r in by_depth} == set(range(1, 7))
+    assert (out / "report.html").is_file() and (out / "tables.md").is_file()
+
+    outputs = mtimes([*(out / "runs").rglob("model.safetensors"), *(out / "runs").rglob("eval/*.json")])
+    log = run_study("depth", out, capsys)
+    assert "reusing run seed-0" in log and "training run" not in log and "evaluating" not in log
+    assert mtimes(outputs) == outputs
+
+
+@pytest.mark.slow
+def test_nine_layer_study_compares_every_variant_on_shared_inputs(tmp_path, capsys):
+    out = tmp_path / "nine"
+    run_study("nine-layer", out, capsys)
+    table = only_table(out)
+    rows = {row[0]: dict(zip(table["columns"], row)) for row in table["rows"]}
+    assert list(rows) == [v.name for v in VARIANTS]
+    flops = {name: row["training FLOPs"] for name, row in rows.items()}
+    assert flops["constructive"] < flops["monolithic-frozen"]
+    assert flops["constructive-binary"] < flops["monolithic-frozen-binary"]
+    assert flops["constructive-unfrozen"] < flops["monolithic-trainable"]
+    assert rows["constructive"]["trainable params by stage"].count("/") == 2
+    assert [rows[v]["substrate"] for v in ("constructive", "monolithic-trainable", "constructive-binary")] == \
+        ["visual", "trainable", "binary"]
+    assert any(c.startswith("arc_easy acc") for c in table["columns"])
+
+    runs = sorted((out / "runs").glob("*/seed-0"))
+    manifests = [json.loads((run / "manifest.json").read_text())["hashes"] for run in runs]
+    assert len(runs) == len(VARIANTS)
+    assert len({m["tokenizer"] for m in manifests}) == 1 and len({m["data"] for m in manifests}) == 1
+    assert len({m["substrate"] for m in manifests}) == 3  # visual, binary, none (trainable)
+    tokens = {json.loads((run / "stages" / "summary.json").read_text())[-1]["tokens"] for run in runs}
+    assert len(tokens) == 1  # the same token budget for every variant
+    assert (out / "plots" / "val-loss-vs-flops.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def _loss(scores_file: Path, lang: str) -> float:
+    scores = json.loads(scores_file.read_text())["scores"]
+    return next(s["value"] for s in scores if s["task"] == f"perplexity/{lang}" and s["metric"] == "loss")
+
+
+@pytest.mark.slow
+def test_compose_study_evaluates_experts_and_composition_and_states_where_it_loses(tmp_path, capsys):
+    out = tmp_path / "compose"
+    run_study("compose", out, capsys)
+    table = only_table(out)
+    assert [row[0].split()[0] for row in table["rows"]] == ["A", "B", "composition"]
+    columns = " ".join(table["columns"])
+    for name in ("perplexity/en loss", "perplexity/ru loss", "perplexity/zh loss", "arc_easy acc"):
+        assert name in columns
+    for direction in ("en-ru", "ru-en", "en-zh", "zh-en"):
+        assert f"translation/{direction} bleu" in columns and f"translation/{direction} chrf" in columns
+
+    experts = [out / "runs" / name / "seed-0" for name in ("A", "B")]
+    hashes = [json.loads((run / "manifest.json").read_text())["hashes"] for run in experts]
+    assert hashes[0]["tokenizer"] == hashes[1]["tokenizer"] and hashes[0]["substrate"] == hashes[1]["substrate"]
+    assert hashes[0]["data"] != hashes[1]["data"]
+    composed = out / "composed" / "seed-0" / "model"
+    composition = json.loads((composed / "composition.json").read_text())
+    assert composition["mode"] == "mean_logits"
+    assert [(composed / e["path"]).resolve() for e in composition["experts"]] == \
+        [(run / "stages" / "3" / "model").resolve() for run in experts]
+
+    files = {"A": experts[0] / "stages/3/eval/perplexity.json", "B": experts[1] / "stages/3/eval/perplexity.json",
+             "composition": composed.parent / "eval" / "perplexity.json"}
+    worse = [lang for lang in ("en", "ru", "zh")
+             if _loss(files["composition"], lang) > min(_loss(files[e], lang) for e in ("A", "B"))]
+    note = table["note"]
+    if worse:
+        assert "NOT at least as good" in note and all(f"{lang} (" in note for lang in worse)
+    else:
+        assert "at least as good as the better expert on every language" in note
+
+
+def _score(mean: float) -> OverSeeds:
+    return OverSeeds(mean, None, mean - 0.1, mean + 0.1, None, 10)
+
+
+def test_verdict_names_exactly_the_languages_where_the_composition_loses():
+    models = {"A": {("perplexity/en", "loss"): _score(3.0), ("perplexity/ru", "loss"): _score(3.5),
+                    ("perplexity/zh", "loss"): _score(6.0)},
+              "B": {("perplexity/en", "loss"): _score(3.1), ("perplexity/ru", "loss"): _score(6.0),
+                    ("perplexity/zh", "loss"): _score(4.0)},
+              "composition": {("perplexity/en", "loss"): _score(2.9), ("perplexity/ru", "loss"): _score(3.8),
+                              ("perplexity/zh", "loss"): _score(4.0)}}
+    text = verdict(models, ["A", "B"])
+    assert "NOT" in text and "ru (3.8000 vs 3.5000" in text and "expert A" in text
+    assert "en (" not in text and "zh (" not in text  # better on en, equal on zh
+    models["composition"][("perplexity/ru", "loss")] = _score(3.4)
+    assert "at least as good as the better expert on every language measured (en, ru, zh)" in verdict(models, ["A", "B"])
+
+
+def test_scores_over_seeds_average_values_and_intervals_and_drop_partial_keys():
+    seed0 = [EvalRecord(3, "arc_easy", "acc", 0.30, 0.20, 0.40, 0.25, 30), EvalRecord(3, "boolq", "acc", 0.6, 0.5, 0.7)]
+    seed1 = [EvalRecord(3, "arc_easy", "acc", 0.40, 0.30, 0.50, 0.25, 30)]
+    summary = over_seeds([seed0, seed1])
+    assert list(summary) == [("arc_easy", "acc", None, 3)]
+    s = summary["arc_easy", "acc", None, 3]
+    assert s.mean == pytest.approx(0.35) and s.sd == pytest.approx(0.0707107, rel=1e-5)
+    assert (s.ci_low, s.ci_high) == pytest.approx((0.25, 0.45))
+    assert s.cell().startswith("0.35 ± 0.07071 [0.25, 0.45]")
+    assert over_seeds([seed1])["arc_easy", "acc", None, 3].sd is None
+
+
+def test_interrupted_run_resumes_and_finished_run_is_reused(tiny_config, tmp_path, capsys):
+    run = tmp_path / "run"
+    spec = RunSpec("tiny", run, load_config(tiny_config()))
+    ensure_run(spec, tmp_path / "configs")
+    assert "training run tiny" in capsys.readouterr().out and spec.complete
+    # Cut the run back to where a kill in the middle of stage 2 leaves it: last checkpoint mid-stage, no export.
+    checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir() if p.is_dir())
+    mid_stage_2 = [name for name in checkpoints if not name.endswith("stage-end")][-1]
+    for name in checkpoints[checkpoints.index(mid_stage_2) + 1:]:
+        shutil.rmtree(run / "checkpoints" / name)
+    (run / "checkpoints" / "latest").write_text(mid_stage_2 + "\n")
+    shutil.rmtree(run / "stages" / "2")
+    stage_1 = mtimes([run / "stages" / "1" / "model" / "model.safetensors"])
+
+    ensure_run(spec, tmp_path / "configs")
+    assert "resuming run tiny" in capsys.readouterr().out and spec.complete
+    assert mtimes(stage_1) == stage_1
+    assert [s["stage"] for s in spec.summary()] == [1, 2]
+    ensure_run(spec, tmp_path / "configs")
+    assert "reusing run tiny" in capsys.readouterr().out
+    with pytest.raises(GrowlmError, match="another config"):
+        ensure_run(RunSpec("tiny", run, load_config(tiny_config(), ["train.lr=1e-3"])), tmp_path / "configs")
+
+
+def test_bad_input_exits_2_and_leaves_folders_alone(tmp_path, capsys):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("years of work")
+    assert main(["study", "depth", "--scale", "smoke", "--out", str(precious), "--force"]) == 2
+    assert "not a study folder" in capsys.readouterr().err and (precious / "thesis.txt").is_file()
+    fresh = tmp_path / "fresh"
+    assert main(["study", "nine-layer", "--scale", "smoke", "--out", str(fresh), "--set", "model.depth=3"]) == 2
+    assert "model.depth" in capsys.readouterr().err and not fresh.exists()
+
+
+def test_force_clears_an_earlier_study_and_nothing_else(tmp_path):
+    study = tmp_path / "study"
+    (study / "runs" / "old").mkdir(parents=True)
+    (study / "study.json").write_text("{}")
+    prepare_root(study, force=False)
+    assert (study / "study.json").is_file()  # without --force a study is resumed, not cleared
+    prepare_root(study, force=True)
+    assert study.is_dir() and not any(study.iterdir())
