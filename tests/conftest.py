@@ -42,6 +42,30 @@ compile = false
 """
 
 
+def tiny_llama(seed: int, layers: int = 2, positions: int = 64):
+    """A small random LlamaForCausalLM over the full 65,536-id vocabulary."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=65536, hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
+                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=positions,
+                         tie_word_embeddings=False, initializer_range=0.3)
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="module")
+def hf_default_tokenizer(tmp_path_factory):
+    """The built-in bvv tokenizer, loaded through transformers' AutoTokenizer."""
+    from transformers import AutoTokenizer
+
+    from growlm.tokenizer import default_tokenizer
+
+    path = tmp_path_factory.mktemp("tok")
+    default_tokenizer().save(path)
+    return AutoTokenizer.from_pretrained(path)
+
+
 @pytest.fixture(scope="session")
 def corpus_inputs(tmp_path_factory) -> dict[str, Path]:
     """Tokenizer, shards and visual substrate from the first 100,000 characters of Shakespeare."""

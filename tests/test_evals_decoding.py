@@ -2,30 +2,23 @@ import math
 
 import pytest
 import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from conftest import tiny_llama
 
 from growlm.errors import GrowlmError
 from growlm.evals.decoding import SeededSampler, generate
 from growlm.evals.harness import encode
-from growlm.tokenizer import default_tokenizer
 
 PROMPTS = ["Q: the cat\nA:", "Q: red dog\nA:", "Q: a big mat\nA:", "Q: кот\nA:", "Q: 猫 sat\nA:", "Q: far\nA:"]
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tok")
-    default_tokenizer().save(path)
-    return AutoTokenizer.from_pretrained(path)
+def tokenizer(hf_default_tokenizer):
+    return hf_default_tokenizer
 
 
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=65536, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64,
-                         tie_word_embeddings=False, initializer_range=0.3)
-    return LlamaForCausalLM(config).eval()
+    return tiny_llama(0)
 
 
 def test_greedy_generation_matches_a_loop_without_cache(model, tokenizer):

@@ -2,7 +2,7 @@ import random
 
 import pytest
 import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from conftest import tiny_llama
 
 from growlm.compose import ComposedModel
 from growlm.evals.harness import (
@@ -13,24 +13,13 @@ from growlm.evals.harness import (
     score_choices,
     sequence_loglikelihoods,
 )
-from growlm.tokenizer import default_tokenizer
 
 WORDS = "the cat sat on a mat dog ran far away big small red blue кот 猫".split()
 
 
-def tiny_llama(seed: int, layers: int = 2, positions: int = 64) -> LlamaForCausalLM:
-    torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=65536, hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=positions,
-                         tie_word_embeddings=False, initializer_range=0.3)
-    return LlamaForCausalLM(config).eval()
-
-
 @pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tok")
-    default_tokenizer().save(path)
-    return AutoTokenizer.from_pretrained(path)
+def tokenizer(hf_default_tokenizer):
+    return hf_default_tokenizer
 
 
 @pytest.fixture(scope="module")
