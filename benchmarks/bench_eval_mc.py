@@ -19,15 +19,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import statistics
 import tempfile
 import time
-from typing import Callable
 
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from benchmarks.common import print_table
+from benchmarks.common import interleaved, print_table
 from growlm.evals import commonsense
 from growlm.evals.arc import VARIANTS as ARC_VARIANTS
 from growlm.evals.harness import ChoiceRequest, encode_pair, score_choices
@@ -48,17 +46,6 @@ def item_sets(n: int) -> dict[str, list[ChoiceRequest]]:
         **{f"hellaswag {k}-shot": [ChoiceRequest(it.context, it.continuations) for it in items]
            for k, items in hellaswag.items()},
     }
-
-
-def interleaved_cpu(runs: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
-    """Median process CPU seconds per call of each function, calling them in turn."""
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, fn in runs.items():
-            start = time.process_time()
-            fn()
-            times[name].append(time.process_time() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def per_choice(model, tokenizer, requests: list[ChoiceRequest]) -> list[list[float]]:
@@ -101,11 +88,11 @@ def main() -> None:
         model = LlamaForCausalLM(config).eval()
         for name, requests in sets.items():
             results = {}
-            times = interleaved_cpu({
+            times = interleaved({
                 "per choice": lambda: results.__setitem__("ref", per_choice(model, tokenizer, requests)),
                 "harness 1": lambda: score_choices(model, tokenizer, requests, max_batch=1),
                 "harness": lambda: results.__setitem__("ours", score_choices(model, tokenizer, requests)),
-            }, repeats=args.repeats)
+            }, repeats=args.repeats, warmup=0, clock=time.process_time)
             diff = max(abs(a - b) for ref, ours in zip(results["ref"], results["ours"])
                        for a, b in zip(ref, ours.loglikelihoods))
             rate = {k: len(requests) / v for k, v in times.items()}

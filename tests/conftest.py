@@ -55,6 +55,18 @@ def tiny_llama(seed: int, layers: int = 2, positions: int = 64):
 
 
 @pytest.fixture(scope="module")
+def model():
+    """A 2-layer random model (test files may override with their own `model`)."""
+    return tiny_llama(0)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(hf_default_tokenizer):
+    """The built-in tokenizer as transformers loads it (test files may override with their own `tokenizer`)."""
+    return hf_default_tokenizer
+
+
+@pytest.fixture(scope="module")
 def hf_default_tokenizer(tmp_path_factory):
     """The built-in bvv tokenizer, loaded through transformers' AutoTokenizer."""
     from transformers import AutoTokenizer

@@ -2,23 +2,12 @@ import math
 
 import pytest
 import torch
-from conftest import tiny_llama
 
 from growlm.errors import GrowlmError
 from growlm.evals.decoding import SeededSampler, generate
 from growlm.evals.harness import encode
 
 PROMPTS = ["Q: the cat\nA:", "Q: red dog\nA:", "Q: a big mat\nA:", "Q: кот\nA:", "Q: 猫 sat\nA:", "Q: far\nA:"]
-
-
-@pytest.fixture(scope="module")
-def tokenizer(hf_default_tokenizer):
-    return hf_default_tokenizer
-
-
-@pytest.fixture(scope="module")
-def model():
-    return tiny_llama(0)
 
 
 def test_greedy_generation_matches_a_loop_without_cache(model, tokenizer):

@@ -17,16 +17,6 @@ from growlm.evals.harness import (
 WORDS = "the cat sat on a mat dog ran far away big small red blue кот 猫".split()
 
 
-@pytest.fixture(scope="module")
-def tokenizer(hf_default_tokenizer):
-    return hf_default_tokenizer
-
-
-@pytest.fixture(scope="module")
-def model():
-    return tiny_llama(0)
-
-
 def requests(n: int, seed: int = 0) -> list[ChoiceRequest]:
     rng = random.Random(seed)
 
