@@ -45,6 +45,7 @@ def test_depth_study_end_to_end_then_reuses_every_run_and_evaluation(tmp_path, c
     assert [r["depth"] for r in rows] == [1, 2, 3, 4, 5, 6]
     assert [r["LoRA rank"] is not None for r in rows] == [False] * 4 + [True] * 2  # LoRA in stages 5-6
     assert [r["tokens (cum.)"] for r in rows] == sorted(r["tokens (cum.)"] for r in rows)
+    assert [r["val loss after growth"] is not None for r in rows] == [False] + [True] * 5  # the growth spikes
     task_columns = [c for c in table["columns"] if c.split()[0] in ("mmlu", "arc_easy", "squad")]
     assert {c.split()[0] for c in task_columns} == {"mmlu", "arc_easy", "squad"}
     assert all("[" in r[c] for r in rows for c in task_columns)  # every score carries its interval

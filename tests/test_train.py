@@ -55,6 +55,24 @@ def test_run_layout_export_parity_and_frozen_blocks(tiny_config, tmp_path):
     assert torch.allclose(LossModel(hf, 0, 8, False)(batch), ref, atol=1e-5)
 
 
+def test_validation_right_after_growth_measures_the_spike(tiny_config, tmp_path):
+    runs = {}
+    for init in ("identity", "random"):
+        run = runs[init] = tmp_path / init
+        assert main(["grow", str(tiny_config()), "--out", str(run), "--set", f"growth.init='{init}'"]) == 0
+    for init, run in runs.items():
+        summary = json.loads((run / "stages" / "summary.json").read_text())
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        at_start = [r for r in rows if r.get("at_stage_start")]
+        assert summary[0]["val_loss_at_start"] is None and [r["stage"] for r in at_start] == [2]
+        first_end = next(r for r in rows if r["kind"] == "stage_end")
+        assert at_start[0]["step"] == first_end["step"] and rows.index(at_start[0]) > rows.index(first_end)
+        assert summary[1]["val_loss_at_start"] == at_start[0]["val_loss"]
+        # an identity block changes nothing: the grown model starts exactly where stage 1 ended
+        same = summary[1]["val_loss_at_start"] == pytest.approx(summary[0]["val_loss"], abs=1e-5)
+        assert same == (init == "identity")
+
+
 def test_refuses_existing_run_and_bad_config(tiny_config, tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
@@ -96,6 +114,8 @@ def test_resume_after_kill_is_bit_identical(tiny_config, tmp_path):
     assert not (killed / "stages" / "2").exists(), "the run finished before it could be killed"
     subprocess.run(grow_cmd("--resume", "--out", str(killed)), check=True, capture_output=True)
 
+    summaries = [json.loads((run / "stages" / "summary.json").read_text()) for run in (full, killed)]
+    assert summaries[0][1]["val_loss_at_start"] == summaries[1][1]["val_loss_at_start"] is not None
     a, b = weights(full, 2), weights(killed, 2)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     rows = [json.loads(x) for x in (killed / "metrics.jsonl").read_text().splitlines()]

@@ -244,6 +244,7 @@ class Trainer:
         if self.d.main:
             tqdm.write(f"stage {k + 1}/{n_stages}: depth {depth}, {stage.add_blocks} new block(s), "
                        f"trainable {trainable:,} of {total:,} params" + (f", LoRA rank {rank}" if rank else ""))
+        at_start = self._val_at_start(loss_model, k, depth, counters, start_step)
         bar = tqdm(total=steps, initial=start_step, desc=f"stage {k + 1}/{n_stages} depth {depth}",
                    disable=not self.d.main, dynamic_ncols=True)
         tick, wall_start = time.perf_counter(), time.perf_counter()
@@ -299,17 +300,32 @@ class Trainer:
         self._checkpoint(model, None, k, steps, counters, complete=True)
         summary = {"stage": k + 1, "depth": depth, "add_blocks": stage.add_blocks, "lora_rank": rank,
                    "trainable_params": trainable, "total_params": total, "tokens": counters["tokens"],
-                   "flops": counters["flops"], "val_loss": val, "wall_s": time.perf_counter() - wall_start,
+                   "flops": counters["flops"], "val_loss_at_start": at_start, "val_loss": val,
+                   "wall_s": time.perf_counter() - wall_start,
                    "frozen_tensors": len(frozen_before)}
         self._export(model, k, summary, frozen_before)
         self.log({"kind": "stage_end", "step": counters["global_step"], **summary})
         return summary, model
 
-    def _validate(self, loss_model: LossModel, k: int, depth: int, counters: dict) -> float:
+    def _validate(self, loss_model: LossModel, k: int, depth: int, counters: dict, at_start: bool = False) -> float:
         val = self.val_loss(loss_model)
         self.log({"kind": "val", "stage": k + 1, "depth": depth, "step": counters["global_step"],
-                  "tokens": counters["tokens"], "flops": counters["flops"], "val_loss": val})
+                  "tokens": counters["tokens"], "flops": counters["flops"], "val_loss": val,
+                  **({"at_stage_start": True} if at_start else {})})
         return val
+
+    def _val_at_start(self, loss_model: LossModel, k: int, depth: int, counters: dict, start_step: int):
+        """Validation loss of the grown model before the stage trains: the height of the paper's growth spike.
+
+        Stage 1 starts from nothing, so it has none; a resumed stage reads the value it logged before the stop.
+        """
+        if k == 0:
+            return None
+        if start_step == 0:
+            return self._validate(loss_model, k, depth, counters, at_start=True)
+        path = self.run / "metrics.jsonl"
+        rows = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+        return next((r["val_loss"] for r in rows if r.get("at_stage_start") and r["stage"] == k + 1), None)
 
     def _checkpoint(self, model, opt, k: int, stage_step: int, counters: dict, complete: bool) -> None:
         if self.d.main:

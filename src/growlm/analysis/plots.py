@@ -55,11 +55,16 @@ def plot_loss_curve(metrics: Sequence[Mapping], title: str = "Training loss") ->
         ax.plot(steps, losses, color="C0", alpha=0.25, lw=0.8)
         ax.plot(steps, ema(losses, max(1, len(losses) // 60)), color="C0", lw=1.6, label="train (smoothed)")
         # The first steps (loss ~ ln V) would flatten everything else; growth spikes come later and stay in view.
-        ax.set_ylim(top=max(losses[len(losses) // 20:]) * 1.05)
+        spikes = [r["val_loss"] for r in _rows(metrics, "val") if r.get("at_stage_start")]
+        ax.set_ylim(top=max(losses[len(losses) // 20:] + spikes) * 1.05)
     val = _rows(metrics, "val")
     if val:
         ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", color="C3", ms=3.5, lw=1.2,
                 label="validation")
+        grown = [r for r in val if r.get("at_stage_start")]
+        if grown:
+            ax.plot([r["step"] for r in grown], [r["val_loss"] for r in grown], "^", color="C3", ms=7, mfc="white",
+                    label="validation right after growth")
     for r in _rows(metrics, "stage_start"):
         if r.get("stage", 1) > 1:
             ax.axvline(r["step"], color="0.35", ls="--", lw=0.9)
@@ -68,7 +73,7 @@ def plot_loss_curve(metrics: Sequence[Mapping], title: str = "Training loss") ->
     ax.set(xlabel="step", ylabel="loss (nats/token)", title=title)
     ax.grid(alpha=0.3)
     if train or val:
-        ax.legend(loc="upper right", fontsize=8)
+        ax.legend(loc="lower left", fontsize=8)
     return fig
 
 

@@ -48,6 +48,7 @@ def _stage_facts(run: Run, stage: int) -> dict:
         "trainable_params": start.get("trainable_params"), "total_params": start.get("total_params"),
         "tokens": end.get("tokens", _last(train, "tokens")), "flops": end.get("flops", _last(train, "flops")),
         "train_loss": sum(tail) / len(tail) if tail else None,
+        "val_at_start": next((r["val_loss"] for r in of_stage if r.get("at_stage_start")), None),
         "val_loss": end.get("val_loss", _last((r for r in of_stage if r["kind"] == "val"), "val_loss")),
         # Train rows time each stage from its own start; stage_end has the stage's total.
         "wall": end.get("wall_s", _last(train, "wall")),
@@ -57,11 +58,13 @@ def _stage_facts(run: Run, stage: int) -> dict:
 def stage_table(run: Run) -> Table:
     columns = {"stage": "stage", "depth": "depth", "steps": "train rows", "lora_rank": "LoRA rank",
                "trainable_params": "trainable params", "total_params": "total params", "tokens": "tokens (cum.)",
-               "flops": "FLOPs (cum.)", "train_loss": "train loss (last 10%)", "val_loss": "val loss (end)",
+               "flops": "FLOPs (cum.)", "train_loss": "train loss (last 10%)",
+               "val_at_start": "val loss after growth", "val_loss": "val loss (end)",
                "wall": "wall (s)"}
     facts = [{"stage": stage, **_stage_facts(run, stage)} for stage in _stage_numbers(run.metrics)]
-    if all(f["lora_rank"] is None for f in facts):
-        del columns["lora_rank"]
+    for key in ("lora_rank", "val_at_start"):
+        if all(f[key] is None for f in facts):
+            del columns[key]
     return Table(f"Stages: {run.label}", list(columns.values()), [[f[key] for key in columns] for f in facts])
 
 

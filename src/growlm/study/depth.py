@@ -5,9 +5,9 @@ Produces our equivalents of the paper's figures 1-3: the loss over all stages wi
 task by depth with 95% confidence bands and chance levels, an MMLU subject x depth heatmap; and one table per
 depth (trainable parameters, cumulative tokens and FLOPs, validation loss, every task).
 
-Budgets: cpu trains the config's 1.3M tokens (300k + 5 x 200k) and scores MMLU (2 questions per subject), ARC-Easy
-and ARC-Challenge (40 each) and SQuAD (16) at every depth; paper trains 200M tokens per stage at d_model 4096 and
-scores the full sets (our named corpora are a few million tokens: at paper scale point data.sources at a large
+Budgets: cpu trains the config's 1.3M tokens (300k + 5 x 200k) and scores MMLU (20 questions per subject), ARC-Easy
+and ARC-Challenge (500 each) and SQuAD (100) at every depth; paper trains 200M tokens per stage at d_model 4096
+and scores the full sets (our named corpora are a few million tokens: at paper scale point data.sources at a large
 corpus, e.g. --set "data.sources=['/data/corpus.jsonl']").
 """
 
@@ -29,7 +29,7 @@ STAGES = 6
 SCALES = {
     "smoke": StudyScale({**SMOKE, **stage_tokens([256] * STAGES)},
                         EvalPlan((("mmlu", 1), ("arc_easy", 2), ("squad", 1)), max_new_tokens=4)),
-    "cpu": StudyScale({}, EvalPlan((("mmlu", 2), ("arc_easy", 40), ("arc_challenge", 40), ("squad", 16)))),
+    "cpu": StudyScale({}, EvalPlan((("mmlu", 20), ("arc_easy", 500), ("arc_challenge", 500), ("squad", 100)))),
     "paper": StudyScale({**PAPER_WIDE, **stage_tokens([200_000_000] * STAGES)},
                         EvalPlan((("mmlu", None), ("arc_easy", None), ("arc_challenge", None), ("squad", None)))),
 }
@@ -45,17 +45,25 @@ def depth_table(runs: list[RunSpec], scores: dict[tuple, OverSeeds], seeds: int)
     series = list(dict.fromkeys((task, metric) for task, metric, subject, _ in scores if subject is None))
     chance = {(t, m): s.chance for (t, m, subject, _), s in scores.items() if subject is None}
     columns = ["stage", "depth", "LoRA rank", "trainable params", "tokens (cum.)", "training FLOPs (cum.)",
-               "val loss", *(f"{t} {m}" + (f" (chance {chance[t, m]:.3g})" if chance[t, m] is not None else "")
+               "val loss after growth", "val loss", *(f"{t} {m}" + (f" (chance {chance[t, m]:.3g})" if chance[t, m] is not None else "")
                              for t, m in series)]
     rows = []
     for k, stage in enumerate(summaries[0]):
-        loss, sd = mean_sd([s[k]["val_loss"] for s in summaries])
         cells = [scores.get((t, m, None, stage["depth"])) for t, m in series]
         rows.append([stage["stage"], stage["depth"], stage["lora_rank"] or None, stage["trainable_params"],
-                     stage["tokens"], stage["flops"], loss if sd is None else f"{loss:.4f} ± {sd:.4f}",
-                     *(c.cell() if c else None for c in cells)])
+                     stage["tokens"], stage["flops"], _loss_cell([s[k].get("val_loss_at_start") for s in summaries]),
+                     _loss_cell([s[k]["val_loss"] for s in summaries]), *(c.cell() if c else None for c in cells)])
     return Table("Growth series by depth", columns, rows,
-                 f"Scores: {seed_note(seeds)}. val loss: nats/token on the held-out shards at the end of each stage.")
+                 f"Scores: {seed_note(seeds)}. val loss: nats/token on the held-out shards at the end of each stage; "
+                 "val loss after growth: the same, measured when the stage's new block has just been added and has "
+                 "not trained yet (its excess over the previous stage's val loss is the growth spike).")
+
+
+def _loss_cell(values: list[float | None]) -> float | str | None:
+    if any(v is None for v in values):
+        return None
+    loss, sd = mean_sd(values)
+    return loss if sd is None else f"{loss:.4f} ± {sd:.4f}"
 
 
 def base_config(scale: str, sets: list[str]) -> RunConfig:

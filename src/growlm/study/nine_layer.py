@@ -8,10 +8,10 @@ tokenizer and one set of shards built in STUDY/inputs. Output: one table (total 
 parameters, training FLOPs, wall time, final validation loss, every task with intervals) and validation loss
 against cumulative training FLOPs for every variant (mean over seeds), for equal-compute comparisons.
 
-Budgets: cpu trains 104,448 tokens per run (3 x 17 steps of 2,048 tokens in the constructive plans) with 3 seeds,
-scored on MMLU (1 question per subject), ARC-Easy, ARC-Challenge and BoolQ (30 each); paper trains 900M tokens per
-run at d_model 1024 and scores the full sets (point data.sources at a large corpus with --set: Shakespeare is ~2M
-tokens).
+Budgets: cpu trains 215,040 tokens per run (3 x 35 steps of 2,048 tokens in the constructive plans, validation
+every 15 steps) with 3 seeds, scored on MMLU (10 questions per subject), ARC-Easy and ARC-Challenge (200 each) and
+BoolQ (100); paper trains 900M tokens per run at d_model 1024 and scores the full sets (point data.sources at a
+large corpus with --set: Shakespeare is ~2M tokens).
 """
 
 from __future__ import annotations
@@ -47,10 +47,11 @@ VARIANTS = (
     Variant("constructive-binary", "nine-layer-constructive.toml", BINARY),
     Variant("monolithic-frozen-binary", "nine-layer-monolithic-frozen.toml", BINARY),
 )
-RUN_TOKENS = {"smoke": 768, "cpu": 108_000, "paper": 900_000_000}
+RUN_TOKENS = {"smoke": 768, "cpu": 216_000, "paper": 900_000_000}
 SCALES = {
     "smoke": StudyScale(SMOKE, EvalPlan((("arc_easy", 2),))),
-    "cpu": StudyScale({}, EvalPlan((("mmlu", 1), ("arc_easy", 30), ("arc_challenge", 30), ("boolq", 30))), seeds=3),
+    "cpu": StudyScale({"train.eval_every": 15},
+                      EvalPlan((("mmlu", 10), ("arc_easy", 200), ("arc_challenge", 200), ("boolq", 100))), seeds=3),
     "paper": StudyScale(PAPER, EvalPlan((("mmlu", None), ("arc_easy", None), ("arc_challenge", None),
                                          ("boolq", None)))),
 }
@@ -78,15 +79,18 @@ def base_config(scale: str, sets: list[str]) -> RunConfig:
 
 
 def mean_val_curve(runs: list[RunSpec]) -> list[dict]:
-    """Validation rows averaged over seeds (the seeds share the schedule, so their steps and FLOPs coincide)."""
-    by_step: dict[int, list[dict]] = {}
+    """Validation rows averaged over seeds (the seeds share the schedule, so their steps and FLOPs coincide).
+
+    A growth step has two rows, the end of one stage and the start of the next: both are kept, in that order.
+    """
+    by_point: dict[tuple[int, bool], list[dict]] = {}
     for run in runs:
         for row in run.metrics():
             if row["kind"] == "val":
-                by_step.setdefault(row["step"], []).append(row)
+                by_point.setdefault((row["step"], bool(row.get("at_stage_start"))), []).append(row)
     return [{"kind": "val", "step": step, "flops": rows[0]["flops"],
              "val_loss": statistics.fmean(r["val_loss"] for r in rows)}
-            for step, rows in sorted(by_step.items()) if len(rows) == len(runs)]
+            for (step, _), rows in sorted(by_point.items()) if len(rows) == len(runs)]
 
 
 def _mean_sd_cell(values: list[float]) -> float | str:
