@@ -323,8 +323,9 @@ class Trainer:
             return None
         if start_step == 0:
             return self._validate(loss_model, k, depth, counters, at_start=True)
-        path = self.run / "metrics.jsonl"
-        rows = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+        from growlm.analysis.rundir import read_metrics
+
+        rows = read_metrics(self.run / "metrics.jsonl")
         return next((r["val_loss"] for r in rows if r.get("at_stage_start") and r["stage"] == k + 1), None)
 
     def _checkpoint(self, model, opt, k: int, stage_step: int, counters: dict, complete: bool) -> None:

@@ -48,20 +48,18 @@ def plot_loss_curve(metrics: Sequence[Mapping], title: str = "Training loss") ->
     """Train loss (raw and smoothed) and validation loss by global step; a dashed line where each layer was added."""
     fig = Figure(figsize=(10, 4.2), layout="constrained")
     ax = fig.subplots()
-    train = _rows(metrics, "train")
+    train, val = _rows(metrics, "train"), _rows(metrics, "val")
+    grown = [r for r in val if r.get("at_stage_start")]
     if train:
         steps = [r["step"] for r in train]
         losses = [r["loss"] for r in train]
         ax.plot(steps, losses, color="C0", alpha=0.25, lw=0.8)
         ax.plot(steps, ema(losses, max(1, len(losses) // 60)), color="C0", lw=1.6, label="train (smoothed)")
         # The first steps (loss ~ ln V) would flatten everything else; growth spikes come later and stay in view.
-        spikes = [r["val_loss"] for r in _rows(metrics, "val") if r.get("at_stage_start")]
-        ax.set_ylim(top=max(losses[len(losses) // 20:] + spikes) * 1.05)
-    val = _rows(metrics, "val")
+        ax.set_ylim(top=max(losses[len(losses) // 20:] + [r["val_loss"] for r in grown]) * 1.05)
     if val:
         ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", color="C3", ms=3.5, lw=1.2,
                 label="validation")
-        grown = [r for r in val if r.get("at_stage_start")]
         if grown:
             ax.plot([r["step"] for r in grown], [r["val_loss"] for r in grown], "^", color="C3", ms=7, mfc="white",
                     label="validation right after growth")

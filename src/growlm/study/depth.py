@@ -18,7 +18,8 @@ from pathlib import Path
 from growlm.analysis.plots import plot_loss_curve, plot_metric_by_depth, plot_subject_heatmap
 from growlm.analysis.tables import Table
 from growlm.config import RunConfig
-from growlm.study.evaluation import EvalPlan, OverSeeds, evaluate_stages, mean_records, mean_sd, over_seeds, seed_note
+from growlm.study.evaluation import (EvalPlan, OverSeeds, evaluate_stages, mean_records, mean_sd_cell, over_seeds,
+                                     seed_note)
 from growlm.study.options import StudyOptions
 from growlm.study.output import write_study
 from growlm.study.runs import RunSpec, configure, ensure_run, read_config_data, shared_inputs
@@ -45,25 +46,20 @@ def depth_table(runs: list[RunSpec], scores: dict[tuple, OverSeeds], seeds: int)
     series = list(dict.fromkeys((task, metric) for task, metric, subject, _ in scores if subject is None))
     chance = {(t, m): s.chance for (t, m, subject, _), s in scores.items() if subject is None}
     columns = ["stage", "depth", "LoRA rank", "trainable params", "tokens (cum.)", "training FLOPs (cum.)",
-               "val loss after growth", "val loss", *(f"{t} {m}" + (f" (chance {chance[t, m]:.3g})" if chance[t, m] is not None else "")
-                             for t, m in series)]
+               "val loss after growth", "val loss",
+               *(f"{t} {m}" + (f" (chance {chance[t, m]:.3g})" if chance[t, m] is not None else "") for t, m in series)]
     rows = []
     for k, stage in enumerate(summaries[0]):
         cells = [scores.get((t, m, None, stage["depth"])) for t, m in series]
         rows.append([stage["stage"], stage["depth"], stage["lora_rank"] or None, stage["trainable_params"],
-                     stage["tokens"], stage["flops"], _loss_cell([s[k].get("val_loss_at_start") for s in summaries]),
-                     _loss_cell([s[k]["val_loss"] for s in summaries]), *(c.cell() if c else None for c in cells)])
+                     stage["tokens"], stage["flops"],
+                     mean_sd_cell([s[k].get("val_loss_at_start") for s in summaries]),
+                     mean_sd_cell([s[k]["val_loss"] for s in summaries]), *(c.cell() if c else None for c in cells)])
     return Table("Growth series by depth", columns, rows,
                  f"Scores: {seed_note(seeds)}. val loss: nats/token on the held-out shards at the end of each stage; "
                  "val loss after growth: the same, measured when the stage's new block has just been added and has "
                  "not trained yet (its excess over the previous stage's val loss is the growth spike).")
 
-
-def _loss_cell(values: list[float | None]) -> float | str | None:
-    if any(v is None for v in values):
-        return None
-    loss, sd = mean_sd(values)
-    return loss if sd is None else f"{loss:.4f} ± {sd:.4f}"
 
 
 def base_config(scale: str, sets: list[str]) -> RunConfig:

@@ -110,6 +110,14 @@ def mean_sd(values: list[float]) -> tuple[float, float | None]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
 
 
+def mean_sd_cell(values: list[float | None]) -> float | str | None:
+    """A table cell for one number over seeds: the value (one seed), "mean ± sd", or None if a seed lacks it."""
+    if not values or any(v is None for v in values):
+        return None
+    mean, sd = mean_sd(values)
+    return mean if sd is None else f"{mean:.4g} ± {sd:.2g}"
+
+
 def over_seeds(per_seed: list[list[EvalRecord]]) -> dict[tuple[str, str, str | None, int], OverSeeds]:
     """(task, metric, subject, depth) -> the score over seeds, for keys every seed has."""
     by_key: dict[tuple, list[EvalRecord]] = {}

@@ -23,7 +23,7 @@ from pathlib import Path
 from growlm.analysis.plots import plot_loss_vs_flops
 from growlm.analysis.tables import Table
 from growlm.config import RunConfig
-from growlm.study.evaluation import EvalPlan, evaluate_stages, mean_sd, over_seeds, seed_note
+from growlm.study.evaluation import EvalPlan, evaluate_stages, mean_sd_cell, over_seeds, seed_note
 from growlm.study.options import StudyOptions
 from growlm.study.output import write_study
 from growlm.study.runs import RunSpec, configure, ensure_run, read_config_data, shared_inputs
@@ -93,19 +93,14 @@ def mean_val_curve(runs: list[RunSpec]) -> list[dict]:
             for (step, _), rows in sorted(by_point.items()) if len(rows) == len(runs)]
 
 
-def _mean_sd_cell(values: list[float]) -> float | str:
-    mean, sd = mean_sd(values)
-    return mean if sd is None else f"{mean:.4g} ± {sd:.2g}"
-
-
 def variant_row(variant: Variant, runs: list[RunSpec], scores: dict, keys: list[tuple[str, str]]) -> list[object]:
     summaries = [run.summary() for run in runs]
     first = summaries[0]
     substrate = runs[0].config.substrate.kind
     return [variant.name, substrate, first[-1]["total_params"],
             " / ".join(f"{s['trainable_params']:,}" for s in first), first[-1]["tokens"], first[-1]["flops"],
-            _mean_sd_cell([sum(s["wall_s"] for s in summary) for summary in summaries]),
-            _mean_sd_cell([summary[-1]["val_loss"] for summary in summaries]),
+            mean_sd_cell([sum(s["wall_s"] for s in summary) for summary in summaries]),
+            mean_sd_cell([summary[-1]["val_loss"] for summary in summaries]),
             *(scores[key].cell() if key in scores else None for key in keys)]
 
 
