@@ -7,7 +7,7 @@
 2. A stage that trains 3 new blocks on top of 6 frozen ones vs a monolithic 9-block step, both through growlm's
    step. Target: <= 0.5x the time.
 
-    .venv/bin/python benchmarks/bench_train.py [--d-model 256] [--context 128] [--batch 16] [--repeats 5]
+    .venv/bin/python -m benchmarks.bench_train [--d-model 256] [--context 128] [--batch 16] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import torch
 
 from benchmarks.common import interleaved, print_table
 from growlm.config import ModelConfig
-from growlm.flops import flops_per_token
-from growlm.growth import set_trainable
-from growlm.model import build_model
-from growlm.stepper import LossModel
+from growlm.train.flops import flops_per_token
+from growlm.train.freeze import set_trainable
+from growlm.model.llama import build_model
+from growlm.train.step import LossModel
 
 
 def make_step(model, no_grad_blocks: int, bf16: bool, batch: torch.Tensor, fused: bool, compile: bool = True):

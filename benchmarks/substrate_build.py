@@ -2,7 +2,7 @@
 
 Reference: drawing tokens one at a time with Pillow (ImageDraw.text with Unifont's .otf, as the paper's notebook
 does, without its distortion), timed on a sample and scaled to the whole vocabulary.
-Run: .venv/bin/python benchmarks/substrate_build.py [--cells 16 32]
+Run: .venv/bin/python -m benchmarks.substrate_build [--cells 16 32]
 """
 
 from __future__ import annotations

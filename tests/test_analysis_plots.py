@@ -7,7 +7,7 @@ import pytest
 from matplotlib.collections import PolyCollection
 
 from growlm.analysis.plots import ema, plot_loss_curve, plot_loss_vs_flops, plot_metric_by_depth, plot_subject_heatmap
-from growlm.analysis.rundir import EvalRecord
+from growlm.analysis.runs import EvalRecord
 
 
 def metrics(stages: int, steps: int = 20, flops_per_step: float = 1e9) -> list[dict]:

@@ -32,7 +32,7 @@ def test_html_escapes_text_and_marks_hashes_and_numbers():
 def test_eval_rows_named_task_slash_subject_become_subject_rows(tmp_path):
     import json
 
-    from growlm.analysis.rundir import read_eval_by_depth
+    from growlm.analysis.runs import read_eval_by_depth
 
     rows = [{"depth": 1, "task": "mmlu", "metric": "acc", "value": 0.26},
             {"depth": 1, "task": "mmlu/anatomy", "metric": "acc", "value": 0.3}]

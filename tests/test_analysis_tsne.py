@@ -15,7 +15,7 @@ from growlm.analysis.separation import knn_purity, knn_purity_chance, silhouette
 from growlm.analysis.word_groups import load_word_groups
 from growlm.cli import main
 from growlm.errors import GrowlmError
-from growlm.model import export_model
+from growlm.model.folder import write_model
 from growlm.tokenizer import default_tokenizer
 from growlm.tokenizer.layout import BOS_ID, is_char_id
 
@@ -104,8 +104,8 @@ def test_vectors_are_token_means_and_do_not_depend_on_batching():
                                rtol=1e-6)
 
 
-def write_model(path, model: LlamaForCausalLM) -> None:
-    export_model(model, default_tokenizer(), path, {"substrate": {"kind": "random", "sha256": None}})
+def save_model(path, model: LlamaForCausalLM) -> None:
+    write_model(model, default_tokenizer(), path, {"substrate": {"kind": "random", "sha256": None}})
 
 
 def test_tsne_command_scores_a_substrate_built_to_separate_the_groups(tmp_path, capsys):
@@ -116,7 +116,7 @@ def test_tsne_command_scores_a_substrate_built_to_separate_the_groups(tmp_path, 
         for word in words:
             group = int(word.group[1]) - 1
             model.get_input_embeddings().weight[ord(word.text)] = directions[group] + 0.05 * torch.randn(16)
-    write_model(tmp_path / "model", model)
+    save_model(tmp_path / "model", model)
     out = tmp_path / "tsne"
     assert main(["analyze", "tsne", str(tmp_path / "model"), "--groups", str(tmp_path / "groups.json"),
                  "--out", str(out)]) == 0
@@ -146,7 +146,7 @@ def test_tsne_command_refuses_bad_input_and_existing_output(tmp_path, capsys):
     groups = ["--groups", str(tmp_path / "groups.json")]
     assert main(["analyze", "tsne", str(tmp_path), *groups, "--out", str(tmp_path / "o")]) == 2
     assert "has no tokenizer" in capsys.readouterr().err
-    write_model(tmp_path / "model", tiny_model(depth=1))
+    save_model(tmp_path / "model", tiny_model(depth=1))
     (tmp_path / "o").mkdir()
     (tmp_path / "o" / "keep").write_text("x")
     assert main(["analyze", "tsne", str(tmp_path / "model"), *groups, "--out", str(tmp_path / "o")]) == 2

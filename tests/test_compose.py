@@ -5,12 +5,12 @@ import pytest
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from growlm.calibrate import calibrate, mean_loss
 from growlm.cli import main
-from growlm.compose import ComposedModel, compose, load_composed, load_experts
+from growlm.composition import ComposedModel, combine_logits, compose, load_composed, load_experts
+from growlm.composition.calibrate import calibrate, mean_loss
 from growlm.errors import GrowlmError
 from growlm.io import atomic_write_json
-from growlm.model import export_model
+from growlm.model.folder import write_model
 from growlm.tokenizer import default_tokenizer
 
 SUBSTRATE = {"kind": "binary", "sha256": "b" * 64}
@@ -22,7 +22,7 @@ def make_expert(path, depth, seed, max_positions=64):
     config = LlamaConfig(vocab_size=65536, hidden_size=32, intermediate_size=64, num_hidden_layers=depth,
                          num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=max_positions,
                          tie_word_embeddings=False, initializer_range=0.3)
-    return export_model(LlamaForCausalLM(config), default_tokenizer(), path, {"substrate": SUBSTRATE})
+    return write_model(LlamaForCausalLM(config), default_tokenizer(), path, {"substrate": SUBSTRATE})
 
 
 @pytest.fixture(scope="module")
@@ -199,3 +199,47 @@ def test_cli_calibration_is_recorded_in_the_composition(experts, tmp_path):
     assert calibration["weights"] != pytest.approx([0.5, 0.5])
     assert sum(composition["weights"]) == pytest.approx(1)
     assert calibration["sources"][0]["path"] == str(text)
+
+
+def test_posterior_mode_and_switch_rate_are_recorded_and_loaded(experts, tmp_path, capsys):
+    out = tmp_path / "c"
+    assert main(["compose", *map(str, experts), "--out", str(out), "--mode", "posterior", "--weights", "1,3",
+                 "--switch-rate", "0.02"]) == 0
+    assert "switch rate 0.02" in capsys.readouterr().out
+    composition = json.loads((out / "composition.json").read_text())
+    assert composition["mode"] == "posterior" and composition["switch_rate"] == 0.02
+    assert composition["weights"] == [0.25, 0.75]
+    model = load_composed(out)
+    assert model.mode == "posterior" and model.switch_rate == 0.02 and model.config.switch_rate == 0.02
+    ids = _ids(3, length=6, batch=1)
+    with torch.no_grad():
+        first = model(input_ids=ids[:, :1], use_cache=True)
+    # One token seen, nothing predicted yet: the weights for the next token are the prior.
+    torch.testing.assert_close(first.cache.weights, torch.tensor([[0.25, 0.75]], dtype=torch.float64))
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--switch-rate", "0.1"], "posterior only"),
+    (["--mode", "posterior", "--switch-rate", "1"], "must be in [0, 1)"),
+])
+def test_cli_refuses_bad_switch_rates(experts, tmp_path, capsys, extra, message):
+    assert main(["compose", *map(str, experts), "--out", str(tmp_path / "c"), *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
+def test_static_mixing_refuses_the_posterior_mode(expert_models):
+    with pytest.raises(GrowlmError, match="fixed weights"):
+        combine_logits([torch.zeros(1, 2, 4)] * 2, torch.tensor([0.5, 0.5]), "posterior")
+
+
+def test_posterior_calibration_fits_the_prior_and_switch_rate_on_switching_text(expert_models):
+    """Windows that switch source mid-way ask for a switch rate well above the starting one."""
+    halves = [_sample_windows(expert_models[k], count=1, length=16, seed=7 + k)[0] for k in (0, 1)]
+    windows = [torch.cat([halves[0], halves[1]]), torch.cat([halves[1], halves[0]])]
+    model = ComposedModel(expert_models, [0.5, 0.5], "posterior", 0.001)
+    result = calibrate(model, windows, steps=30, lr=0.3)
+    assert result["switch_rate"] > 0.01 and result["initial_switch_rate"] == 0.001
+    assert result["loss_after"] < result["loss_before"] - 0.05
+    assert sum(result["weights"]) == pytest.approx(1)
+    assert model.switch_rate == 0.001, "calibration leaves the model alone"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from growlm.cli import main
-from growlm.data.prepare import parse_source_arg, prepare, split_documents
+from growlm.data.prepare import prepare, split_documents
 from growlm.data.readers import Document
 from growlm.data.shards import ShardSet
 from growlm.data.sources import SOURCES, get_source, read_source
@@ -137,8 +137,6 @@ def test_bad_input_is_refused(corpora, tokenizer, tmp_path):
     with pytest.raises(GrowlmError, match="validation split is empty"):
         prepare([(str(tmp_path / "one.txt"), None)], tokenizer, tmp_path / "o", progress=False)
     assert not (tmp_path / "o").exists() and not (tmp_path / "e").exists()
-    assert parse_source_arg("fortunes-ru:0.25") == ("fortunes-ru", 0.25)
-    assert parse_source_arg("shakespeare") == ("shakespeare", None)
 
 
 def test_cli_prepare_and_errors(corpora, tmp_path, capsys):

@@ -1,4 +1,5 @@
 import dataclasses
+import gzip
 import json
 
 import pyarrow as pa
@@ -6,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from growlm.data import fetch as fetch_module
-from growlm.data import packages
+from growlm.data import packages, readers
 from growlm.data.fetch import package_dir
 from growlm.data.heldout import is_heldout_page, page_relpath
 from growlm.data.packages import AptPackage, PipPackage, apt_install
@@ -42,6 +43,30 @@ def test_record_files_with_named_field(tmp_path):
         _texts(str(tmp_path / "r.jsonl"))
     with pytest.raises(GrowlmError, match="no text field 'text'.*content"):
         _texts(str(tmp_path / "r.parquet"))
+
+
+
+def test_compressed_jsonl_and_batched_records_keep_record_numbers(tmp_path, monkeypatch):
+    """.jsonl.gz/.jsonl.zst are read like .jsonl; Parquet and Arrow are read in batches of BATCH_ROWS rows, and
+    the #k of a document is its record's number in the whole file, whatever the batch."""
+    monkeypatch.setattr(readers, "BATCH_ROWS", 3)
+    texts = [None if i % 4 == 1 else f"record {i}" for i in range(11)]
+    data = "".join(json.dumps({"text": t}) + "\n" for t in texts).encode()
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(data))
+    with pa.CompressedOutputStream(str(tmp_path / "b.jsonl.zst"), "zstd") as f:
+        f.write(data)
+    table = pa.table({"text": texts})
+    pq.write_table(table, tmp_path / "c.parquet", row_group_size=4)
+    with pa.OSFile(str(tmp_path / "d.arrow"), "wb") as f, pa.ipc.new_file(f, table.schema) as w:
+        w.write_table(table, max_chunksize=2)
+    (tmp_path / "e.json.gz").write_bytes(gzip.compress(data))  # not a supported suffix: ignored
+    source = get_source(str(tmp_path))
+    docs = read_source(source, source.files()).documents
+    expected = [f"#{i}" for i, t in enumerate(texts) if t]
+    for name in ("a.jsonl.gz", "b.jsonl.zst", "c.parquet", "d.arrow"):
+        assert [d.id.removeprefix(name) for d in docs if d.id.startswith(name)] == expected, name
+    assert [d.text for d in docs if d.id.startswith("c.parquet")] == [t for t in texts if t]
+    assert len(docs) == 4 * len(expected)
 
 
 def test_saved_dataset_folder(tmp_path):

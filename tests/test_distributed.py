@@ -1,7 +1,6 @@
 import subprocess
 import sys
 
-import torch
 from safetensors.torch import load_file
 
 

@@ -8,7 +8,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from growlm.cli import main
 from growlm.data.packages import PipPackage
 from growlm.data.prepare import prepare
-from growlm.model import export_model
+from growlm.model.folder import write_model
 from growlm.tokenizer import default_tokenizer
 
 SUBSTRATE = {"substrate": {"kind": "binary", "sha256": "b" * 64}}
@@ -20,7 +20,7 @@ def make_model(path, depth=1, positions=256, seed=0):
     config = LlamaConfig(vocab_size=65536, hidden_size=32, intermediate_size=64, num_hidden_layers=depth,
                          num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=positions,
                          tie_word_embeddings=False, initializer_range=0.3)
-    return export_model(LlamaForCausalLM(config), default_tokenizer(), path, SUBSTRATE)
+    return write_model(LlamaForCausalLM(config), default_tokenizer(), path, SUBSTRATE)
 
 
 def write_jsonl(path, rows):
@@ -79,9 +79,13 @@ def test_local_files_give_a_table_and_auditable_json(model_dir, task_files, tmp_
     assert scores[("arc_easy", "acc")]["chance"] == pytest.approx(1 / 3)
     # every number can be recomputed from the per-item records
     arc = payload["tasks"]["arc_easy"]["items"]
-    norm = [max(range(3), key=lambda k: r["loglikelihoods"][k] / r["bytes"][k]) == r["gold"] for r in arc]
+    norm = [max(range(3), key=lambda k: r["loglikelihoods"][k] / r["chars"][k]) == r["gold"] for r in arc]
     assert scores[("arc_easy", "acc_norm")]["value"] == pytest.approx(sum(norm) / len(norm))
-    assert arc[0]["continuations"] == [" alpha", " beta beta", " гамма"] and arc[0]["bytes"] == [6, 10, 11]
+    # acc_norm divides by the characters of the choice without the delimiter space (lm-eval 0.4), not UTF-8 bytes
+    assert arc[0]["continuations"] == [" alpha", " beta beta", " гамма"] and arc[0]["chars"] == [5, 9, 5]
+    assert scores[("arc_easy", "acc")]["majority"] == 1.0  # every gold answer is C
+    assert scores[("arc_easy", "acc")]["skipped"] == 0 and scores[("arc_easy", "acc")]["truncated"] == 0.0
+    assert "majority" in stdout and "skipped" in stdout
     squad = payload["tasks"]["squad"]["items"]
     assert scores[("squad", "em")]["value"] == pytest.approx(sum(r["em"] for r in squad) / 3)
     assert ("squad/no_answer", "em") in scores and all(r["new_tokens"] <= 8 for r in squad)
@@ -150,7 +154,7 @@ def test_paper_protocol_is_labelled_and_leaks_answer_length_only_when_asked(mode
     (["--tasks", "hellaswag", "--protocol", "paper"], "hellaswag is not part of the paper protocol"),
     (["--tasks", "arc_easy", "--paper-length-leak"], "--paper-length-leak only applies to --protocol paper"),
     (["--tasks", "mmlu", "--protocol", "paper", "--shots", "5"], "the paper protocol is zero-shot"),
-    (["--tasks", "arc_easy", "--task-file", "hellaswag=x.jsonl"], "'hellaswag' takes no local file"),
+    (["--tasks", "arc_easy", "--task-file", "boolq=x.jsonl"], "'boolq' takes no local file"),
 ])
 def test_bad_arguments_exit_2_with_a_clear_message(model_dir, tmp_path, capsys, args, message):
     code, _, err = run(["eval", model_dir, "--out", tmp_path / "r.json", *args], capsys)

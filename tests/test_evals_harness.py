@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import tiny_llama
 
-from growlm.compose import ComposedModel
+from growlm.composition import ComposedModel
 from growlm.evals.harness import (
     ChoiceRequest,
     encode,
@@ -73,13 +73,50 @@ def test_batched_and_unbatched_scoring_agree(model, tokenizer):
             max(range(len(b.loglikelihoods)), key=b.loglikelihoods.__getitem__)
 
 
-def test_long_contexts_are_cut_from_the_left_to_fit_the_window(model, tokenizer):
-    request = ChoiceRequest("word " * 40 + "end:", (" a", " bcd"))
-    scored = score_choices(model, tokenizer, [request])[0]
+def lm_eval_window(model, tokenizer, context: str, continuation: str) -> float:
+    """lm-evaluation-harness 0.4's HFLM._loglikelihood_tokens, written out: the last window + 1 tokens of
+    context + continuation minus the last one, logits -> log_softmax, the continuation's log-probabilities summed."""
     window = model.config.max_position_embeddings
-    assert scored.truncated_tokens > 0
-    assert scored.context_tokens + max(scored.continuation_tokens) - 1 == window
-    assert scored.loglikelihoods == pytest.approx(by_hand(model, tokenizer, request, scored.context_tokens), abs=1e-4)
+    ctx, cont = encode_pair(tokenizer, context, continuation)
+    inp = (ctx + cont)[-(window + 1):][:-1]
+    with torch.no_grad():
+        logprobs = model(input_ids=torch.tensor([inp])).logits[0].log_softmax(-1)
+    rows = logprobs[len(inp) - len(cont):]
+    return sum(rows[t, tok].item() for t, tok in enumerate(cont))
+
+
+def test_each_choice_is_cut_to_fit_the_window_on_its_own(model, tokenizer):
+    window = model.config.max_position_embeddings
+    short, long = " a", " " + " ".join(["bcd"] * 5)  # about one token per character
+    request = ChoiceRequest("word " * 40 + "end:", (short, long, " x y"))
+    scored = score_choices(model, tokenizer, [request])[0]
+    ctx = encode_pair(tokenizer, request.context, short)[0]
+    assert all(scored.truncated_tokens) and scored.truncated
+    # every choice sees as much context as fits beside it, not as much as fits beside the longest choice
+    for seen, cut, tokens in zip(scored.context_tokens, scored.truncated_tokens, scored.continuation_tokens):
+        assert seen + tokens - 1 == window and seen + cut == len(ctx)
+    assert len(set(scored.context_tokens)) == 3
+    expected = [lm_eval_window(model, tokenizer, request.context, c) for c in request.continuations]
+    assert scored.loglikelihoods == pytest.approx(expected, abs=1e-4)
+
+
+def test_per_choice_windows_match_a_direct_computation_in_a_batch(model, tokenizer):
+    rng = random.Random(5)
+    reqs = [ChoiceRequest(" ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 16))) + ":",
+                          tuple(" " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 8)))
+                                for _ in range(3))) for _ in range(10)]
+    got = score_choices(model, tokenizer, reqs, batch_tokens=512)
+    assert any(s.truncated for s in got) and not all(s.truncated for s in got)
+    for request, scored in zip(reqs, got):
+        expected = [lm_eval_window(model, tokenizer, request.context, c) for c in request.continuations]
+        assert scored.loglikelihoods == pytest.approx(expected, abs=1e-4)
+
+
+def test_an_answer_longer_than_the_window_skips_the_item_not_the_task(model, tokenizer):
+    too_long = ChoiceRequest("Q:", (" a", " " + " ".join(["bcd"] * 80)))
+    fine = ChoiceRequest("Q:", (" a", " b"))
+    skipped, scored = score_choices(model, tokenizer, [too_long, fine])
+    assert skipped is None and scored is not None and not scored.truncated
 
 
 def test_a_composed_model_scores_through_its_per_expert_caches(tokenizer):

@@ -26,3 +26,13 @@ def test_squad_v2_no_answer_needs_an_empty_prediction():
     assert exact_match(golds[0], "Paris") == 0.0 and f1(golds[0], "Paris") == 0.0
     # answers that normalise to nothing do not count as gold answers
     assert gold_answers(["the", "Paris"]) == ["Paris"]
+
+
+def test_prompts_that_do_not_fit_before_the_cap_are_skipped_not_cut(model, tokenizer):
+    from growlm.evals.squad import fitting_outputs
+
+    window = model.config.max_position_embeddings
+    prompts = ["Q: short?\nA:", "word " * window + "\nA:", "Q: also short?\nA:"]
+    seen = []
+    outputs = fitting_outputs("t", model, tokenizer, prompts, 16, lambda ps, caps: seen.extend(ps) or list(ps))
+    assert seen == [prompts[0], prompts[2]] and outputs == [prompts[0], None, prompts[2]]

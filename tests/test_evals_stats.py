@@ -1,6 +1,9 @@
 import numpy as np
+import pytest
 
-from growlm.evals.choice import McItem, item_record
+from growlm.evals.choice import McItem, accuracy_scores, item_record
+from growlm.evals.harness import ChoiceScores
+from growlm.evals.settings import EvalSettings
 from growlm.evals.stats import bootstrap_ci, mean_ci
 
 
@@ -29,11 +32,22 @@ def test_ratio_metrics_resample_items_not_tokens():
     assert low == 1.0 and high == 3.0  # a resample is both items of one kind at the extremes
 
 
-def test_acc_norm_divides_by_utf8_bytes_not_characters():
-    # " жж" is 3 characters but 5 bytes; " ab" is 3 characters and 3 bytes.
-    item = McItem("x", "Q:", (" жж", " ab"), gold=0)
-    record = item_record(item, (-5.0, -4.0), (3, 3), 2, 0)
-    assert record["bytes"] == [5, 3]
-    assert record["pred"] == 1  # -4 > -5
-    assert record["pred_norm"] == 0  # -5/5 = -1.0 > -4/3; per character it would be -5/3 < -4/3
+def test_acc_norm_divides_by_characters_of_the_choice_as_lm_eval_0_4_does():
+    # lm-eval's process_results: ll / len(choice), the choice without the " " target delimiter, in characters.
+    # "жж" is 2 characters (4 UTF-8 bytes); "abcd" is 4 characters.
+    item = McItem("x", "Q:", (" жж", " abcd"), gold=1)
+    record = item_record(item, ChoiceScores((-5.0, -8.0), (3, 5), (2, 2), (0, 0)))
+    assert record["chars"] == [2, 4]
+    assert record["pred"] == 0  # -5 > -8
+    assert record["pred_norm"] == 1  # -8/4 = -2.0 > -5/2 = -2.5; by bytes of " жж" (5) it would be -1.0 > -1.6
     assert record["correct_norm"] and not record["correct"]
+
+
+def test_majority_baseline_and_skipped_items_are_reported():
+    items = [McItem(str(k), "Q:", (" yes", " no"), gold=k % 3 != 0) for k in range(6)]  # gold: 0 1 1 0 1 1
+    scored = [ChoiceScores((-1.0, -2.0), (2, 2), (2, 2), (0, 1 if k == 1 else 0)) for k in range(5)]
+    records = [item_record(it, s) for it, s in zip(items, [*scored, None])]
+    acc, = accuracy_scores("t", records, [2] * 6, ("acc",), "validation", 0, "harness", EvalSettings())
+    assert (acc.n, acc.skipped) == (5, 1) and records[5]["skipped"]
+    assert acc.value == pytest.approx(2 / 5)  # always picks " yes" (index 0): right on items 0 and 3
+    assert acc.majority == pytest.approx(3 / 5) and acc.truncated == pytest.approx(1 / 5)

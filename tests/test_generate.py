@@ -5,9 +5,9 @@ import torch
 from test_compose import make_expert
 
 from growlm.cli import main
-from growlm.compose import compose, load_composed, load_experts
+from growlm.composition import compose, load_composed, load_experts
 from growlm.errors import GrowlmError
-from growlm.generate import IncrementalDecoder, filter_logits, generate, iter_generate
+from growlm.generation import IncrementalDecoder, filter_logits, generate, iter_generate
 from growlm.tokenizer import default_tokenizer
 from growlm.tokenizer.layout import EOS_ID
 

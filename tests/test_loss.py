@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from growlm.loss import fused_linear_cross_entropy
+from growlm.train.loss import fused_linear_cross_entropy
 
 
 @pytest.mark.parametrize("chunk", [7, 64, 1000])
@@ -53,3 +53,22 @@ def test_no_grad_path_gives_the_same_loss():
     with torch.no_grad():
         without = fused_linear_cross_entropy(h, w, t, chunk=16)
     assert torch.allclose(with_grad, without, atol=1e-6)
+
+
+def test_compiled_blocks_give_the_eager_loss_and_gradients():
+    from growlm.config import ModelConfig
+    from growlm.model.llama import build_model
+    from growlm.train.step import LossModel
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(d_model=32, n_heads=2, context=16), 3, None)
+    batch = torch.randint(0, 65536, (2, 17))
+    eager, compiled = LossModel(model, 1, 16, False), LossModel(model, 1, 16, False, compile_blocks=True)
+    a = eager(batch)
+    a.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    b = compiled(batch)
+    b.backward()
+    assert torch.allclose(a, b, atol=1e-5)
+    assert all(torch.allclose(grads[n], p.grad, atol=1e-5) for n, p in model.named_parameters() if n in grads)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from growlm.analysis.rundir import EvalRecord
+from growlm.analysis.runs import EvalRecord
 from growlm.cli import main
 from growlm.config import load_config
 from growlm.errors import GrowlmError
@@ -98,9 +98,13 @@ def test_compose_study_evaluates_experts_and_composition_and_states_where_it_los
     out = tmp_path / "compose"
     run_study("compose", out, capsys)
     table = only_table(out)
-    assert [row[0].split()[0] for row in table["rows"]] == ["A", "B", "composition"]
+    assert [row[0] for row in table["rows"]][2:] == ["composition mean_logits", "composition mean_probs",
+                                                     "composition posterior",
+                                                     "composition fixed-share (switch rate 0.01)"]
+    assert [row[0].split()[0] for row in table["rows"]][:2] == ["A", "B"]
     columns = " ".join(table["columns"])
-    for name in ("perplexity/en loss", "perplexity/ru loss", "perplexity/zh loss", "arc_easy acc"):
+    for name in ("perplexity/en loss", "perplexity/ru loss", "perplexity/zh loss", "perplexity/mixed loss",
+                 "perplexity/mixed bpb", "arc_easy acc"):
         assert name in columns
     for direction in ("en-ru", "ru-en", "en-zh", "zh-en"):
         assert f"translation/{direction} bleu" in columns and f"translation/{direction} chrf" in columns
@@ -109,9 +113,12 @@ def test_compose_study_evaluates_experts_and_composition_and_states_where_it_los
     hashes = [json.loads((run / "manifest.json").read_text())["hashes"] for run in experts]
     assert hashes[0]["tokenizer"] == hashes[1]["tokenizer"] and hashes[0]["substrate"] == hashes[1]["substrate"]
     assert hashes[0]["data"] != hashes[1]["data"]
-    composed = out / "composed" / "seed-0" / "model"
+    composed = out / "composed" / "seed-0" / "mean_logits" / "model"
     composition = json.loads((composed / "composition.json").read_text())
     assert composition["mode"] == "mean_logits"
+    fixed_share = json.loads((out / "composed/seed-0/fixed-share/model/composition.json").read_text())
+    assert fixed_share["mode"] == "posterior" and fixed_share["switch_rate"] == 0.01
+    assert "On mixed-language text posterior" in table["note"]
     assert [(composed / e["path"]).resolve() for e in composition["experts"]] == \
         [(run / "stages" / "3" / "model").resolve() for run in experts]
 
@@ -185,7 +192,7 @@ def test_bad_input_exits_2_and_leaves_folders_alone(tmp_path, capsys):
     precious.mkdir()
     (precious / "thesis.txt").write_text("years of work")
     assert main(["study", "depth", "--scale", "smoke", "--out", str(precious), "--force"]) == 2
-    assert "not a study folder" in capsys.readouterr().err and (precious / "thesis.txt").is_file()
+    assert "is not something growlm made" in capsys.readouterr().err and (precious / "thesis.txt").is_file()
     fresh = tmp_path / "fresh"
     assert main(["study", "nine-layer", "--scale", "smoke", "--out", str(fresh), "--set", "model.depth=3"]) == 2
     assert "model.depth" in capsys.readouterr().err and not fresh.exists()

@@ -1,4 +1,7 @@
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -116,3 +119,14 @@ def test_cli_build_encode_and_errors(tmp_path, capsys):
     assert main(["tokenizer", "build", "--corpus", str(tmp_path / "missing"), "--out", str(tmp_path / "t3")]) == 2
     assert main(["tokenizer", "encode", "the", "--tokenizer", str(out)]) == 0
     assert json.loads(capsys.readouterr().out) == [load_tokenizer(out).encode("the")[0]]
+
+
+def test_tokenizer_does_not_import_data():
+    """The tokenizer package stands alone: growlm.data imports it, never the other way round."""
+    code = ("import importlib, pkgutil, sys, growlm.tokenizer as t\n"
+            "for m in pkgutil.iter_modules(t.__path__): importlib.import_module(f'growlm.tokenizer.{m.name}')\n"
+            "print(sorted(m for m in sys.modules if m.startswith('growlm.data')))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
+    package = Path(__file__).resolve().parents[1] / "src" / "growlm" / "tokenizer"
+    assert not [p.name for p in package.glob("*.py") if "growlm.data" in p.read_text(encoding="utf-8")]

@@ -48,7 +48,7 @@ def test_run_layout_export_parity_and_frozen_blocks(tiny_config, tmp_path):
     meta = json.loads((model_dir / "growlm.json").read_text())
     assert meta["depth"] == 2 and meta["substrate"]["kind"] == "visual" and meta["substrate"]["sha256"]
     ids = torch.tensor([tok("To be, or not to be")["input_ids"]])
-    from growlm.stepper import LossModel
+    from growlm.train.step import LossModel
 
     batch = torch.cat([ids, ids[:, :1]], dim=1)
     ref = torch.nn.functional.cross_entropy(hf(ids).logits[0], batch[0, 1:])

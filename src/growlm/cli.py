@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -22,6 +23,7 @@ COMMAND_MODULES = [
     "growlm.commands.substrate",
     "growlm.commands.tokenizer",
     "growlm.commands.grow",
+    "growlm.commands.plan",
 ]
 
 
@@ -41,11 +43,37 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     args = build_parser().parse_args(argv)
     try:
+        _check_text_arguments(args)
         result = args.func(args)
     except GrowlmError as err:
         print(f"growlm {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print(f"growlm {args.command}: interrupted", file=sys.stderr)
+        print(f"growlm {args.command}: interrupted{_resume_hint(args)}", file=sys.stderr)
         return 130
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" writing {err.filename}" if err.filename else ""
+        print(f"growlm {args.command}: error: no space left on the device{where}; temporary files were removed, "
+              f"nothing half-written was kept; free some space, then run the same command again"
+              f"{_resume_hint(args)}", file=sys.stderr)
+        return 2
     return int(result or 0)
+
+
+def _check_text_arguments(args) -> None:
+    """Text given on the command line (a prompt, a stop text, a text to encode) must be valid UTF-8; Python hands
+    undecodable bytes over as surrogates, which would fail deep inside the tokenizer."""
+    for name in ("prompt", "stop", "text"):
+        values = getattr(args, name, None)
+        for value in values if isinstance(values, list) else [values]:
+            if isinstance(value, str) and any("\udc80" <= ch <= "\udcff" for ch in value):
+                what = "the text to encode" if name == "text" else f"--{name}"
+                raise GrowlmError(f"{what} is not valid UTF-8 (undecodable bytes); pass the text in UTF-8")
+
+
+def _resume_hint(args) -> str:
+    if args.command == "grow":
+        return f" (to continue the run: growlm grow --resume --out {args.out or 'runs/<name>'})"
+    return ""

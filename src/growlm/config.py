@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from growlm.errors import GrowlmError
 
@@ -20,13 +20,26 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+def _registered(value: str, registry: dict, key: str, extra: tuple[str, ...] = ()) -> str:
+    if value not in registry and value not in extra:
+        raise ValueError(f"{key} must be one of {', '.join([*registry, *extra])}")
+    return value
+
+
 class SubstrateConfig(Strict):
-    kind: Literal["visual", "binary", "random", "trainable"] = "visual"
+    kind: str = Field("visual", description="a registered substrate kind (growlm.substrate.KINDS) or 'trainable'")
     cell: Literal[16, 32, 64] = 16
     recipe: Literal["default", "paper"] = "default"
     dim: int = Field(256, ge=16, le=16384, description="binary/random substrate width")
     path: str = Field("", description="a prebuilt substrate folder; empty = build into RUN/substrate")
     seed: int = 0
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        from growlm.substrate import KINDS
+
+        return _registered(kind, KINDS, "substrate.kind", ("trainable",))
 
 
 class TokenizerConfig(Strict):
@@ -79,11 +92,18 @@ class StageConfig(Strict):
 
 
 class GrowthConfig(Strict):
-    init: Literal["random", "identity", "copy_top", "copy_middle", "stack"] = "random"
+    init: str = Field("random", description="a growth operator of growlm.model.growth.INIT_OPERATORS")
     stages: list[StageConfig] = Field(default_factory=lambda: [StageConfig()], min_length=1)
     budget_factor: float = Field(1.0, gt=0, description="trainable-parameter budget = factor x stage 1's")
     lora_alpha_ratio: float = Field(2.0, gt=0, description="LoRA alpha = ratio x rank")
     lora_max_rank: int = Field(64, ge=1)
+
+    @field_validator("init")
+    @classmethod
+    def _known_init(cls, init: str) -> str:
+        from growlm.model.growth import INIT_OPERATORS
+
+        return _registered(init, INIT_OPERATORS, "growth.init")
 
     @model_validator(mode="after")
     def _first_stage_adds(self) -> "GrowthConfig":
@@ -115,6 +135,7 @@ class TrainConfig(Strict):
     ce_chunk: int = Field(1024, ge=16, description="tokens per chunk of the fused LM-head cross-entropy")
     threads: int = Field(0, ge=0, description="torch CPU threads; 0 = all cores")
     compile: bool = Field(True, description="fuse the LM-head softmax/gradient with torch.compile")
+    compile_blocks: bool = Field(False, description="compile the decoder blocks with torch.compile (GPU runs)")
 
 
 class RunConfig(Strict):
@@ -146,6 +167,9 @@ def apply_override(data: dict, assignment: str) -> None:
             node = node[_index(node, part, key)]
         else:
             node = node.setdefault(part, [] if nxt.isdigit() else {})
+        if not isinstance(node, (dict, list)):
+            raise GrowlmError(f"--set {key}: {'.'.join(parts[:i + 1])} is a single value, not a table; set it "
+                              f"directly, e.g. --set {'.'.join(parts[:i + 1])}=...")
     last = parts[-1]
     if isinstance(node, list):
         idx = int(last) if last.isdigit() else -1
@@ -187,13 +211,16 @@ def read_toml(path: str | Path) -> dict:
         raise GrowlmError(f"config {path} not found; see configs/ for examples")
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise GrowlmError(f"config {path} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as err:
         raise GrowlmError(f"config {path} is not valid TOML: {err}") from None
 
 
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
+def load_config(path: str | Path | None, overrides: list[str] = (), base: RunConfig | None = None) -> RunConfig:
+    """The config at `path` (or `base`, or the defaults) with --set overrides applied, validated."""
     source = str(path or "config")
-    data = validate_config(read_toml(path) if path else {}, source).model_dump()
+    data = base.model_dump() if base is not None else validate_config(read_toml(path) if path else {}, source).model_dump()
     for assignment in overrides:
         apply_override(data, assignment)
     return validate_config(data, source + " with --set")

@@ -1,12 +1,25 @@
-"""Atomic file writes, refusing to overwrite outputs, and content hashes."""
+"""Atomic file writes, what --force may replace, content hashes, and the test-only fault hook.
+
+Files and folders are written with the user's umask (a temp file or folder is made private, then given the mode
+an ordinary `open`/`mkdir` would have). `--force` replaces only what `growlm_kind` recognises as growlm's own
+output; everything else is refused with one line.
+
+GROWLM_FAULT=POINT:N[:MODE] (tests only) makes the N-th call of `fault(POINT)` in a process kill it with SIGKILL
+(MODE kill, the default), raise KeyboardInterrupt (interrupt) or raise OSError ENOSPC (enospc). Points: step (an
+optimizer step), checkpoint (a checkpoint written, not yet renamed into place), export (a stage model written, not
+yet renamed), stage (between stages), "write NAME" (any atomic write of a file NAME, e.g. eval_by_depth.json of
+`growlm eval-run`, written but not yet renamed).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,7 +37,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are meant to be shared
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600; give the mode open() would
+        fault(f"write {path.name}")
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -45,12 +59,119 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, dumps_json(obj))
 
 
+def umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: Path) -> None:
+    """Give a folder built in a private temp folder (and everything in it) the modes the umask asks for."""
+    mask = umask()
+    for p in [path, *path.rglob("*")]:
+        if not p.is_symlink():
+            os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~mask)
+
+
 def check_output(path: str | Path, force: bool) -> Path:
-    """Refuse an existing, non-empty output unless --force was given."""
+    """Refuse an existing output unless --force was given; an existing folder only if growlm made it."""
     path = Path(path)
-    if path.exists() and not force and (path.is_file() or any(path.iterdir())):
+    if path.is_dir():
+        return check_replaceable(path, force)
+    if path.exists() and not force:
         raise GrowlmError(f"output {path} already exists; choose another --out or pass --force to replace it")
     return path
+
+
+# Files only growlm writes, by what they mark; generic manifest.json counts when its "format" is growlm's.
+MARKERS = {"growlm.json": "model folder", "composition.json": "composition folder", "study.json": "study folder",
+           "growlm_tokenizer.json": "tokenizer folder", "state.json": "checkpoint", "tsne.json": "t-SNE report",
+           "substrate.json": "substrate report"}
+# What growlm writes into a run directory (growlm.train.rundir) and a study folder (growlm.study).
+RUN_ENTRIES = {"config.resolved.toml", "manifest.json", "metrics.jsonl", "resumes.jsonl", "tensorboard",
+               "checkpoints", "tokenizer", "data", "substrate", "stages", "eval_by_depth.json", "eval_by_depth.csv",
+               "eval_by_depth.png", "eval_by_depth_paper.json", "eval_by_depth_paper.csv",
+               "eval_by_depth_paper.png", "report.html"}
+STUDY_ENTRIES = {"study.json", "inputs", "inputs-binary", "runs", "configs", "composed", "tables", "tables.md",
+                 "plots", "report.html"}
+LOCK_FILE = ".growlm.lock"
+
+
+def is_temporary(name: str) -> bool:
+    """A temp file or folder of atomic_write_*/atomic_dir (or the lock), left behind by a killed process."""
+    return name == LOCK_FILE or (name.startswith(".") and (name.endswith(".tmp") or name.endswith(".old")))
+
+
+def growlm_kind(path: str | Path) -> str | None:
+    """What growlm made at `path` ('run directory', 'model folder', ...), or None when it cannot tell."""
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    names = {p.name for p in path.iterdir() if not is_temporary(p.name)}
+    if names & {"config.resolved.toml", "metrics.jsonl"}:
+        return "run directory" if names <= RUN_ENTRIES else None
+    for marker, kind in MARKERS.items():
+        if marker in names:
+            return kind
+    if "manifest.json" in names:
+        return _growlm_format(path / "manifest.json")
+    # a run killed before its header (or a study's inputs): only built inputs, each recognised
+    inputs = {"tokenizer", "data", "substrate", "inputs.json"}
+    if names and names <= inputs and all(map(_built, (path / n for n in names - {"inputs.json"}))):
+        return "run directory"
+    # a study killed before study.json: its configs, or inputs growlm built
+    built = names & {"inputs", "inputs-binary"}
+    if names and names <= STUDY_ENTRIES and ("configs" in names or (built and all(map(_built, (
+            path / n for n in built))))):
+        return "study folder"
+    return None
+
+
+def _built(path: Path) -> bool:
+    """An input folder growlm built, or one it was building when stopped (nothing but temporaries)."""
+    return growlm_kind(path) is not None or (path.is_dir() and all(is_temporary(p.name) for p in path.iterdir()))
+
+
+def _growlm_format(file: Path) -> str | None:
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    fmt = data.get("format") if isinstance(data, dict) else None
+    return fmt.removeprefix("growlm-").rsplit("-v", 1)[0] + " folder" if str(fmt).startswith("growlm-") else None
+
+
+def check_replaceable(path: str | Path, force: bool, flag: str = "--out") -> Path:
+    """An output folder: absent or empty is fine; an existing one needs --force and must be growlm's own."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise GrowlmError(f"{flag} {path} is a file; give a folder path (or remove the file)")
+    if not path.is_dir() or not any(p for p in path.iterdir() if not is_temporary(p.name)):
+        return path
+    kind = growlm_kind(path)
+    shown = sorted(p.name for p in path.iterdir())
+    holds = f"it holds {', '.join(shown[:3])}{', ...' if len(shown) > 3 else ''}"
+    if kind is None and not force:
+        raise GrowlmError(f"output {path} already exists and is not something growlm made ({holds}); choose "
+                          f"another {flag} (--force replaces only growlm's own outputs)")
+    if not force:
+        raise GrowlmError(f"output {path} already exists (a {kind}); choose another {flag} or pass --force to "
+                          "replace it")
+    here = Path.cwd().resolve()
+    if path.resolve() in (here, *here.parents, Path.home().resolve()):
+        raise GrowlmError(f"--force refused: {path} is the current folder, one above it or the home folder; "
+                          f"choose another {flag}")
+    if kind is None:
+        raise GrowlmError(f"--force refused: {path} is not something growlm made ({holds}); growlm replaces only "
+                          f"its own outputs: remove it yourself or choose another {flag}")
+    return path
+
+
+def clear_folder(path: Path, keep: tuple[str, ...] = (LOCK_FILE,)) -> None:
+    """Empty a folder check_replaceable accepted, keeping `keep` (the lock a process holds)."""
+    for p in path.iterdir():
+        if p.name not in keep:
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
 
 @contextlib.contextmanager
@@ -59,12 +180,12 @@ def atomic_dir(out: str | Path, force: bool = False) -> Iterator[Path]:
 
     On any error nothing partial is left behind and an existing output is untouched.
     """
-    out = check_output(out, force)
+    out = check_replaceable(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
-    os.chmod(tmp, 0o755)  # mkdtemp makes 0700; outputs are meant to be shared
     try:
         yield tmp
+        apply_umask(tmp)  # mkdtemp makes 0700, and some writers (safetensors) 0600 files
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -99,3 +220,25 @@ def sha256_dir(path: str | Path, names: list[str] | None = None) -> str:
         h.update(p.relative_to(path).as_posix().encode() + b"\0")
         h.update(sha256_file(p).encode() + b"\n")
     return h.hexdigest()
+
+
+_FAULT_COUNTS: dict[str, int] = {}
+
+
+def fault(point: str) -> None:
+    """The test-only fault hook (see the module docstring); a no-op unless GROWLM_FAULT names `point`."""
+    spec = os.environ.get("GROWLM_FAULT")
+    if not spec:
+        return
+    name, _, rest = spec.partition(":")
+    count, _, mode = rest.partition(":")
+    if name != point:
+        return
+    _FAULT_COUNTS[point] = _FAULT_COUNTS.get(point, 0) + 1
+    if _FAULT_COUNTS[point] != int(count or 1):
+        return
+    if mode == "interrupt":
+        raise KeyboardInterrupt
+    if mode == "enospc":
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), point)
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -1,5 +1,6 @@
-"""A report document built once and rendered twice: a self-contained HTML page (figures embedded as base64 PNG,
-inline CSS, no scripts, no external requests) and a Markdown file with the same headings and tables."""
+"""ReportBuilder: a report built once, section by section, and rendered twice: a self-contained HTML page
+(figures embedded as base64 PNG, inline CSS, no scripts, no external requests) and a Markdown file with the same
+headings and tables."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def _anchor(text: str) -> str:
 
 
 @dataclass
-class Document:
+class ReportBuilder:
     title: str
     subtitle: str = ""
     _html: list[str] = field(default_factory=list)

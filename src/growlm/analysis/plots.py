@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from growlm.analysis.rundir import EvalRecord
+from growlm.analysis.runs import EvalRecord
 
 DPI = 110
 

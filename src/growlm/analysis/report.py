@@ -12,16 +12,17 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
 from growlm import __version__
-from growlm.analysis.document import Document
+from growlm.analysis.document import ReportBuilder
 from growlm.analysis.plots import plot_loss_curve, plot_loss_vs_flops, plot_metric_by_depth, plot_subject_heatmap
-from growlm.analysis.rundir import EvalRecord, Run, Study, is_run_dir, load_run, load_study
+from growlm.analysis.runs import EvalRecord, Run, Study, load_run, load_study
+from growlm.provenance import git_commit
+from growlm.train.rundir import RunDir
 from growlm.analysis.tables import Table, format_value
 from growlm.errors import GrowlmError
 from growlm.io import atomic_write_text, check_output
@@ -114,15 +115,6 @@ def _flatten(data: object, prefix: str = "") -> list[list[object]]:
              else json.dumps(data, ensure_ascii=False)]]
 
 
-def _git_commit() -> str | None:
-    try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                                text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return result.stdout.strip() if result.returncode == 0 else None
-
-
 def _cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -138,14 +130,14 @@ def environment_table() -> Table:
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     rows = [["made", datetime.now(timezone.utc).isoformat(timespec="seconds")], ["growlm", __version__],
-            ["git commit", _git_commit()], ["python", sys.version.split()[0]], ["torch", torch.__version__],
+            ["git commit", git_commit()], ["python", sys.version.split()[0]], ["torch", torch.__version__],
             ["platform", platform.platform()], ["cpu", f"{_cpu_name()} ({os.cpu_count()} logical cores)"],
             ["gpu", gpu]]
     return Table("Environment of this report", ["item", "value"], rows,
                  note="The machine and code that trained the run are in its manifest above.")
 
 
-def _run_sections(doc: Document, run: Run, heading: str) -> None:
+def _run_sections(doc: ReportBuilder, run: Run, heading: str) -> None:
     doc.section(heading)
     doc.paragraph(f"Run directory: {run.path}")
     if run.metrics:
@@ -172,8 +164,8 @@ def _run_sections(doc: Document, run: Run, heading: str) -> None:
         doc.preformatted(f"Resolved config: {run.label} (config.resolved.toml)", run.config_text)
 
 
-def study_document(study: Study) -> Document:
-    doc = Document(f"growlm study: {study.name}", f"{study.path} · {len(study.runs)} runs")
+def study_document(study: Study) -> ReportBuilder:
+    doc = ReportBuilder(f"growlm study: {study.name}", f"{study.path} · {len(study.runs)} runs")
     if study.description:
         doc.paragraph(study.description)
     if study.tables or study.plots:
@@ -196,19 +188,19 @@ def study_document(study: Study) -> Document:
     return doc
 
 
-def run_document(run: Run) -> Document:
-    doc = Document(f"growlm run: {run.label}", str(run.path))
+def run_document(run: Run) -> ReportBuilder:
+    doc = ReportBuilder(f"growlm run: {run.label}", str(run.path))
     _run_sections(doc, run, "Training")
     doc.section("Environment")
     doc.table(environment_table())
     return doc
 
 
-def build_report(path: str | Path) -> Document:
+def build_report(path: str | Path) -> ReportBuilder:
     path = Path(path)
     if not path.is_dir():
         raise GrowlmError(f"{path} does not exist or is not a folder; pass a run or study directory")
-    return run_document(load_run(path)) if is_run_dir(path) else study_document(load_study(path))
+    return run_document(load_run(path)) if RunDir.is_run(path) else study_document(load_study(path))
 
 
 def write_report(path: str | Path, out: str | Path | None = None, force: bool = False) -> tuple[Path, Path]:

@@ -25,7 +25,7 @@ from growlm.analysis.separation import knn_purity, knn_purity_chance, silhouette
 from growlm.analysis.tables import Table
 from growlm.analysis.word_groups import Word, load_word_groups
 from growlm.errors import GrowlmError
-from growlm.inference import load_lm
+from growlm.loading import load_lm
 from growlm.io import atomic_dir, atomic_write_json
 from growlm.tokenizer.layout import BOS_ID
 

@@ -3,29 +3,32 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from growlm.compose import MODES, ComposedModel, check_experts, compose, load_experts, normalize_weights
-from growlm.errors import GrowlmError
-from growlm.io import check_output, sha256_file
-
-CALIBRATION_WINDOW = 256
+from growlm.composition.mixing import MODES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compose", help="merge experts on one frozen substrate by averaging their outputs")
+    p = sub.add_parser("compose", help="merge experts on one frozen substrate: averaged outputs, or weighted by "
+                                       "each expert's posterior given the text so far")
     p.add_argument("experts", nargs="+", metavar="EXPERT_DIR", help="exported model folders (two or more)")
     p.add_argument("--out", required=True, help="composed model folder to write")
     p.add_argument("--mode", choices=MODES, default="mean_logits",
                    help="mean_logits: weighted mean of logits (the paper); mean_probs: log of weighted mean of "
-                        "probabilities (default mean_logits)")
-    p.add_argument("--weights", type=_weights, help="comma-separated, one per expert, normalised to sum 1 "
-                                                    "(default equal)")
+                        "probabilities; posterior: mixture of probabilities weighted by each expert's posterior "
+                        "given the text so far (Bayesian model averaging; --weights is the prior) "
+                        "(default mean_logits)")
+    p.add_argument("--weights", type=_weights, help="comma-separated, one per expert, normalised to sum 1; the prior "
+                                                    "in the posterior mode (default equal)")
+    p.add_argument("--switch-rate", type=float, default=0.0, metavar="ALPHA",
+                   help="posterior mode: share of weight redistributed to the prior after every token (fixed-share), "
+                        "so the mixture follows text that changes language; 0 = plain Bayesian averaging "
+                        "(default 0; e.g. 0.01)")
     p.add_argument("--copy", action="store_true",
                    help="copy the experts into the folder (self-contained) instead of referencing them by path")
     p.add_argument("--calibrate-on", nargs="+", metavar="TEXT_FILE",
-                   help="UTF-8 text files (e.g. one validation file per language): learn the mixing weights on "
-                        "an equal number of tokens from each, experts frozen")
+                   help="UTF-8 text files (e.g. one validation file per language): learn the mixing weights (the "
+                        "prior and the switch rate in the posterior mode) on an equal number of tokens from each, "
+                        "experts frozen")
     p.add_argument("--calibrate-tokens", type=int, default=16384, help="calibration tokens in all (default 16384)")
     p.add_argument("--calibrate-steps", type=int, default=40, help="optimizer steps (default 40)")
     p.add_argument("--device", default="auto", help="device for calibration: auto, cpu, cuda, ... (default auto)")
@@ -40,41 +43,26 @@ def _weights(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
 
 
-def _calibration(args) -> dict:
-    import torch
-
-    from growlm.calibrate import calibrate, text_windows
-    from growlm.tokenizer import load_tokenizer
-
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    model = ComposedModel(load_experts(args.experts, device), args.weights, args.mode).to(device)
-    tokenizer = load_tokenizer(args.experts[0])
-    window = min(CALIBRATION_WINDOW, model.config.max_position_embeddings)
-    per_file = args.calibrate_tokens // len(args.calibrate_on)
-    windows, sources = [], []
-    for file in map(Path, args.calibrate_on):
-        if not file.is_file():
-            raise GrowlmError(f"--calibrate-on {file}: no such file; give UTF-8 text files")
-        windows += text_windows(tokenizer.encode(file.read_text(encoding="utf-8")), window, per_file)
-        sources.append({"path": str(file), "sha256": sha256_file(file)})
-    result = calibrate(model, windows, steps=args.calibrate_steps)
-    print(f"calibration: loss {result['loss_before']:.4f} -> {result['loss_after']:.4f} nats/token on "
-          f"{result['tokens']} tokens; weights {_fmt(result['initial_weights'])} -> {_fmt(result['weights'])}")
-    return {**result, "sources": sources}
-
-
 def _fmt(weights: list[float]) -> str:
     return ",".join(f"{w:.3f}" for w in weights)
 
 
 def _run(args) -> None:
-    check_output(args.out, args.force)
-    check_experts(args.experts)
-    normalize_weights(args.weights, len(args.experts))
-    if args.calibrate_tokens <= 0 or args.calibrate_steps < 0:
-        raise GrowlmError("--calibrate-tokens must be > 0 and --calibrate-steps >= 0")
-    calibration = _calibration(args) if args.calibrate_on else None
-    composition = compose(args.experts, args.out, args.mode, args.weights, args.force, args.copy, calibration)
+    from growlm.api import compose
+    from growlm.loading import device_for
+
+    composition = compose(args.experts, args.out, args.mode, args.weights, force=args.force, copy=args.copy,
+                          calibrate_on=args.calibrate_on, calibrate_tokens=args.calibrate_tokens,
+                          calibrate_steps=args.calibrate_steps, device=device_for(args.device),
+                          switch_rate=args.switch_rate)
+    calibration = composition["calibration"]
+    if calibration:
+        print(f"calibration: loss {calibration['loss_before']:.4f} -> {calibration['loss_after']:.4f} nats/token on "
+              f"{calibration['tokens']} tokens; weights {_fmt(calibration['initial_weights'])} -> "
+              f"{_fmt(calibration['weights'])}" + (f"; switch rate {calibration['initial_switch_rate']:.4g} -> "
+                                                  f"{calibration['switch_rate']:.4g}" if "switch_rate" in calibration
+                                                  else ""))
     how = "copied into" if args.copy else "referenced from"
-    print(f"composed {len(args.experts)} experts ({args.mode}, weights {_fmt(composition['weights'])}), "
+    rate = f", switch rate {composition['switch_rate']:.4g}" if args.mode == "posterior" else ""
+    print(f"composed {len(args.experts)} experts ({args.mode}, weights {_fmt(composition['weights'])}{rate}), "
           f"{how} {args.out}")

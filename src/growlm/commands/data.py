@@ -1,4 +1,4 @@
-"""growlm data list|fetch|prepare|decontaminate."""
+"""growlm data list|fetch|prepare|decontaminate|export-lm-eval."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 
 from growlm.data.decontaminate import DEFAULT_N, drop_overlapping, find_overlaps, read_items
 from growlm.data.fetch import fetch
-from growlm.data.prepare import parse_source_arg, prepare
+from growlm.data.mix import parse_sources
+from growlm.data.prepare import prepare
 from growlm.data.sources import SOURCES
 from growlm.errors import GrowlmError
 from growlm.io import atomic_write_json, check_output
@@ -35,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--val-fraction", type=float, default=0.05, help="share of documents for validation")
     pr.add_argument("--seed", type=int, default=0, help="seed of the train/validation split")
     pr.add_argument("--max-chars", type=int, help="cap on characters taken from each source")
+    pr.add_argument("--workers", type=int, metavar="N",
+                    help="processes that read, clean and tokenize (default: all cores, one per 16 MB of input; the "
+                         "shards do not depend on N); rerun the same command to resume an interrupted run")
     pr.add_argument("--force", action="store_true", help="replace an existing --out")
     pr.set_defaults(func=_prepare)
 
@@ -49,6 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--report", help="write the full report as JSON here")
     d.add_argument("--force", action="store_true")
     d.set_defaults(func=_decontaminate)
+
+    x = verbs.add_parser("export-lm-eval", help="evaluation data as jsonl + lm-eval task YAMLs, for offline lm_eval")
+    x.add_argument("--out", required=True, help="folder to give `lm_eval --include_path`")
+    x.add_argument("--tasks", help="comma-separated growlm tasks (default: every exportable one)")
+    x.add_argument("--limit", type=int, help="first N items of each task (MMLU: per subject)")
+    x.add_argument("--force", action="store_true", help="replace an existing --out")
+    x.set_defaults(func=_export_lm_eval)
 
 
 def _list(args) -> None:
@@ -67,8 +78,9 @@ def _fetch(args) -> None:
 
 def _prepare(args) -> None:
     tokenizer = load_tokenizer(args.tokenizer) if args.tokenizer else default_tokenizer()
-    out = prepare([parse_source_arg(s) for s in args.source], tokenizer, args.out, args.val_fraction, args.seed,
-                  args.force, args.max_chars)
+    sources = parse_sources(args.source, "growlm data prepare --source")
+    out = prepare(sources, tokenizer, args.out, args.val_fraction, args.seed, args.force, args.max_chars,
+                  workers=args.workers)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     print(f"{'source':<28}{'weight':>8}{'train tokens':>14}{'val tokens':>12}{'documents':>11}")
     for s in manifest["sources"]:
@@ -99,3 +111,15 @@ def _decontaminate(args) -> None:
         print(f"dropped them: decontaminated shards in {args.out}")
     if args.report:
         atomic_write_json(args.report, report.to_json())
+
+
+def _export_lm_eval(args) -> None:
+    from pathlib import Path
+
+    from growlm.evals.lm_eval_export import export_lm_eval
+
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    exported = export_lm_eval(Path(args.out), tasks, args.limit, args.force)
+    print(f"wrote {len(exported)} lm-eval tasks to {args.out}; run e.g. `lm_eval --model hf --model_args "
+          f"pretrained=MODEL,add_bos_token=False --include_path {args.out} --tasks {next(iter(exported))}`")
+

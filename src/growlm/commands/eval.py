@@ -5,17 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from growlm.commands.args import add_device_option, positive_int
 from growlm.errors import GrowlmError
 
 TASK_HELP = ("comma-separated NAME or NAME:SPLIT: mmlu, arc_easy, arc_challenge (test|validation), hellaswag, csqa, "
-             "piqa, boolq, sciq, squad, translation (all|en-ru|ru-en|en-zh|zh-en), perplexity")
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+             "piqa, boolq, sciq (test|validation), hellaswag_olmes, csqa_olmes, piqa_olmes, sciq_olmes, squad, "
+             "translation (all|en-ru|ru-en|en-zh|zh-en), perplexity")
 
 
 def _task_file(text: str) -> tuple[str, Path]:
@@ -28,21 +23,21 @@ def _task_file(text: str) -> tuple[str, Path]:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks", required=True, help=TASK_HELP)
     p.add_argument("--shots", type=int, default=0, help="examples before each question (default 0)")
-    p.add_argument("--limit", type=_positive, help="first N items of each task (MMLU: of each subject)")
+    p.add_argument("--limit", type=positive_int, help="first N items of each task (MMLU: of each subject)")
     p.add_argument("--protocol", choices=("harness", "paper"), default="harness",
                    help="harness: log-likelihood scoring (default); paper: the author's generation-based scoring")
     p.add_argument("--paper-length-leak", action="store_true",
                    help="paper protocol only: generate as many tokens as the gold answer has characters, as the "
                         "author did (leaks the answer length)")
-    p.add_argument("--paper-runs", type=_positive, default=10, help="paper protocol: sampled runs (default 10)")
+    p.add_argument("--paper-runs", type=positive_int, default=10, help="paper protocol: sampled runs (default 10)")
     p.add_argument("--task-file", type=_task_file, action="append", default=[], metavar="TASK=PATH",
                    help="use a local Hugging Face format file (.jsonl/.parquet/.arrow) for TASK (repeatable)")
     p.add_argument("--shards", type=Path, help="perplexity: a shard folder (default: the model's run shards)")
-    p.add_argument("--max-new-tokens", type=_positive, help="generation cap for squad/translation")
-    p.add_argument("--batch-tokens", type=_positive, default=2048,
+    p.add_argument("--max-new-tokens", type=positive_int, help="generation cap for squad/translation")
+    p.add_argument("--batch-tokens", type=positive_int, default=2048,
                    help="tokens per forward pass; bounds memory (default 2048)")
     p.add_argument("--seed", type=int, default=1234, help="bootstrap and sampling seed (default 1234)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default auto)")
+    add_device_option(p)
     p.add_argument("--force", action="store_true", help="replace existing result files")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -77,13 +72,8 @@ def _settings(args):
                         progress=not args.no_progress)
 
 
-def _device(name: str) -> str:
-    import torch
-
-    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
-
-
 def _run_eval(args) -> None:
+    from growlm.loading import device_for
     from growlm.evals.results import Score, render_table, write_results
     from growlm.evals.tasks import evaluate, parse_tasks
     from growlm.io import check_output
@@ -92,14 +82,16 @@ def _run_eval(args) -> None:
     runs = parse_tasks(args.tasks, settings.protocol)
     out = args.out or args.model / f"eval-{settings.protocol}.json"
     check_output(out, args.force)
-    payload = evaluate(args.model, runs, settings, _device(args.device))
+    payload = evaluate(args.model, runs, settings, device_for(args.device))
     print(render_table([Score(**{**s, "ci95": tuple(s["ci95"])}) for s in payload["scores"]], settings.protocol))
     write_results(out, payload, args.force)
     print(f"wrote {out}")
 
 
 def _run_eval_run(args) -> None:
-    from growlm.evals.by_depth import long_rows, model_depth, output_paths, render_table, stage_models, write_tables
+    from growlm.loading import device_for
+    from growlm.evals.by_depth import long_rows, output_paths, render_table, stage_models, write_tables
+    from growlm.model.folder import model_depth
     from growlm.evals.results import write_results
     from growlm.evals.tasks import evaluate, parse_tasks
     from growlm.io import check_output
@@ -110,7 +102,7 @@ def _run_eval_run(args) -> None:
     outputs = [model / f"eval-{settings.protocol}.json" for _, model, _ in stages]
     for path in [*outputs, *output_paths(args.run, settings.protocol).values()]:
         check_output(path, args.force)
-    device = _device(args.device)
+    device = device_for(args.device)
     rows = []
     for (k, model, depth), out in zip(stages, outputs):
         print(f"stage {k} (depth {depth}): {model}")

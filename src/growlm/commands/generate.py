@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from growlm.commands.args import add_device_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="generate text from a model folder (plain or composed), streamed")
@@ -16,20 +18,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95; 1 = off)")
     p.add_argument("--seed", type=int, default=0, help="same seed, same text (default 0)")
     p.add_argument("--stop", action="append", default=[], metavar="TEXT", help="stop before this text (repeatable)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default auto)")
+    add_device_option(p)
     p.set_defaults(func=_run)
 
 
 def _run(args) -> None:
-    import torch
-
-    from growlm.generate import check_sampling, iter_generate
+    from growlm.loading import device_for
+    from growlm.generation import check_sampling, iter_generate
 
     check_sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p)
-    from growlm.inference import load_lm
+    from growlm.loading import load_lm
 
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    model, tokenizer = load_lm(args.model, device=device)
+    model, tokenizer = load_lm(args.model, device=device_for(args.device))
     sys.stdout.write(args.prompt)
     for piece in iter_generate(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature, args.top_k,
                                args.top_p, args.seed, args.stop):

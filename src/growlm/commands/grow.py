@@ -1,12 +1,10 @@
-"""growlm grow CONFIG [--set k=v ...] [--out RUN] [--resume] [--force]; growlm export CHECKPOINT --out DIR."""
+"""growlm grow CONFIG [--set k=v ...] [--out RUN] [--resume] [--force] [--ignore-memory-check]; growlm export
+CHECKPOINT --out DIR."""
 
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
-
-from growlm.errors import GrowlmError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override a config value, e.g. --set train.lr=1e-3 (repeatable)")
     p.add_argument("--out", help="run directory (default runs/<name>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
-    p.add_argument("--force", action="store_true", help="replace an existing run directory")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing run directory (only something growlm made is ever replaced)")
+    p.add_argument("--ignore-memory-check", action="store_true",
+                   help="train even when the memory estimate says the run will not fit")
     p.set_defaults(func=_grow)
 
     e = sub.add_parser("export", help="write a checkpoint as a plain Hugging Face model folder")
@@ -27,65 +28,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _grow(args) -> int:
-    from growlm.config import load_config, to_toml
-    from growlm.run import check_resume, resolve_inputs, write_run_header
-    from growlm.train import Trainer, init_distributed
+    from growlm.api import grow
 
-    if args.resume:
-        if not args.out:
-            raise GrowlmError("--resume needs --out RUN (the run directory to continue)")
-        run = Path(args.out)
-        resolved = run / "config.resolved.toml"
-        if not resolved.is_file():
-            raise GrowlmError(f"cannot resume {run}: no config.resolved.toml there; start it without --resume")
-        cfg = load_config(resolved, args.overrides)
-        if args.config and to_toml(load_config(args.config, args.overrides)) != resolved.read_text():
-            raise GrowlmError(f"{args.config} differs from the config of {run}; resume without a config, or "
-                              "start a new run")
-    else:
-        if not args.config:
-            raise GrowlmError("give a config, e.g. `growlm grow configs/demo.toml`")
-        cfg = load_config(args.config, args.overrides)
-        run = Path(args.out or Path("runs") / cfg.name)
-    dist_info = init_distributed(cfg.train.device)
-    if not args.resume and dist_info.main:
-        if run.exists() and any(run.iterdir()):
-            if not args.force:
-                raise GrowlmError(f"run directory {run} exists; pass --force to replace it, --resume to continue "
-                                  "it, or choose another --out")
-            shutil.rmtree(run)
-        run.mkdir(parents=True, exist_ok=True)
-    _barrier(dist_info)
-    if cfg.train.threads:
-        import torch
-
-        torch.set_num_threads(cfg.train.threads)
-    inputs = resolve_inputs(cfg, run) if dist_info.main else None
-    _barrier(dist_info)
-    if inputs is None:
-        inputs = resolve_inputs(cfg, run)
-    if args.resume:
-        check_resume(run, inputs)
-    elif dist_info.main:
-        write_run_header(run, cfg, inputs)
-    summaries = Trainer(cfg, run, inputs, dist_info).fit(resume=args.resume)
-    if dist_info.main:
-        _print_stages(summaries)
-        print(f"run {run}: exported models in {run / 'stages'}/<k>/model")
+    result = grow(args.config, args.out, args.overrides, resume=args.resume, force=args.force,
+                  check_memory=not args.ignore_memory_check)
+    if result.summaries is not None:
+        _print_stages(result.summaries)
+        print(f"run {result.run.path}: exported models in {result.run.stages}/<k>/model")
     return 0
 
 
-def _barrier(dist_info) -> None:
-    if dist_info.world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-
-
 def _export(args) -> int:
-    from growlm.export import export_checkpoint
+    from growlm.api import export
 
-    out = export_checkpoint(Path(args.checkpoint), Path(args.out), args.force)
+    out = export(Path(args.checkpoint), Path(args.out), args.force)
     print(f"exported {args.checkpoint} to {out}")
     return 0
 

@@ -6,14 +6,9 @@ import argparse
 import importlib
 from pathlib import Path
 
+from growlm.commands.args import positive_int
+
 STUDIES = {"depth": "growlm.study.depth", "nine-layer": "growlm.study.nine_layer", "compose": "growlm.study.compose"}
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,11 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                      "report",
                        description="Runs reuse finished work: rerun the same command to resume an interrupted study.")
     p.add_argument("name", choices=list(STUDIES), help="depth: growth series by depth; nine-layer: constructive vs "
-                                                      "monolithic; compose: two experts merged by logit averaging")
+                                                      "monolithic; compose: two experts and their compositions (logit/probability averaging, posterior, fixed-share)")
     p.add_argument("--scale", choices=("cpu", "paper", "smoke"), default="cpu",
-                   help="cpu (default): 2 CPU cores, at most 2 h (depth), 3 h (nine-layer), 1 h (compose); paper: "
+                   help="cpu (default): 2 CPU cores, at most 2 h (depth), 3 h (nine-layer), about 1 h idle (compose); paper: "
                         "the paper's sizes, for GPUs; smoke: tiny, seconds, to check an install")
-    p.add_argument("--seeds", type=_positive, help="training seeds per variant (default 3 for nine-layer at cpu "
+    p.add_argument("--seeds", type=positive_int, help="training seeds per variant (default 3 for nine-layer at cpu "
                                                    "scale, otherwise 1)")
     p.add_argument("--out", type=Path, help="study folder (default studies/NAME-SCALE)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from growlm.io import check_output
+from growlm.io import check_output, check_replaceable
 from growlm.substrate import build_substrate, load_substrate
 from growlm.substrate.inspect import format_report, report, write_png
 
@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    check_output(args.out, args.force)  # before the build, which can take a while
+    check_replaceable(args.out, args.force)  # before the build, which can take a while
     sub = build_substrate(args.kind, cell=args.cell, recipe=args.recipe, dim=args.dim, tokenizer=args.tokenizer,
                           font=args.font, seed=args.seed, pca=args.pca)
     sub.save(args.out, force=args.force)

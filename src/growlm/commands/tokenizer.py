@@ -7,9 +7,9 @@ import itertools
 import json
 from collections import Counter
 
-from growlm.io import atomic_dir
+from growlm.data.corpus import corpus_texts
+from growlm.io import atomic_dir, check_replaceable
 from growlm.tokenizer import build_tokenizer, default_tokenizer, load_tokenizer
-from growlm.tokenizer.corpus import corpus_texts
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +45,7 @@ def _load(path):
 
 
 def _build(args) -> None:
+    check_replaceable(args.out, args.force)  # before the corpus is mined
     texts = itertools.chain.from_iterable(corpus_texts(s) for s in args.corpus)
     tok = build_tokenizer(texts, args.ngrams) if args.corpus else default_tokenizer()
     with atomic_dir(args.out, args.force) as tmp:

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from growlm.data.shards import MANIFEST, TOKENIZER_DIR, ShardSet, ShardSplit
 from growlm.errors import GrowlmError
-from growlm.io import atomic_dir, atomic_write_json, check_output, sha256_bytes
+from growlm.io import atomic_dir, atomic_write_json, check_replaceable, sha256_bytes
 
 DEFAULT_N = 13
 DECODE_CHUNK = 512
@@ -138,7 +138,7 @@ def _write_kept(part: ShardSplit, drop: set[int], folder: Path, info: dict) -> d
 def drop_overlapping(shard_dir: str | Path, texts: list[str], out: str | Path, n: int = DEFAULT_N,
                      force: bool = False, progress: bool = True) -> OverlapReport:
     """Copy the shard folder to `out` without the documents that overlap `texts`; returns the report."""
-    check_output(out, force)
+    check_replaceable(out, force)
     if Path(out).resolve() == Path(shard_dir).resolve():
         raise GrowlmError(f"--out {out} is the shard folder itself; write the decontaminated shards elsewhere")
     texts = list(texts)

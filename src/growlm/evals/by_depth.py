@@ -8,34 +8,23 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from growlm.errors import GrowlmError
-from growlm.evals.results import format_value
+from growlm.evals.results import format_value, table_text
 from growlm.evals.settings import PROTOCOL_LABELS
 from growlm.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from growlm.train.rundir import RunDir
 
 
 def stage_models(run: Path) -> list[tuple[int, Path]]:
     """(stage number, model folder) for RUN/stages/<k>/model, by stage."""
-    stages = run / "stages"
-    found = sorted((int(p.name), p / "model") for p in stages.iterdir()
-                   if p.name.isdigit() and (p / "model").is_dir()) if stages.is_dir() else []
+    found = RunDir(run).stage_models()
     if not found:
         raise GrowlmError(f"{run} has no stages/<k>/model folders; give a growth run directory (growlm grow)")
     return found
-
-
-def model_depth(model: Path) -> int:
-    meta = model / "growlm.json"
-    depth = json.loads(meta.read_text(encoding="utf-8")).get("depth") if meta.is_file() else None
-    if not isinstance(depth, int):
-        raise GrowlmError(f"{meta} gives no depth; re-export the stage model with `growlm export`")
-    return depth
 
 
 def is_headline(task: str) -> bool:
@@ -50,8 +39,13 @@ def _column(row: dict) -> str:
     return f"{row['task']}:{row['split']}:{row['metric']}"
 
 
+def _columns(rows: list[dict]) -> list[str]:
+    """The headline columns, in the order they first appear."""
+    return list(dict.fromkeys(_column(r) for r in rows if is_headline(r["task"])))
+
+
 def wide_csv(rows: list[dict]) -> str:
-    columns = list(dict.fromkeys(_column(r) for r in rows if is_headline(r["task"])))
+    columns = _columns(rows)
     by_depth: dict[tuple[int, int], dict] = {}
     for r in rows:
         if is_headline(r["task"]):
@@ -70,7 +64,7 @@ def wide_csv(rows: list[dict]) -> str:
 
 def render_table(rows: list[dict], protocol: str) -> str:
     """Depth x task table: each cell the value and its 95% interval."""
-    columns = list(dict.fromkeys(_column(r) for r in rows if is_headline(r["task"])))
+    columns = _columns(rows)
     cells = {(r["depth"], r["stage"], _column(r)): r for r in rows if is_headline(r["task"])}
     table = Table(title=f"scores by depth: {PROTOCOL_LABELS[protocol]}", title_justify="left")
     for name in ["depth", "stage", *columns]:
@@ -82,9 +76,7 @@ def render_table(rows: list[dict], protocol: str) -> str:
             values.append(f"{format_value(r['metric'], r['value'])} [{format_value(r['metric'], r['ci95'][0])}, "
                           f"{format_value(r['metric'], r['ci95'][1])}]" if r else "-")
         table.add_row(str(depth), str(stage), *values)
-    buffer = io.StringIO()
-    Console(file=buffer, width=200, no_color=True).print(table)
-    return buffer.getvalue()
+    return table_text(table, 200)
 
 
 def plot_png(rows: list[dict], protocol: str) -> bytes:
@@ -93,7 +85,7 @@ def plot_png(rows: list[dict], protocol: str) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = list(dict.fromkeys(_column(r) for r in rows if is_headline(r["task"])))
+    columns = _columns(rows)
     cols = min(3, len(columns))
     nrows = (len(columns) + cols - 1) // cols
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False)

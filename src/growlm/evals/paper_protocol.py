@@ -18,14 +18,14 @@ What the author's script does, and what this reproduction does:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-from tqdm import tqdm
 
-from growlm.evals.decoding import Generation, SeededSampler, generate
+from growlm.evals.choice import majority_baseline
+from growlm.evals.decoding import Generation, SeededSampler, generate_items
 from growlm.evals.results import Score, TaskResult
-from growlm.evals.settings import EvalSettings
+from growlm.evals.settings import EvalContext, EvalSettings
 from growlm.evals.stats import mean_ci
 
 TEMPERATURE = 1.0
@@ -53,10 +53,8 @@ def sampled_runs(task: str, model, tokenizer, prompts: list[str], caps: int | li
     runs = []
     for run in range(settings.paper_runs):
         desc = f"{task} (paper protocol, run {run + 1}/{settings.paper_runs})"
-        with tqdm(total=len(prompts), desc=desc, unit="item", disable=not settings.progress) as bar:
-            runs.append(generate(model, tokenizer, prompts, caps, stop=None,
-                                 sampler=SeededSampler(settings.seed + run, TEMPERATURE),
-                                 batch_tokens=settings.batch_tokens, max_batch=settings.max_batch, progress=bar))
+        runs.append(generate_items(desc, model, tokenizer, prompts, caps, settings, stop=None,
+                                   sampler=SeededSampler(settings.seed + run, TEMPERATURE)))
     return runs
 
 
@@ -78,19 +76,26 @@ def first_letter(output: str) -> str:
     return output.strip().upper()[:1]
 
 
-def run_paper_choice(task: str, items: list[PaperChoiceItem], model, tokenizer, settings: EvalSettings, split: str,
-                     new_tokens: int, info: dict) -> TaskResult:
+def run_paper_choice(model, tokenizer, ctx: EvalContext, items: list[PaperChoiceItem], new_tokens: int,
+                     info: dict) -> TaskResult:
+    """The paper-protocol task result of `items`, scored under the name ctx.task (and ctx.task/group per group)."""
+    task, split, settings = ctx.task, ctx.split, ctx.settings
     runs = sampled_runs(task, model, tokenizer, [it.prompt for it in items], new_tokens, settings)
     correct = np.array([[first_letter(run[i].text) == it.gold.upper() for run in runs]
                         for i, it in enumerate(items)], dtype=float).reshape(len(items), len(runs))
     records = [{"id": it.id, **({"group": it.group} if it.group else {}), "prompt": it.prompt, "gold": it.gold,
                 "outputs": [run[i].text for run in runs], "correct": correct[i].astype(bool).tolist(),
                 "score": float(correct[i].mean())} for i, it in enumerate(items)]
-    chance = float(np.mean([1 / it.n_choices for it in items])) if items else None
-    scores = [paper_score(task, "acc", correct, chance, split, settings)]
+    cut = [bool(runs[0][i].truncated_tokens) for i in range(len(items))] if runs else [False] * len(items)
+
+    def score(name: str, rows: list[int]) -> Score:
+        chance = float(np.mean([1 / items[i].n_choices for i in rows])) if rows else None
+        return replace(paper_score(name, "acc", correct[rows], chance, split, settings),
+                       truncated=float(np.mean([cut[i] for i in rows])) if rows else 0.0,
+                       majority=majority_baseline([items[i].gold.upper() for i in rows]))
+
+    scores = [score(task, list(range(len(items))))]
     for group in sorted({it.group for it in items if it.group}):
-        rows = [i for i, it in enumerate(items) if it.group == group]
-        scores.append(paper_score(f"{task}/{group}", "acc", correct[rows],
-                                  float(np.mean([1 / items[i].n_choices for i in rows])), split, settings))
+        scores.append(score(f"{task}/{group}", [i for i, it in enumerate(items) if it.group == group]))
     return TaskResult(task, scores, records, {**info, "protocol": "paper", "runs": settings.paper_runs,
                                               "temperature": TEMPERATURE, **run_spread(correct)})

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from growlm.errors import GrowlmError
 from growlm.evals.harness import encode, rolling_windows, sequence_loglikelihoods
 from growlm.evals.results import Score, TaskResult
-from growlm.evals.settings import EvalSettings
+from growlm.evals.settings import EvalContext, EvalSettings
 from growlm.evals.stats import bootstrap_ci
 
 _BLANK_LINES = re.compile(r"\n\s*\n")
@@ -39,16 +39,13 @@ def text_file_documents(path: Path) -> list[str]:
 
 def run_shards(model_path: Path) -> Path:
     """The shard folder of the run a stage model (RUN/stages/<k>/model) was trained on."""
-    from growlm.config import load_config
+    from growlm.train.rundir import RunDir
 
-    stages = model_path.resolve().parent.parent
-    run = stages.parent
-    config = run / "config.resolved.toml"
-    if stages.name != "stages" or not config.is_file():
+    run = RunDir.of_stage_model(model_path)
+    if run is None:
         raise GrowlmError(f"{model_path} is not a stage of a growth run; give the text with "
                           "--task-file perplexity=FILE.txt or --shards DIR")
-    shards = load_config(config).data.shards
-    return Path(shards) if shards else run / "data"
+    return run.shards()
 
 
 def shard_documents(folder: Path) -> dict[str, list[str]]:
@@ -88,7 +85,8 @@ def measure(name: str, documents: list[str], model, tokenizer, settings: EvalSet
     return TaskResult(name, scores, records)
 
 
-def run(model, tokenizer, model_path: Path, settings: EvalSettings) -> TaskResult:
+def run(model, tokenizer, ctx: EvalContext) -> TaskResult:
+    settings = ctx.settings
     if settings.shots:
         raise GrowlmError("perplexity takes no examples; drop --shots")
     if "perplexity" in settings.task_files:
@@ -96,7 +94,7 @@ def run(model, tokenizer, model_path: Path, settings: EvalSettings) -> TaskResul
         groups = {path.stem: text_file_documents(path)}
         source = str(path)
     else:
-        folder = settings.shards or run_shards(model_path)
+        folder = settings.shards or run_shards(ctx.model_path)
         groups = shard_documents(folder)
         source = f"validation shards {folder}"
     parts = [measure(f"perplexity/{name}", settings.first(docs), model, tokenizer, settings)

@@ -3,7 +3,11 @@
 Results JSON (format "growlm-eval-v1"):
 - "protocol" and "protocol_label"; "model": path and its growlm.json; "settings"; "growlm_version".
 - "scores": one row per (task, metric): value, ci95 [low, high] (percentile bootstrap over items, fixed seed),
-  n (items), chance (what guessing scores; null where no such level exists), split, shots, protocol.
+  n (items scored), chance (what guessing scores; null where no such level exists), split, shots, protocol,
+  truncated (share of the scored items whose prompt was cut from the left to fit the window), skipped (items
+  left out because they cannot be scored in the window: an answer longer than the window, or a prompt that does
+  not fit before the generation cap) and majority (multiple choice: the accuracy of always giving the most
+  frequent gold answer, e.g. always "no" on BoolQ; null elsewhere).
 - "tasks": per task "info" (data source, prompt format, scoring rule) and "items": one record per item with
   everything needed to recompute its score (exact strings scored, log-likelihoods and byte lengths, or prompt,
   output and references).
@@ -37,6 +41,9 @@ class Score:
     split: str
     shots: int
     protocol: str
+    truncated: float = 0.0  # share of scored items whose prompt was cut
+    skipped: int = 0  # items that could not be scored in the window
+    majority: float | None = None  # always the most frequent gold answer (multiple choice)
 
 
 @dataclass
@@ -57,14 +64,21 @@ def format_value(metric: str, value: float | None) -> str:
 
 def render_table(scores: list[Score], protocol: str) -> str:
     table = Table(title=f"growlm eval: {PROTOCOL_LABELS[protocol]}", title_justify="left")
-    for name in ("task", "split", "shots", "metric", "value", "95% CI", "n", "chance"):
+    for name in ("task", "split", "shots", "metric", "value", "95% CI", "n", "chance", "majority", "cut",
+                 "skipped"):
         table.add_column(name, justify="left" if name in {"task", "split", "metric"} else "right")
     for s in scores:
         table.add_row(s.task, s.split, str(s.shots), s.metric, format_value(s.metric, s.value),
                       f"{format_value(s.metric, s.ci95[0])} .. {format_value(s.metric, s.ci95[1])}", str(s.n),
-                      format_value(s.metric, s.chance))
+                      format_value(s.metric, s.chance), format_value(s.metric, s.majority),
+                      f"{100 * s.truncated:.1f}%", str(s.skipped))
+    return table_text(table, 160)
+
+
+def table_text(table: Table, width: int) -> str:
+    """A rich table as plain text, `width` columns wide."""
     buffer = io.StringIO()
-    Console(file=buffer, width=140, no_color=True).print(table)
+    Console(file=buffer, width=width, no_color=True).print(table)
     return buffer.getvalue()
 
 

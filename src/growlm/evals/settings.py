@@ -1,4 +1,5 @@
-"""What one evaluation run was asked to do (recorded in its results JSON)."""
+"""What one evaluation run was asked to do (EvalSettings, recorded in its results JSON) and what one task runner is
+given (EvalContext)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,17 @@ class EvalSettings:
 
     def first(self, items: list) -> list:
         return items if self.limit is None else items[: self.limit]
+
+    def task_source(self, task: str, default: str) -> str:
+        """Where a task's items come from, for its info: the --task-file given for it, else `default`."""
+        return str(self.task_files.get(task) or default)
+
+
+@dataclass(frozen=True)
+class EvalContext:
+    """The one argument, besides model and tokenizer, of every task runner (see tasks.py)."""
+
+    task: str  # the registry name, e.g. "arc_easy"; scores are named after it
+    split: str  # checked against the task's splits
+    settings: EvalSettings
+    model_path: Path  # the model folder being evaluated

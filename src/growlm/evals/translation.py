@@ -21,23 +21,23 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
-from tqdm import tqdm
 
 from growlm.data.clean import html_paragraphs
 from growlm.data.decontaminate import ItemIndex
 from growlm.data.heldout import is_heldout_page, page_relpath
 from growlm.data.sources import DEBIAN_HANDBOOK, LIBREOFFICE_HELP, SOURCES, read_source
 from growlm.errors import GrowlmError
-from growlm.evals.decoding import generate
+from growlm.evals.decoding import generate_items
 from growlm.evals.paper_protocol import length_caps, paper_score, run_spread, sampled_runs
 from growlm.evals.results import Score, TaskResult
-from growlm.evals.settings import EvalSettings
+from growlm.evals.settings import EvalContext, EvalSettings
 from growlm.evals.stats import bootstrap_ci
 from growlm.evals.taskfiles import get, read_rows
 
@@ -71,14 +71,19 @@ def _unique_ids(paragraphs: list[tuple[str | None, str]]) -> dict[str, str]:
     return {pid: text for pid, text in paragraphs if pid and ids.count(pid) == 1}
 
 
+def _heldout_pages(pages: Iterable[Path], en_root: Path, other_root: Path) -> Iterator[tuple[Path, str, Path]]:
+    """(English page, its relative path, the translated page) of the held-out pages that have a translation."""
+    for page in sorted(pages):
+        rel = page_relpath(page, en_root)
+        if is_heldout_page(rel) and (other_root / rel).is_file():
+            yield page, rel, other_root / rel
+
+
 def libreoffice_pairs(lang: str) -> list[Pair]:
     en_root, other_root = LIBREOFFICE_HELP / "en-US", LIBREOFFICE_HELP / LIBREOFFICE_FOLDERS[lang]
     pairs = []
-    for page in sorted((en_root / "text").rglob("*.html")):
-        rel = page_relpath(page, en_root)
-        if not is_heldout_page(rel) or not (other_root / rel).is_file():
-            continue
-        other = _unique_ids(html_paragraphs(other_root / rel))
+    for page, rel, translated in _heldout_pages((en_root / "text").rglob("*.html"), en_root, other_root):
+        other = _unique_ids(html_paragraphs(translated))
         for pid, en in _unique_ids(html_paragraphs(page)).items():
             if pid in other and _keep(en, other[pid], lang):
                 pairs.append(Pair(f"libreoffice:{rel}#{pid}", {"en": en, lang: other[pid]}))
@@ -88,11 +93,8 @@ def libreoffice_pairs(lang: str) -> list[Pair]:
 def handbook_pairs(lang: str) -> list[Pair]:
     en_root, other_root = DEBIAN_HANDBOOK / "en-US", DEBIAN_HANDBOOK / HANDBOOK_FOLDERS[lang]
     pairs = []
-    for page in sorted(en_root.glob("*.html")):
-        rel = page_relpath(page, en_root)
-        if not is_heldout_page(rel) or not (other_root / rel).is_file():
-            continue
-        en_pars, other_pars = html_paragraphs(page), html_paragraphs(other_root / rel)
+    for page, rel, translated in _heldout_pages(en_root.glob("*.html"), en_root, other_root):
+        en_pars, other_pars = html_paragraphs(page), html_paragraphs(translated)
         if len(en_pars) != len(other_pars):
             continue
         for k, ((_, en), (_, other)) in enumerate(zip(en_pars, other_pars)):
@@ -197,7 +199,8 @@ def corpus_scores(task: str, hypotheses: list[str], references: list[str], tgt: 
     return scores, stats["bleu"], stats["chrf"]
 
 
-def run(model, tokenizer, split: str, settings: EvalSettings) -> TaskResult:
+def run(model, tokenizer, ctx: EvalContext) -> TaskResult:
+    split, settings = ctx.split, ctx.settings
     cap = settings.max_new_tokens or DEFAULT_CAP
     results, records = [], []
     for direction in directions(split, settings):
@@ -207,22 +210,20 @@ def run(model, tokenizer, split: str, settings: EvalSettings) -> TaskResult:
             raise GrowlmError(f"translation has {len(pool)} few-shot examples; use --shots 0..{len(pool)}")
         pairs = settings.first(pairs)
         prompts = [harness_prompt(p, pool[: settings.shots], src, tgt) for p in pairs]
-        with tqdm(total=len(prompts), desc=f"translation {direction}", unit="item",
-                  disable=not settings.progress) as bar:
-            outputs = generate(model, tokenizer, prompts, cap, stop="\n", batch_tokens=settings.batch_tokens,
-                               max_batch=settings.max_batch, progress=bar)
+        outputs = generate_items(f"translation {direction}", model, tokenizer, prompts, cap, settings)
         hypotheses = [o.text.strip() for o in outputs]
         references = [p.text[tgt] for p in pairs]
         scores, bleu_stats, chrf_stats = corpus_scores(f"translation/{direction}", hypotheses, references, tgt,
                                                        direction, settings.shots, "harness", settings)
-        results += scores
+        cut = float(np.mean([o.truncated_tokens > 0 for o in outputs])) if outputs else 0.0
+        results += [replace(s, truncated=cut) for s in scores]
         records += [{"id": p.id, "direction": direction, "source": p.text[src], "prompt": prompt, "output": o.text,
                      "hypothesis": h, "references": [r], "bleu_stats": b, "chrf_stats": c,
                      "new_tokens": o.new_tokens, "truncated_tokens": o.truncated_tokens}
                     for p, prompt, o, h, r, b, c in zip(pairs, prompts, outputs, hypotheses, references,
                                                         bleu_stats, chrf_stats)]
-    info = {"source": str(settings.task_files.get("translation") or "held-out LibreOffice help and Debian handbook "
-                          "pages"), "stop": "\\n", "max_new_tokens": cap, "decoding": "greedy",
+    info = {"source": settings.task_source("translation", "held-out LibreOffice help and Debian handbook pages"),
+            "stop": "\\n", "max_new_tokens": cap, "decoding": "greedy",
             "bleu_tokenize": {"zh": "zh", "other": "13a"}}
     return TaskResult("translation", results, records, info)
 
@@ -231,7 +232,8 @@ def paper_prompt(text: str, src: str, tgt: str) -> str:
     return f"Translate from {_language(src)} to {_language(tgt)}:\n{text}\nAnswer:"
 
 
-def run_paper(model, tokenizer, split: str, settings: EvalSettings) -> TaskResult:
+def run_paper(model, tokenizer, ctx: EvalContext) -> TaskResult:
+    split, settings = ctx.split, ctx.settings
     results, records, spreads = [], [], {}
     for direction in directions(split, settings):
         src, tgt = direction.split("-")

@@ -13,7 +13,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from growlm.analysis.rundir import EvalRecord
+from growlm.analysis.runs import EvalRecord
 from growlm.analysis.tables import format_value
 from growlm.evals.by_depth import is_headline
 from growlm.evals.settings import EvalSettings
@@ -31,21 +31,16 @@ class EvalPlan:
 
 
 def model_sha256(model: Path) -> str:
-    from growlm.compose import COMPOSITION_FILE, expert_sha256, is_composition
+    from growlm.composition.folder import COMPOSITION_FILE, expert_sha256, is_composition
     from growlm.io import sha256_file
 
     # composition.json records its experts' hashes, so it stands for the whole composed model.
     return sha256_file(model / COMPOSITION_FILE) if is_composition(model) else expert_sha256(model)
 
 
-def _device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def evaluate_model(model: Path, results: Path, plan: EvalPlan, label: str, shards: Path | None = None) -> list[dict]:
     """Score rows (growlm eval's "scores") of every task of the plan on the model."""
+    from growlm.loading import device_for
     from growlm.evals.tasks import evaluate, parse_tasks
 
     sha = model_sha256(model)
@@ -58,7 +53,8 @@ def evaluate_model(model: Path, results: Path, plan: EvalPlan, label: str, shard
             say(f"reusing {task} of {label}")
         else:
             say(f"evaluating {label} on {task}" + (f" (first {limit} items)" if limit else ""))
-            payload = {**evaluate(model, parse_tasks(task, "harness"), settings, _device()), "study_model_sha256": sha}
+            payload = evaluate(model, parse_tasks(task, "harness"), settings, device_for())
+            payload = {**payload, "study_model_sha256": sha}
             atomic_write_json(out, payload)
         scores += payload["scores"]
     return scores
@@ -66,7 +62,8 @@ def evaluate_model(model: Path, results: Path, plan: EvalPlan, label: str, shard
 
 def evaluate_stages(run: RunSpec, plan: EvalPlan, stages: list[int]) -> list[EvalRecord]:
     """Evaluate the run's stage models and write RUN/eval_by_depth.{json,csv,png} (as `growlm eval-run` does)."""
-    from growlm.evals.by_depth import long_rows, model_depth, write_tables
+    from growlm.evals.by_depth import long_rows, write_tables
+    from growlm.model.folder import model_depth
 
     rows, out = [], []
     for stage in stages:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from growlm.errors import GrowlmError
-
-STUDY_MARKERS = ("study.json", "inputs", "runs", "configs")
+from growlm.io import check_replaceable, clear_folder, growlm_kind
 
 
 @dataclass(frozen=True)
@@ -24,12 +22,14 @@ class StudyOptions:
 
 
 def prepare_root(root: Path, force: bool) -> None:
-    """Create the study folder; with force, delete an earlier study there first (and nothing that is not one)."""
-    if force and root.exists():
-        if root.is_file() or (any(root.iterdir()) and not any((root / m).exists() for m in STUDY_MARKERS)):
-            raise GrowlmError(f"{root} is not a study folder (none of {', '.join(STUDY_MARKERS)}); refusing to "
-                              "delete it with --force; choose another --out")
-        shutil.rmtree(root)
-    if root.is_file():
-        raise GrowlmError(f"{root} is a file; give --out a folder")
+    """Create the study folder; with force, delete an earlier study there first (and nothing growlm did not make:
+    io.check_replaceable holds the rule). Without force an existing study is continued."""
+    if root.exists() and not root.is_dir():
+        raise GrowlmError(f"--out {root} is a file; give a folder")
+    if force:
+        check_replaceable(root, force)
+        if root.is_dir():
+            clear_folder(root, keep=())
+    elif root.is_dir() and any(root.iterdir()) and growlm_kind(root) != "study folder":
+        raise GrowlmError(f"--out {root} exists and is not a study folder; choose another --out")
     root.mkdir(parents=True, exist_ok=True)

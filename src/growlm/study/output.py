@@ -1,6 +1,6 @@
 """A study's results on disk: study.json, tables as CSV and Markdown, plots as PNG, then the HTML report.
 
-study.json follows growlm.analysis.rundir: {"study", "description", "runs": {label: path relative to the study},
+study.json follows growlm.analysis.runs: {"study", "description", "runs": {label: path relative to the study},
 "tables": [{"title", "columns", "rows", "note"}], "plots": [PNG paths relative to the study]}.
 """
 

@@ -1,7 +1,7 @@
 """The runs of a study: configs built from a repo config plus overrides, shared inputs, train / resume / reuse.
 
-Every run is trained by `growlm grow` itself (in this process) from the exact config the study wrote to
-STUDY/configs/. A run whose last stage has been exported is complete and reused; one with a checkpoint is resumed
+Every run is trained by the grow recipe (growlm.train.recipe, in this process) from the exact config the study
+wrote to STUDY/configs/. A run whose last stage has been exported is complete and reused; one with a checkpoint is resumed
 with --resume; anything else starts from scratch. A run made with another config (another --scale or --set) is
 refused rather than silently mixed into the study.
 """
@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import growlm
-from growlm.checkpoint import latest_checkpoint
 from growlm.config import RunConfig, apply_override, read_toml, to_toml, validate_config
 from growlm.errors import GrowlmError
 from growlm.io import atomic_write_json, atomic_write_text
+from growlm.train.checkpoint import latest_checkpoint
+from growlm.train.metrics import read_metrics
+from growlm.train.rundir import RunDir
 
 
 def say(message: str) -> None:
@@ -50,7 +52,7 @@ def configure(data: dict | RunConfig, values: dict[str, object], sets: list[str]
 
 def shared_inputs(cfg: RunConfig, folder: Path) -> dict[str, str]:
     """Build the tokenizer, shards and substrate `cfg` names once into `folder`; overrides pointing runs at them."""
-    from growlm.run import resolve_inputs
+    from growlm.train.inputs import resolve_inputs
 
     key = cfg.model_dump(include={"tokenizer", "data", "substrate"})
     stamp = folder / "inputs.json"
@@ -63,7 +65,7 @@ def shared_inputs(cfg: RunConfig, folder: Path) -> dict[str, str]:
         say(f"inputs in {folder}: building tokenizer, shards, substrate")
         shutil.rmtree(folder, ignore_errors=True)  # what an interrupted build left is not to be trusted
         folder.mkdir(parents=True)
-    inputs = resolve_inputs(cfg, folder)
+    inputs = resolve_inputs(cfg, RunDir(folder))
     atomic_write_json(stamp, key)
     values = {"tokenizer.path": cfg.tokenizer.path or str((folder / "tokenizer").resolve()),
               "data.shards": str(inputs.shards.resolve())}
@@ -82,8 +84,12 @@ class RunSpec:
     def n_stages(self) -> int:
         return len(self.config.growth.stages)
 
+    @property
+    def run(self) -> RunDir:
+        return RunDir(self.path)
+
     def stage_model(self, stage: int) -> Path:
-        return self.path / "stages" / str(stage) / "model"
+        return self.run.stage_model(stage)
 
     @property
     def final_model(self) -> Path:
@@ -94,20 +100,18 @@ class RunSpec:
         return (self.final_model / "growlm.json").is_file()
 
     def summary(self) -> list[dict]:
-        return json.loads((self.path / "stages" / "summary.json").read_text(encoding="utf-8"))
+        return self.run.read_summaries()
 
     def metrics(self) -> list[dict]:
-        from growlm.analysis.rundir import read_metrics
-
-        return read_metrics(self.path / "metrics.jsonl")
+        return read_metrics(self.run.metrics)
 
 
 def ensure_run(spec: RunSpec, configs: Path) -> None:
     """Train, resume or reuse the run."""
-    from growlm.cli import main
+    from growlm.train.recipe import grow
 
     text = to_toml(spec.config)
-    resolved = spec.path / "config.resolved.toml"
+    resolved = spec.run.config_file
     if resolved.is_file() and resolved.read_text(encoding="utf-8") != text:
         raise GrowlmError(f"run {spec.path} was trained with another config (another --scale or --set?); pass "
                           "--force to start the study over, or choose another --out")
@@ -116,12 +120,13 @@ def ensure_run(spec: RunSpec, configs: Path) -> None:
         return
     config = configs / f"{spec.label.replace('/', '_')}.toml"
     atomic_write_text(config, text)
-    resume = resolved.is_file() and latest_checkpoint(spec.path) is not None
+    resume = resolved.is_file() and latest_checkpoint(spec.run.checkpoints) is not None
     say(f"{'resuming' if resume else 'training'} run {spec.label} ({spec.path})")
-    # Without a checkpoint nothing can be resumed: a run killed that early starts over (--force clears it).
-    rc = main(["grow", str(config), "--out", str(spec.path), "--resume" if resume else "--force"])
-    if rc == 130:
-        raise KeyboardInterrupt
-    if rc or not spec.complete:
-        raise GrowlmError(f"training run {spec.label} failed (exit {rc}, see above); fix the cause and rerun the "
-                          "study: finished runs are reused and this one resumes")
+    # Without a checkpoint nothing can be resumed: a run killed that early starts over (force clears it).
+    try:
+        grow(None if resume else config, spec.path, resume=resume, force=not resume)
+    except GrowlmError as err:
+        raise GrowlmError(f"training run {spec.label} failed: {err}; fix the cause and rerun the study: finished "
+                          "runs are reused and this one resumes") from None
+    if not spec.complete:
+        raise GrowlmError(f"training run {spec.label} ended without its final model; rerun the study to resume it")

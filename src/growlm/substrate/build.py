@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from growlm.errors import GrowlmError
 from growlm.substrate.binary import build_binary
@@ -14,44 +15,57 @@ from growlm.substrate.visual import CELLS, RECIPES, build_visual
 from growlm.tokenizer import BvvTokenizer, default_tokenizer, load_tokenizer
 from growlm.tokenizer.layout import LAYOUT_ID, VOCAB_SIZE
 
-KINDS = ("visual", "binary", "random")
 DEFAULT_CELL = 16
 DEFAULT_DIM = 256
 DEFAULT_SEED = 0
 
 
-def build_substrate(
-    kind: str,
-    cell: int | None = None,
-    recipe: str | None = None,
-    dim: int | None = None,
-    tokenizer: str | Path | BvvTokenizer | None = None,
-    font: str | Path | None = None,
-    seed: int | None = None,
-    pca: bool = False,
-) -> Substrate:
-    """Build a substrate. None means the kind's default; a parameter the kind does not use is an error.
+@dataclass(frozen=True)
+class Kind:
+    """A substrate kind: its builder (keyword parameters, None = the kind's default), the parameters it takes
+    (--flags of `growlm substrate build`) and those a run config's [substrate] table passes to it."""
+
+    build: Callable[..., Substrate]
+    params: tuple[str, ...]
+    config_keys: tuple[str, ...]
+
+    @property
+    def takes_tokenizer(self) -> bool:
+        return "tokenizer" in self.params
+
+
+def build_substrate(kind: str, **params: Any) -> Substrate:
+    """Build a substrate of a registered kind (see KINDS). None means the kind's default; a parameter the kind
+    does not take is an error.
 
     visual: cell (16), recipe ("default"), tokenizer (folder or object; the built-in default), font (Unifont .hex),
     pca (False), seed (0; default recipe only: the tie-breaker's); dim, if given, must be cell**2.
     binary: dim (256, a multiple of 16).  random: dim (256), seed (0).
     """
     if kind not in KINDS:
-        raise GrowlmError(f"unknown substrate kind {kind!r}; use --kind visual, binary or random")
+        raise GrowlmError(f"unknown substrate kind {kind!r}; use --kind {', '.join(KINDS)}")
+    spec = KINDS[kind]
+    seed = params.get("seed")
     if seed is not None and not 0 <= seed < 2**32:
         raise GrowlmError(f"--seed {seed} is out of range; use an integer from 0 to 2**32 - 1")
-    if kind == "visual":
-        return _build_visual(cell, recipe, dim, tokenizer, font, seed, pca)
-    _reject_unused(f"a {kind} substrate", cell=cell, recipe=recipe, tokenizer=tokenizer, font=font, pca=pca or None,
-                   seed=seed if kind == "binary" else None)
+    _reject_unused(f"a {kind} substrate", **{name: value for name, value in params.items()
+                                             if name not in spec.params and value not in (None, False)})
+    return spec.build(**{name: params.get(name) for name in spec.params})
+
+
+def _build_binary(dim) -> Substrate:
     dim = DEFAULT_DIM if dim is None else dim
-    if kind == "binary":
-        return make_substrate(build_binary(VOCAB_SIZE, dim), kind, {"dim": dim}, LAYOUT_ID)
+    return make_substrate(build_binary(VOCAB_SIZE, dim), "binary", {"dim": dim}, LAYOUT_ID)
+
+
+def _build_random(dim, seed) -> Substrate:
+    dim = DEFAULT_DIM if dim is None else dim
     seed = DEFAULT_SEED if seed is None else seed
-    return make_substrate(build_random(VOCAB_SIZE, dim, seed), kind, {"dim": dim, "seed": seed}, LAYOUT_ID)
+    return make_substrate(build_random(VOCAB_SIZE, dim, seed), "random", {"dim": dim, "seed": seed}, LAYOUT_ID)
 
 
 def _build_visual(cell, recipe, dim, tokenizer, font, seed, pca) -> Substrate:
+    pca = bool(pca)
     cell = DEFAULT_CELL if cell is None else cell
     recipe = "default" if recipe is None else recipe
     if cell not in CELLS:
@@ -93,6 +107,14 @@ def _resolve_tokenizer(tokenizer: str | Path | BvvTokenizer | None) -> tuple[Bvv
     if isinstance(tokenizer, BvvTokenizer):
         return tokenizer, None
     return load_tokenizer(tokenizer), str(tokenizer)
+
+
+KINDS: dict[str, Kind] = {
+    "visual": Kind(_build_visual, ("cell", "recipe", "dim", "tokenizer", "font", "seed", "pca"),
+                   ("cell", "recipe", "seed")),
+    "binary": Kind(_build_binary, ("dim",), ("dim",)),
+    "random": Kind(_build_random, ("dim", "seed"), ("dim", "seed")),
+}
 
 
 def _reject_unused(what: str, **given: Any) -> None:

@@ -150,13 +150,22 @@ def load_tokenizer(path: str | Path) -> BvvTokenizer:
     if not json_file.is_file() or not meta_file.is_file():
         raise GrowlmError(f"{path} is not a growlm tokenizer folder (needs tokenizer.json and {META_FILE}); "
                           "build one with `growlm tokenizer build`")
-    meta = json.loads(meta_file.read_text(encoding="utf-8"))
-    if meta.get("layout") != L.LAYOUT_ID:
-        raise GrowlmError(f"{path}: vocabulary layout {meta.get('layout')!r} is not {L.LAYOUT_ID!r}")
-    ngrams = [Ngram(g["text"], g["script"], g["count"]) for g in meta["ngrams"]]
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        layout = meta.get("layout")
+        ngrams = [Ngram(g["text"], g["script"], g["count"]) for g in meta["ngrams"]] if layout == L.LAYOUT_ID else []
+        expected = meta["tokenizer_sha256"]
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as err:
+        raise GrowlmError(f"{meta_file} is damaged ({type(err).__name__}); rebuild the tokenizer with "
+                          "`growlm tokenizer build`") from None
+    if layout != L.LAYOUT_ID:
+        raise GrowlmError(f"{path}: vocabulary layout {layout!r} is not {L.LAYOUT_ID!r}")
     data = json_file.read_bytes()
+    if sha256_bytes(data) != expected:
+        raise GrowlmError(f"{json_file} does not match {meta_file} (hash differs: truncated or changed); rebuild "
+                          "the tokenizer")
     tok = BvvTokenizer(Tokenizer.from_str(data.decode("utf-8")), ngrams, data)
-    if tok.sha256 != meta["tokenizer_sha256"]:
+    if tok.sha256 != expected:
         raise GrowlmError(f"{json_file} does not match {meta_file} (hash differs); rebuild the tokenizer")
     return tok
 

@@ -1,0 +1,124 @@
+"""Training checkpoints: everything needed to continue a run exactly.
+
+RUN/checkpoints/step-<global step>[-stage-end]/ holds model.safetensors (the training model's state dict, adapters
+included), optimizer.pt (AdamW state, loaded with weights_only=True), rng.pt (torch CPU/CUDA generator states)
+and state.json (stage index, steps, tokens, FLOPs, whether the stage is complete, and the sha256 of each other
+file). Each is written into a temp folder that is renamed into place; RUN/checkpoints/latest names the newest.
+At least two are kept. A resume takes the newest whose files match their recorded hashes, warning about any newer
+damaged one; a stage-end checkpoint is written only after the stage's model is exported.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from growlm.errors import GrowlmError
+from growlm.io import atomic_dir, atomic_write_text, fault, sha256_file
+
+FILES = ("model.safetensors", "optimizer.pt", "rng.pt")
+
+
+def save_checkpoint(root: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, state: dict,
+                    keep: int) -> Path:
+    """Write a checkpoint into `root` (RUN/checkpoints), point `latest` at it, keep the newest max(keep, 2)."""
+    name = f"step-{state['global_step']:08d}" + ("-stage-end" if state.get("stage_complete") else "")
+    with atomic_dir(root / name, force=True) as tmp:
+        tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        save_file(tensors, tmp / "model.safetensors")
+        if optimizer is not None:
+            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        rng = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        torch.save(rng, tmp / "rng.pt")
+        hashes = {f: sha256_file(tmp / f) for f in FILES if (tmp / f).is_file()}
+        (tmp / "state.json").write_text(json.dumps({**state, "sha256": hashes}, indent=2, sort_keys=True))
+        fault("checkpoint")
+    atomic_write_text(root / "latest", name + "\n")
+    for old in checkpoints(root)[:-max(keep, 2)]:
+        shutil.rmtree(old, ignore_errors=True)
+    return root / name
+
+
+def checkpoints(root: Path) -> list[Path]:
+    """Every checkpoint folder, oldest first."""
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-")) if root.is_dir() else []
+
+
+def damage(ckpt: Path) -> str | None:
+    """What is wrong with a checkpoint folder, or None when its files match their recorded hashes."""
+    try:
+        state = read_state(ckpt)
+    except GrowlmError as err:
+        return str(err)
+    for name, recorded in state.get("sha256", {}).items():
+        if not (ckpt / name).is_file():
+            return f"{name} is missing"
+        if sha256_file(ckpt / name) != recorded:
+            return f"{name} does not match its recorded sha256 (truncated or changed)"
+    return None
+
+
+def latest_checkpoint(root: Path) -> Path | None:
+    """The newest intact checkpoint (warning about newer damaged ones); None when there is none at all."""
+    found = checkpoints(root)
+    damaged = []
+    for ckpt in reversed(found):
+        problem = damage(ckpt)
+        if problem is None:
+            for bad, why in damaged:
+                print(f"growlm: warning: checkpoint {bad} is damaged ({why}); using {ckpt.name} instead",
+                      file=sys.stderr)
+            return ckpt
+        damaged.append((ckpt, problem))
+    if damaged:
+        bad, why = damaged[0]
+        raise GrowlmError(f"no intact checkpoint in {root} (newest: {bad.name}: {why}); start the run over with "
+                          "--force, or restore the checkpoint files")
+    return None
+
+
+def read_state(ckpt: Path) -> dict:
+    try:
+        state = json.loads((ckpt / "state.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GrowlmError(f"{ckpt} has no state.json; it is not a complete checkpoint") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise GrowlmError(f"{ckpt / 'state.json'} is damaged ({err})") from None
+    if not isinstance(state, dict) or not {"stage", "stage_step", "global_step"} <= state.keys():
+        raise GrowlmError(f"{ckpt / 'state.json'} is damaged (missing stage/step fields)")
+    return state
+
+
+def _load(ckpt: Path, name: str, loader):
+    try:
+        return loader(ckpt / name)
+    except Exception as err:  # safetensors, pickle and zip errors of a damaged file
+        raise GrowlmError(f"{ckpt / name} cannot be read ({type(err).__name__}); the checkpoint is damaged: "
+                          "delete it to resume from the one before") from None
+
+
+def load_model_state(ckpt: Path, model: torch.nn.Module) -> None:
+    tensors = _load(ckpt, "model.safetensors", load_file)
+    missing, unexpected = model.load_state_dict(tensors, strict=False)
+    if missing or unexpected:
+        raise GrowlmError(f"checkpoint {ckpt} does not fit the model (missing {missing[:3]}, unexpected "
+                          f"{unexpected[:3]}); was the config changed? resume with the run's own config")
+
+
+def load_optimizer_state(ckpt: Path, optimizer: torch.optim.Optimizer) -> None:
+    if (ckpt / "optimizer.pt").is_file():
+        optimizer.load_state_dict(_load(ckpt, "optimizer.pt", lambda f: torch.load(f, weights_only=True)))
+
+
+def restore_rng(ckpt: Path) -> None:
+    rng = _load(ckpt, "rng.pt", lambda f: torch.load(f, weights_only=True))
+    torch.set_rng_state(rng["cpu"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])

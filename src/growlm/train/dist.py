@@ -1,0 +1,49 @@
+"""Processes of one run: single process, or torchrun (DDP over gloo on CPU, NCCL on CUDA)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from growlm.errors import GrowlmError
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def mean(self, value: torch.Tensor) -> float:
+        """The mean of a scalar over all processes."""
+        if self.world > 1:
+            value = value.detach().clone()
+            dist.all_reduce(value)
+            value /= self.world
+        return float(value)
+
+
+def init_distributed(device_pref: str) -> Dist:
+    use_cuda = device_pref == "cuda" or (device_pref == "auto" and torch.cuda.is_available())
+    if use_cuda and not torch.cuda.is_available():
+        raise GrowlmError("train.device = 'cuda' but no CUDA device is visible; use train.device = 'cpu'")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Dist(0, 1, torch.device("cuda" if use_cuda else "cpu"))
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    rank, local = dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0"))
+    if use_cuda:
+        torch.cuda.set_device(local)
+    return Dist(rank, world, torch.device(f"cuda:{local}" if use_cuda else "cpu"))

@@ -1,0 +1,99 @@
+"""Will the run fit? An estimate of training memory from the config alone, checked before anything is allocated.
+
+Per stage: fp32 weights of the whole model, gradients and two AdamW moments of what the stage trains, and the
+activations of one micro-batch (about (34 d + 5 heads context) x 4 bytes per token per block, the usual
+transformer estimate in fp32, plus the fused cross-entropy chunk). The largest stage is compared with the memory
+free now: MemAvailable (/proc/meminfo, or psutil) on CPU, torch.cuda.mem_get_info on a GPU. It is an estimate:
+`growlm grow --ignore-memory-check` skips it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from growlm.config import RunConfig
+from growlm.errors import GrowlmError
+from growlm.tokenizer.layout import VOCAB_SIZE
+
+GiB = 1 << 30
+
+
+@dataclass(frozen=True)
+class Estimate:
+    params: int  # of the largest model
+    weights: int  # bytes, by the stage that needs the most
+    optimizer: int
+    activations: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.optimizer + self.activations
+
+
+def block_params(cfg: RunConfig) -> int:
+    m = cfg.model
+    head_dim = m.d_model // m.n_heads
+    attention = 2 * m.d_model * m.d_model + 2 * m.d_model * m.kv_heads * head_dim
+    return attention + 3 * m.d_model * m.ff + 2 * m.d_model
+
+
+def stage_estimates(cfg: RunConfig, world: int = 1) -> list[Estimate]:
+    """Bytes one process needs in each stage of the run."""
+    m, t = cfg.model, cfg.train
+    embedding, head, block = VOCAB_SIZE * m.d_model, VOCAB_SIZE * m.d_model + m.d_model, block_params(cfg)
+    tokens = max(1, t.batch_size // (world * t.grad_accum)) * m.context
+    per_token_block = (34 * m.d_model + 5 * m.n_heads * m.context) * 4
+    estimates, depth = [], 0
+    for k, stage in enumerate(cfg.growth.stages):
+        old, depth = depth, depth + stage.add_blocks
+        trains_embedding = stage.train_embedding if stage.train_embedding is not None else (
+            cfg.substrate.kind == "trainable")
+        trained_blocks = depth if stage.train_old_blocks or k == 0 else depth - old
+        trainable = head + trained_blocks * block + (embedding if trains_embedding else 0)
+        params = embedding + head + depth * block
+        acts = depth * tokens * per_token_block + 3 * t.ce_chunk * VOCAB_SIZE * 4
+        estimates.append(Estimate(params, 4 * params, 12 * trainable, acts))
+    return estimates
+
+
+def estimate(cfg: RunConfig, world: int = 1) -> Estimate:
+    """Bytes one process needs at the peak of the run (the stage that needs the most)."""
+    return max(stage_estimates(cfg, world), key=lambda e: e.total)
+
+
+def available_bytes(device) -> tuple[int | None, str]:
+    """(free bytes, where) for the training device; None when it cannot be told."""
+    if getattr(device, "type", str(device)) == "cuda":
+        import torch
+
+        return torch.cuda.mem_get_info(device)[0], f"free on {device}"
+    try:
+        import psutil
+
+        return psutil.virtual_memory().available, "available RAM"
+    except ImportError:
+        pass
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024, "available RAM"
+    except OSError:
+        pass
+    return None, "unknown"
+
+
+def check_fits(cfg: RunConfig, dist_info) -> None:
+    """Refuse, with the numbers, a run whose estimate exceeds the memory free on its device."""
+    on_cpu = dist_info.device.type != "cuda"
+    need = estimate(cfg, dist_info.world)
+    total = need.total * (dist_info.world if on_cpu else 1)  # CPU processes share one machine's RAM
+    free, where = available_bytes(dist_info.device)
+    if free is None or total <= free:
+        return
+    raise GrowlmError(
+        f"the run needs about {total / GiB:,.1f} GiB ({need.params / 1e6:,.0f}M parameters: weights "
+        f"{need.weights / GiB:,.1f} GiB, gradients and AdamW {need.optimizer / GiB:,.1f} GiB, activations "
+        f"{need.activations / GiB:,.1f} GiB{f' x {dist_info.world} processes' if on_cpu and dist_info.world > 1 else ''})"
+        f" but only {free / GiB:,.1f} GiB is {where}; make model.d_model, the depth, train.batch_size or "
+        "model.context smaller (or raise train.grad_accum), or pass --ignore-memory-check")

@@ -1,0 +1,80 @@
+"""The plan of a run, computed from its config alone: depth after each stage, what trains, LoRA rank, LR, steps.
+
+Pure apart from `setup_stage`, which applies a stage's freezing and adapters to a model. Both the trainer and
+`growlm export` use it, so a checkpoint is rebuilt exactly as it was trained.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from growlm.config import RunConfig, StageConfig
+from growlm.model.llama import count_params, llama_config
+from growlm.train.freeze import set_trainable
+from growlm.train.lora import add_lora, lora_params_per_rank, solve_lora_rank
+
+
+def stage_depths(stages: list[StageConfig]) -> list[int]:
+    depths, total = [], 0
+    for stage in stages:
+        total += stage.add_blocks
+        depths.append(total)
+    return depths
+
+
+def lr_at(step: int, steps: int, peak: float, warmup_frac: float, min_ratio: float) -> float:
+    """Linear warm-up over warmup_frac of the stage, then cosine down to min_ratio x peak."""
+    warmup = max(1, int(warmup_frac * steps))
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+class Plan:
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg
+        self.stages = cfg.growth.stages
+        self.depths = stage_depths(self.stages)
+        self.tokens_per_step = cfg.train.batch_size * cfg.model.context
+        self.budget = int(cfg.growth.budget_factor * self._stage1_trainable())
+
+    def train_embedding(self, k: int) -> bool:
+        chosen = self.stages[k].train_embedding
+        return chosen if chosen is not None else self.cfg.substrate.kind == "trainable"
+
+    def n_frozen(self, k: int) -> int:
+        """Blocks of earlier stages that stay frozen in stage k."""
+        return 0 if self.stages[k].train_old_blocks or k == 0 else self.depths[k - 1]
+
+    def steps_in(self, k: int) -> int:
+        return max(1, math.ceil(self.stages[k].tokens / self.tokens_per_step))
+
+    def stage_lr(self, k: int) -> float:
+        return self.stages[k].lr or self.cfg.train.lr
+
+    def lr(self, k: int, step: int) -> float:
+        t = self.cfg.train
+        return lr_at(step, self.steps_in(k), self.stage_lr(k), t.warmup_frac, t.min_lr_ratio)
+
+    def _stage1_trainable(self) -> int:
+        from transformers import LlamaForCausalLM
+
+        with torch.device("meta"):
+            model = LlamaForCausalLM(llama_config(self.cfg.model, self.depths[0]))
+        set_trainable(model, 0, self.train_embedding(0))
+        return count_params(model, trainable_only=True)
+
+    def setup_stage(self, model, k: int):
+        """Freeze/unfreeze for stage k, add LoRA if the stage asks; returns (train model, no-grad blocks, rank)."""
+        n_frozen, train_emb = self.n_frozen(k), self.train_embedding(k)
+        set_trainable(model, n_frozen, train_emb)
+        rank = 0
+        if self.stages[k].lora and n_frozen:
+            per_rank = lora_params_per_rank(model, range(n_frozen))
+            rank = solve_lora_rank(self.budget, count_params(model, True), per_rank, self.cfg.growth.lora_max_rank, k)
+            model = add_lora(model, n_frozen, rank, self.cfg.growth.lora_alpha_ratio)
+        no_grad_blocks = 0 if (rank or train_emb) else n_frozen
+        return model, no_grad_blocks, rank

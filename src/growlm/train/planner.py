@@ -1,0 +1,74 @@
+"""`growlm plan`: what a run will cost before anything is allocated: memory per GPU and time per stage.
+
+Memory per process comes from growlm.train.memory (weights, gradients + AdamW state of what trains, activations of
+one micro-batch). Time is the stage's training FLOPs (growlm.train.flops on a meta-device model: nothing is
+allocated) divided by GPUs x the datasheet dense bf16 peak x an assumed MFU. LoRA adapters are left out of the
+FLOPs (they add well under 1% at the ranks the budget allows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from growlm.config import RunConfig
+from growlm.model.growth import grow
+from growlm.model.llama import build_model, count_params
+from growlm.train.flops import flops_per_token
+from growlm.train.freeze import set_trainable
+from growlm.train.memory import GiB, stage_estimates
+from growlm.train.plan import Plan
+
+
+@dataclass(frozen=True)
+class Gpu:
+    name: str
+    bf16_flops: float  # datasheet dense bf16 peak
+    memory_gib: float
+
+
+GPUS = {"a100": Gpu("A100 80GB", 312e12, 80), "h100": Gpu("H100 SXM", 989e12, 80), "h200": Gpu("H200", 989e12, 141)}
+
+
+@dataclass(frozen=True)
+class StageCost:
+    stage: int
+    depth: int
+    trainable: int
+    tokens: int
+    flops: float
+    memory: float  # bytes per GPU
+    seconds: float
+
+
+def stage_costs(cfg: RunConfig, gpus: int, gpu: Gpu, mfu: float) -> list[StageCost]:
+    plan, memory = Plan(cfg), stage_estimates(cfg, gpus)
+    with torch.device("meta"):
+        model = build_model(cfg.model, 0, None)
+    costs = []
+    for k, stage in enumerate(plan.stages):
+        with torch.device("meta"):
+            grow(model, stage.add_blocks, "random")
+        set_trainable(model, plan.n_frozen(k), plan.train_embedding(k))
+        tokens = plan.steps_in(k) * plan.tokens_per_step
+        flops = flops_per_token(model, cfg.model.context).total * tokens
+        costs.append(StageCost(k + 1, plan.depths[k], count_params(model, True), tokens, flops,
+                               memory[k].total, flops / (gpus * gpu.bf16_flops * mfu)))
+    return costs
+
+
+def plan_rows(costs: list[StageCost], gpu: Gpu) -> list[list[str]]:
+    rows = [[str(c.stage), str(c.depth), f"{c.trainable / 1e6:,.1f}M", f"{c.tokens / 1e6:,.1f}M",
+             f"{c.flops / 1e15:,.2f}", f"{c.memory / GiB:,.1f}", "yes" if c.memory / GiB <= gpu.memory_gib else "NO",
+             _duration(c.seconds)] for c in costs]
+    rows.append(["all", "", "", f"{sum(c.tokens for c in costs) / 1e6:,.1f}M",
+                 f"{sum(c.flops for c in costs) / 1e15:,.2f}", f"{max(c.memory for c in costs) / GiB:,.1f}", "",
+                 _duration(sum(c.seconds for c in costs))])
+    return rows
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"

@@ -1,0 +1,133 @@
+"""The grow recipe: config -> run directory -> inputs -> training -> exported stage models.
+
+The one path from a config to a trained run, used by `growlm grow`, the studies and `growlm.grow(...)`.
+Under torchrun every process calls it; only rank 0 writes the run directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from growlm.config import RunConfig, load_config, to_toml
+from growlm.errors import GrowlmError
+from growlm.io import check_replaceable, clear_folder
+from growlm.train.dist import Dist, init_distributed
+from growlm.train.inputs import RunInputs, resolve_inputs
+from growlm.train.rundir import RunDir
+
+# --set keys a resume may change: they steer logging, validation, checkpoints and threads, never the training.
+RESUME_SAFE = ("train.log_every", "train.eval_every", "train.eval_batches", "train.checkpoint_every",
+               "train.keep_checkpoints", "train.threads", "train.device")
+
+
+@dataclass
+class GrowResult:
+    run: RunDir
+    summaries: list[dict] | None  # None on every process but the main one
+
+    def stage_model(self, stage: int | None = None) -> Path:
+        """The exported model after `stage` (default: the last)."""
+        return self.run.stage_model(stage or len(self.summaries))
+
+
+def run_config(config: str | Path | RunConfig | None, out: str | Path | None, overrides: list[str],
+               resume: bool) -> tuple[RunConfig, RunDir]:
+    """The config to train with and its run directory; a resume reads the run's own config."""
+    if resume:
+        if not out:
+            raise GrowlmError("--resume needs --out RUN (the run directory to continue)")
+        run = RunDir(out)
+        if not run.path.is_dir():
+            raise GrowlmError(f"cannot resume {run.path}: no such folder; start the run without --resume")
+        if not run.config_file.is_file():
+            raise GrowlmError(f"cannot resume {run.path}: it stopped before its header (config.resolved.toml) was "
+                              "written, so there is nothing to continue; start it over with --force")
+        check_resume_overrides(overrides)
+        cfg = run.read_config(overrides)
+        if config is not None and to_toml(_as_config(config, [])) != run.config_file.read_text(encoding="utf-8"):
+            raise GrowlmError(f"{config} differs from the config of {run.path}; resume without a config, or "
+                              "start a new run")
+        return cfg, run
+    if config is None:
+        raise GrowlmError("give a config, e.g. `growlm grow configs/demo.toml`")
+    cfg = _as_config(config, overrides)
+    return cfg, RunDir(out or Path("runs") / cfg.name)
+
+
+def check_resume_overrides(overrides: list[str]) -> None:
+    """A resume continues the same training: only RESUME_SAFE keys may be set."""
+    for assignment in overrides:
+        key = assignment.partition("=")[0].strip()
+        if key not in RESUME_SAFE:
+            raise GrowlmError(f"--resume --set {key}: a resumed run trains exactly as it started, so {key} cannot "
+                              f"change; only {', '.join(RESUME_SAFE)} can; start a new run to change it")
+
+
+def _as_config(config: str | Path | RunConfig, overrides: list[str]) -> RunConfig:
+    if isinstance(config, RunConfig):
+        return load_config(None, overrides, base=config) if overrides else config
+    return load_config(config, overrides)
+
+
+def fresh_run_dir(run: RunDir, force: bool) -> None:
+    """Refuse an output that is not free (a run there needs --resume or --force; --force replaces only what
+    growlm made); io.check_replaceable holds the rule."""
+    if run.config_file.is_file() and not force:
+        raise GrowlmError(f"run directory {run.path} exists; pass --resume to continue it, --force to replace it, "
+                          "or choose another --out")
+    check_replaceable(run.path, force)
+
+
+def open_run_dir(run: RunDir, resume: bool, force: bool):
+    """Become the one writer of `run` (its lock, held until closed); a new run starts empty, a resumed one
+    loses the temporaries its killed predecessor left."""
+    if not run.lock_file.is_file() and not resume:
+        fresh_run_dir(run, force)  # before the lock file is made, so a refused folder is left as it was
+    lock = run.acquire()
+    try:
+        if resume:
+            run.clean_temporaries()
+        else:
+            fresh_run_dir(run, force)
+            clear_folder(run.path)
+    except BaseException:
+        lock.close()
+        raise
+    return lock
+
+
+def _inputs(cfg: RunConfig, run: RunDir, d: Dist) -> RunInputs:
+    """Rank 0 builds what the run needs first; the others then read it."""
+    inputs = resolve_inputs(cfg, run) if d.main else None
+    d.barrier()
+    return inputs if inputs is not None else resolve_inputs(cfg, run)
+
+
+def grow(config: str | Path | RunConfig | None = None, out: str | Path | None = None, overrides: list[str] = (),
+         resume: bool = False, force: bool = False, check_memory: bool = True) -> GrowResult:
+    """Train a run by its growth plan (monolithic baselines are one-stage plans); see the module docstring."""
+    from growlm.train.memory import check_fits
+    from growlm.train.trainer import Trainer
+
+    cfg, run = run_config(config, out, list(overrides), resume)
+    d = init_distributed(cfg.train.device)
+    if check_memory:
+        check_fits(cfg, d)
+    lock = open_run_dir(run, resume, force) if d.main else None
+    try:
+        d.barrier()
+        if cfg.train.threads:
+            import torch
+
+            torch.set_num_threads(cfg.train.threads)
+        inputs = _inputs(cfg, run, d)
+        if resume:
+            run.check_resume(inputs)
+        elif d.main:
+            run.write_header(cfg, inputs)
+        summaries = Trainer(cfg, run, inputs, d).fit(resume=resume, overrides=list(overrides))
+    finally:
+        if lock is not None:
+            lock.close()
+    return GrowResult(run, summaries if d.main else None)

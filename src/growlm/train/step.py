@@ -1,0 +1,53 @@
+"""The training forward: frozen prefix without autograd, trainable top, fused LM-head loss.
+
+Wrapped as one nn.Module so that DistributedDataParallel can wrap it; it holds the (possibly LoRA-wrapped)
+LlamaForCausalLM and uses the same layers, rotary embedding and norm as the HF forward, so the loss equals
+cross-entropy of the HF model's logits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from growlm.model.llama import base_model
+from growlm.train.loss import lm_head_loss
+
+
+class LossModel(torch.nn.Module):
+    def __init__(self, lm: torch.nn.Module, no_grad_blocks: int, ce_chunk: int, bf16: bool, compile: bool = False,
+                 compile_blocks: bool = False):
+        super().__init__()
+        self.lm = lm
+        self.no_grad_blocks = no_grad_blocks
+        self.ce_chunk = ce_chunk
+        self.bf16 = bf16
+        self.compile = compile
+        # Inductor fuses each block's norm, rotary, SwiGLU and residual adds; one compiled function serves every
+        # block of the same shape, so a deep stack compiles once.
+        self.run_block = torch.compile(_run_block, dynamic=False) if compile_blocks else _run_block
+
+    def _autocast(self, device: torch.device):
+        return torch.autocast(device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """batch: [B, T+1] token ids; returns the mean next-token loss over B x T positions."""
+        inputs, targets = batch[:, :-1], batch[:, 1:]
+        llama = base_model(self.lm).model
+        head = base_model(self.lm).lm_head
+        positions = torch.arange(inputs.shape[1], device=inputs.device)[None]
+        with self._autocast(inputs.device):
+            hidden = llama.embed_tokens(inputs)
+            rotary = llama.rotary_emb(hidden, positions)
+            with torch.no_grad():
+                for block in llama.layers[: self.no_grad_blocks]:
+                    hidden = self.run_block(block, hidden, positions, rotary)
+            for block in llama.layers[self.no_grad_blocks :]:
+                hidden = self.run_block(block, hidden, positions, rotary)
+            hidden = llama.norm(hidden)
+        return lm_head_loss(hidden.float(), head.weight, targets, self.ce_chunk, self.bf16, self.compile)
+
+
+def _run_block(block: torch.nn.Module, hidden: torch.Tensor, positions: torch.Tensor, rotary) -> torch.Tensor:
+    return block(hidden, attention_mask=None, position_ids=positions, position_embeddings=rotary)

@@ -1,0 +1,277 @@
+"""The one training loop for every plan: constructive growth, LoRA phases and monolithic baselines.
+
+A plan (growlm.train.plan) is a list of stages; each stage stacks new blocks (growlm.model.growth), freezes the
+older ones unless the stage trains them, optionally adds LoRA adapters to the frozen blocks, and trains the rest
+with a warm-up + cosine schedule re-warmed at the start of the stage. A fresh AdamW is created per stage because
+the trainable set changes. A monolithic baseline is a one-stage plan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from growlm.config import RunConfig
+from growlm.errors import GrowlmError
+from growlm.io import atomic_write_json, fault
+from growlm.model.folder import write_model
+from growlm.model.growth import grow
+from growlm.model.llama import base_model, build_model, count_params
+from growlm.train import checkpoint as ckpt
+from growlm.train.dist import Dist
+from growlm.train.flops import flops_per_token, measured_peak_flops
+from growlm.train.freeze import frozen_tensor_hashes
+from growlm.train.inputs import RunInputs, embedding_of
+from growlm.train.lora import merge_lora
+from growlm.train.metrics import MetricsLog
+from growlm.train.plan import Plan
+from growlm.train.rundir import RunDir
+from growlm.train.step import LossModel
+
+
+class TrainingDiverged(GrowlmError):
+    exit_code = 3
+
+
+class Stage:
+    """What one stage trains with: the (LoRA-wrapped) model, its loss module, optimizer and FLOPs per token."""
+
+    def __init__(self, trainer: "Trainer", model, k: int):
+        t = trainer.cfg.train
+        self.k, self.depth, self.steps = k, trainer.plan.depths[k], trainer.plan.steps_in(k)
+        self.model, no_grad_blocks, self.rank = trainer.plan.setup_stage(model, k)
+        self.opt = trainer.optimizer(self.model, k)
+        self.loss_model = LossModel(self.model, no_grad_blocks, t.ce_chunk, trainer.bf16, t.compile,
+                                    t.compile_blocks)
+        self.forward = self.loss_model
+        if trainer.d.world > 1:
+            self.forward = torch.nn.parallel.DistributedDataParallel(self.loss_model)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        llama = base_model(self.model)
+        self.fpt = flops_per_token(llama, trainer.cfg.model.context)
+        self.trainable, self.total = count_params(self.model, True), count_params(llama)
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, run: RunDir, inputs: RunInputs, dist_info: Dist):
+        from growlm.data.loader import TokenWindows
+
+        self.cfg, self.run, self.inputs, self.d = cfg, run, inputs, dist_info
+        t = cfg.train
+        per_rank = t.batch_size // (dist_info.world * t.grad_accum)
+        if per_rank * dist_info.world * t.grad_accum != t.batch_size:
+            raise GrowlmError(f"train.batch_size={t.batch_size} must be divisible by train.grad_accum={t.grad_accum} "
+                              f"x {dist_info.world} processes")
+        self.train_data = TokenWindows(inputs.shards, "train", cfg.model.context, per_rank, t.seed,
+                                       rank=dist_info.rank, world_size=dist_info.world)
+        self.val_data = TokenWindows(inputs.shards, "val", cfg.model.context, per_rank, t.seed)
+        if self.train_data.tokenizer_sha256 != inputs.tokenizer.sha256:
+            raise GrowlmError(f"shards {inputs.shards} were made with another tokenizer; prepare them again")
+        if dist_info.device.type == "cpu":
+            torch.set_flush_denormal(True)
+        self.bf16 = t.precision == "bf16"
+        self.peak_flops = measured_peak_flops(dist_info.device, self.bf16)
+        self.plan = Plan(cfg)
+        self.metrics = MetricsLog(run.metrics, run.tensorboard, dist_info.main)
+
+    def new_model(self, depth: int):
+        return build_model(self.cfg.model, depth, embedding_of(self.inputs, self.cfg.model.d_model)).to(self.d.device)
+
+    def optimizer(self, model, k: int) -> torch.optim.AdamW:
+        t = self.cfg.train
+        params = [p for p in model.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": t.weight_decay},
+                  {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+        return torch.optim.AdamW(groups, lr=self.plan.stage_lr(k), betas=(t.beta1, t.beta2), foreach=True)
+
+    # ---- the run ----------------------------------------------------------------------------------------
+    def fit(self, resume: bool, overrides: list[str] = ()) -> list[dict]:
+        torch.manual_seed(self.cfg.train.seed)
+        model = self.new_model(0)
+        start_k, start_step, counters = 0, 0, {"global_step": 0, "tokens": 0, "flops": 0.0}
+        last = ckpt.latest_checkpoint(self.run.checkpoints) if resume else None
+        if resume and self.d.main:
+            self.run.record_resume(list(overrides), last.name if last else None)
+        resumed_mid_stage = None
+        if resume and last is None:
+            self.metrics.truncate(-1)  # killed before its first checkpoint: start over
+        if last is not None:
+            state = ckpt.read_state(last)
+            counters = {k: state[k] for k in counters}
+            self.metrics.truncate(state["global_step"], state["stage"] + 1)
+            start_k = state["stage"] + 1 if state["stage_complete"] else state["stage"]
+            start_step = 0 if state["stage_complete"] else state["stage_step"]
+            model = self.new_model(self.plan.depths[state["stage"]])
+            if state["stage_complete"]:
+                ckpt.load_model_state(last, model)
+            else:
+                resumed_mid_stage = last
+            ckpt.restore_rng(last)
+        summaries = self.run.read_summaries()[:start_k]
+        for k in range(start_k, len(self.plan.stages)):
+            if resumed_mid_stage is None:
+                grow(model, self.plan.stages[k].add_blocks, self.cfg.growth.init)
+            model = self.run_stage(model, k, start_step if k == start_k else 0, counters, resumed_mid_stage,
+                                   summaries)
+            resumed_mid_stage = None
+            fault("stage")
+        self.metrics.close()
+        return summaries
+
+    def run_stage(self, model, k: int, start_step: int, counters: dict, resume_from: Path | None,
+                  summaries: list[dict]):
+        """Train stage k, then export its model and summary, and only then record the stage-end checkpoint:
+        a run stopped at any moment before that resumes into the stage and exports it again."""
+        stage = Stage(self, model, k)
+        if resume_from is not None:
+            ckpt.load_model_state(resume_from, stage.model)
+            ckpt.load_optimizer_state(resume_from, stage.opt)
+        frozen_before = frozen_tensor_hashes(stage.model)
+        self._announce(stage, counters)
+        at_start = self._val_at_start(stage, counters, start_step)
+        wall_start = time.perf_counter()
+        self._train_steps(stage, start_step, counters)
+        val = self._validate(stage, counters)
+        if frozen_tensor_hashes(stage.model) != frozen_before:
+            raise GrowlmError(f"stage {k + 1}: a frozen tensor changed during training; this is a bug, please report it")
+        model = merge_lora(stage.model) if stage.rank else stage.model
+        summary = {"stage": k + 1, "depth": stage.depth, "add_blocks": self.plan.stages[k].add_blocks,
+                   "lora_rank": stage.rank, "trainable_params": stage.trainable, "total_params": stage.total,
+                   "tokens": counters["tokens"], "flops": counters["flops"], "val_loss_at_start": at_start,
+                   "val_loss": val, "wall_s": time.perf_counter() - wall_start, "frozen_tensors": len(frozen_before)}
+        self._export(model, k, summary, frozen_before)
+        summaries.append(summary)
+        if self.d.main:
+            self.run.write_summaries(summaries)
+        self.metrics.log({"kind": "stage_end", "step": counters["global_step"], **summary})
+        self._checkpoint(model, None, k, stage.steps, counters, complete=True)
+        return model
+
+    def _announce(self, stage: Stage, counters: dict) -> None:
+        k, n_stages = stage.k, len(self.plan.stages)
+        self.metrics.log({"kind": "stage_start", "stage": k + 1, "depth": stage.depth,
+                          "step": counters["global_step"], "trainable_params": stage.trainable,
+                          "total_params": stage.total, "lora_rank": stage.rank, "budget": self.plan.budget,
+                          "flops_per_token": stage.fpt.total, "steps": stage.steps})
+        if self.d.main:
+            tqdm.write(f"stage {k + 1}/{n_stages}: depth {stage.depth}, {self.plan.stages[k].add_blocks} new "
+                       f"block(s), trainable {stage.trainable:,} of {stage.total:,} params"
+                       + (f", LoRA rank {stage.rank}" if stage.rank else ""))
+
+    # ---- steps ------------------------------------------------------------------------------------------
+    def _train_steps(self, stage: Stage, start_step: int, counters: dict) -> None:
+        t, k = self.cfg.train, stage.k
+        bar = tqdm(total=stage.steps, initial=start_step, desc=f"stage {k + 1}/{len(self.plan.stages)} depth "
+                   f"{stage.depth}", disable=not self.d.main, dynamic_ncols=True)
+        clock = {"tick": time.perf_counter(), "start": time.perf_counter(), "from": start_step}
+        for s in range(start_step, stage.steps):
+            lr = self.plan.lr(k, s)
+            loss_value = self._step(stage, lr, counters)
+            if not math.isfinite(loss_value):
+                last = ckpt.latest_checkpoint(self.run.checkpoints)
+                raise TrainingDiverged(f"loss became {loss_value} at stage {k + 1} step {s} (global step "
+                                       f"{counters['global_step'] - 1}); kept the last good checkpoint "
+                                       f"{last or '(none yet)'}; lower train.lr or use train.precision = 'fp32'")
+            bar.update(1)
+            done = s + 1
+            if done % t.log_every == 0 or done == stage.steps:
+                self._log_train(stage, done, loss_value, lr, counters, clock, bar)
+            if done % t.eval_every == 0 and done != stage.steps:
+                self._validate(stage, counters)
+            if done % t.checkpoint_every == 0 and done != stage.steps:
+                self._checkpoint(stage.model, stage.opt, k, done, counters, complete=False)
+        bar.close()
+
+    def _step(self, stage: Stage, lr: float, counters: dict) -> float:
+        """One optimizer step over grad_accum micro-batches; returns the loss averaged over processes."""
+        t = self.cfg.train
+        for group in stage.opt.param_groups:
+            group["lr"] = lr
+        loss_sum = torch.zeros((), device=self.d.device)
+        for micro in range(t.grad_accum):
+            batch = self._to_device(self.train_data.batch(counters["global_step"] * t.grad_accum + micro))
+            sync_ok = micro == t.grad_accum - 1 or self.d.world == 1
+            with contextlib.nullcontext() if sync_ok else stage.forward.no_sync():
+                loss = stage.forward(batch) / t.grad_accum
+                loss.backward()
+            loss_sum += loss.detach()
+        loss_value = self.d.mean(loss_sum)
+        fault("step")
+        if math.isfinite(loss_value):
+            if t.grad_clip:
+                torch.nn.utils.clip_grad_norm_(stage.params, t.grad_clip)
+            stage.opt.step()
+        stage.opt.zero_grad(set_to_none=True)
+        counters["global_step"] += 1
+        counters["tokens"] += self.plan.tokens_per_step
+        counters["flops"] += stage.fpt.total * self.plan.tokens_per_step
+        return loss_value
+
+    def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
+        """On CUDA the copy runs from pinned memory, overlapping the previous step's kernels."""
+        if self.d.device.type != "cuda":
+            return batch
+        return batch.pin_memory().to(self.d.device, non_blocking=True)
+
+    def _log_train(self, stage: Stage, done: int, loss_value: float, lr: float, counters: dict, clock: dict,
+                   bar) -> None:
+        now = time.perf_counter()
+        n = (done - clock["from"]) % self.cfg.train.log_every or self.cfg.train.log_every
+        tps = n * self.plan.tokens_per_step / (now - clock["tick"])
+        clock["tick"] = now
+        mfu = tps * stage.fpt.total / self.peak_flops
+        bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tps:,.0f}", mfu=f"{mfu:.1%}")
+        self.metrics.log({"kind": "train", "stage": stage.k + 1, "depth": stage.depth, "step": counters["global_step"],
+                          "stage_step": done, "loss": loss_value, "lr": lr, "tokens": counters["tokens"],
+                          "flops": counters["flops"], "tokens_per_s": tps, "mfu": mfu,
+                          "wall": now - clock["start"]})
+
+    # ---- validation, checkpoints, export ----------------------------------------------------------------
+    @torch.no_grad()
+    def val_loss(self, loss_model: LossModel) -> float:
+        batches = self.val_data.val_batches(self.cfg.train.eval_batches)
+        losses = [loss_model(b.to(self.d.device)).item() for b in batches]
+        return sum(losses) / len(losses)
+
+    def _validate(self, stage: Stage, counters: dict, at_start: bool = False) -> float:
+        val = self.val_loss(stage.loss_model)
+        self.metrics.log({"kind": "val", "stage": stage.k + 1, "depth": stage.depth, "step": counters["global_step"],
+                          "tokens": counters["tokens"], "flops": counters["flops"], "val_loss": val,
+                          **({"at_stage_start": True} if at_start else {})})
+        return val
+
+    def _val_at_start(self, stage: Stage, counters: dict, start_step: int) -> float | None:
+        """Validation loss of the grown model before the stage trains: the height of the paper's growth spike.
+
+        Stage 1 starts from nothing, so it has none; a resumed stage reads the value it logged before the stop.
+        """
+        if stage.k == 0:
+            return None
+        if start_step == 0:
+            return self._validate(stage, counters, at_start=True)
+        rows = self.metrics.rows()
+        return next((r["val_loss"] for r in rows if r.get("at_stage_start") and r["stage"] == stage.k + 1), None)
+
+    def _checkpoint(self, model, opt, k: int, stage_step: int, counters: dict, complete: bool) -> None:
+        if self.d.main:
+            state = {"stage": k, "stage_step": stage_step, "stage_complete": complete, **counters}
+            ckpt.save_checkpoint(self.run.checkpoints, model, opt, state, self.cfg.train.keep_checkpoints)
+        self.d.barrier()
+
+    def _export(self, model, k: int, summary: dict, frozen: dict) -> None:
+        if not self.d.main:
+            return
+        meta = {**stage_meta(self.cfg, self.inputs, k), "training": summary}
+        atomic_write_json(self.run.frozen_hashes_file(k + 1), frozen)
+        write_model(model, self.inputs.tokenizer, self.run.stage_model(k + 1), meta, fault_point="export")
+
+
+def stage_meta(cfg: RunConfig, inputs: RunInputs, k: int) -> dict:
+    """growlm.json facts of the model after stage k (0-based)."""
+    return {"substrate": {"kind": cfg.substrate.kind, "sha256": inputs.hashes()["substrate"]},
+            "stage": k + 1, "run": cfg.name}
