@@ -41,6 +41,11 @@ def write_model(model, tokenizer, out: str | Path, meta: dict, force: bool = Tru
     return Path(out)
 
 
+def is_model_folder(path: str | Path) -> bool:
+    """Whether `path` holds an exported (or composed) model's growlm.json: what a finished stage leaves."""
+    return (Path(path) / META_FILE).is_file()
+
+
 def find_meta(path: str | Path) -> dict[str, Any] | None:
     """growlm.json of a folder, or None for a plain HF folder without one."""
     meta_file = Path(path) / META_FILE

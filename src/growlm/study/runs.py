@@ -97,7 +97,9 @@ class RunSpec:
 
     @property
     def complete(self) -> bool:
-        return (self.final_model / "growlm.json").is_file()
+        from growlm.model.folder import is_model_folder
+
+        return is_model_folder(self.final_model)
 
     def summary(self) -> list[dict]:
         return self.run.read_summaries()
