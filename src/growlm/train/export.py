@@ -15,7 +15,7 @@ from growlm.model.llama import build_model
 from growlm.tokenizer import load_tokenizer
 from growlm.train import checkpoint as ckpt
 from growlm.train.lora import merge_lora
-from growlm.train.plan import Plan
+from growlm.train.plan import Plan, stage_meta
 from growlm.train.rundir import RunDir
 
 
@@ -38,6 +38,5 @@ def export_checkpoint(checkpoint: Path, out: Path, force: bool) -> Path:
     if rank:
         model = merge_lora(model)
     tokenizer = load_tokenizer(cfg.tokenizer.path or run.tokenizer)
-    meta = {"substrate": {"kind": cfg.substrate.kind, "sha256": run.read_manifest()["hashes"]["substrate"]},
-            "stage": k + 1, "run": cfg.name, "checkpoint": checkpoint.name}
+    meta = {**stage_meta(cfg, run.read_manifest()["hashes"]["substrate"], k), "checkpoint": checkpoint.name}
     return write_model(model, tokenizer, out, meta, force=force)

@@ -33,6 +33,11 @@ def lr_at(step: int, steps: int, peak: float, warmup_frac: float, min_ratio: flo
     return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
+def stage_meta(cfg: RunConfig, substrate_sha256: str | None, k: int) -> dict:
+    """growlm.json facts of the model after stage k (0-based)."""
+    return {"substrate": {"kind": cfg.substrate.kind, "sha256": substrate_sha256}, "stage": k + 1, "run": cfg.name}
+
+
 class Plan:
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg

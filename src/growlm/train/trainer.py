@@ -29,7 +29,7 @@ from growlm.train.freeze import frozen_tensor_hashes
 from growlm.train.inputs import RunInputs, embedding_of
 from growlm.train.lora import merge_lora
 from growlm.train.metrics import MetricsLog
-from growlm.train.plan import Plan
+from growlm.train.plan import Plan, stage_meta
 from growlm.train.rundir import RunDir
 from growlm.train.step import LossModel
 
@@ -266,12 +266,7 @@ class Trainer:
     def _export(self, model, k: int, summary: dict, frozen: dict) -> None:
         if not self.d.main:
             return
-        meta = {**stage_meta(self.cfg, self.inputs, k), "training": summary}
+        meta = {**stage_meta(self.cfg, self.inputs.hashes()["substrate"], k), "training": summary}
         atomic_write_json(self.run.frozen_hashes_file(k + 1), frozen)
         write_model(model, self.inputs.tokenizer, self.run.stage_model(k + 1), meta, fault_point="export")
 
-
-def stage_meta(cfg: RunConfig, inputs: RunInputs, k: int) -> dict:
-    """growlm.json facts of the model after stage k (0-based)."""
-    return {"substrate": {"kind": cfg.substrate.kind, "sha256": inputs.hashes()["substrate"]},
-            "stage": k + 1, "run": cfg.name}
