@@ -243,3 +243,19 @@ def test_posterior_calibration_fits_the_prior_and_switch_rate_on_switching_text(
     assert result["loss_after"] < result["loss_before"] - 0.05
     assert sum(result["weights"]) == pytest.approx(1)
     assert model.switch_rate == 0.001, "calibration leaves the model alone"
+
+
+def test_cli_mode_choices_are_the_composition_modes():
+    """commands/compose.py spells the modes out so that the CLI starts without torch; they must stay the same."""
+    from growlm.commands.compose import MODES as CLI_MODES
+    from growlm.composition.mixing import MODES
+
+    assert CLI_MODES == MODES
+
+
+def test_cli_starts_without_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, growlm.cli; growlm.cli.build_parser(); print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

@@ -233,10 +233,20 @@ def test_mixed_documents_alternate_languages_paragraph_by_paragraph():
     def score(v):
         return {("perplexity/mixed", "loss"): SimpleNamespace(mean=v)}
 
+    def docs_of(per_token):  # 40 documents of 10 tokens, each with its own loss
+        return {f"d{i}": ((per_token + 0.3 * math.sin(i)) * 10, 10) for i in range(40)}
+
     models = {"A": score(5.0), "B": score(4.0), "mean_logits": score(4.5), "posterior": score(3.9)}
-    assert "beats every expert" in mixed_verdict(models, "posterior", ["A", "B", "mean_logits"])
+    items = {"A": docs_of(5.0), "B": docs_of(4.0), "mean_logits": docs_of(4.5), "posterior": docs_of(3.9)}
+    said = mixed_verdict(models, items, "posterior", ["A", "B", "mean_logits"])
+    assert "beats every expert" in said and "40 documents" in said
+    assert "B +0.1000 [+0.1000, +0.1000], p < 0.001" in said, "a constant paired gain: no doubt about it"
+    items["B"] = {doc: (nll + (10 if i % 2 else -10), n) for i, (doc, (nll, n)) in enumerate(items["B"].items())}
+    said = mixed_verdict(models, items, "posterior", ["A", "B"])
+    gain = float(said.split("B ")[-1].split(" ")[0])
+    assert gain == pytest.approx(0.1) and float(said.split("p = ")[-1].rstrip(".")) > 0.05, "noisy pairs: not shown"
     models["B"] = score(3.9)
-    assert "does NOT beat: B (3.9000)" in mixed_verdict(models, "posterior", ["A", "B", "mean_logits"])
+    assert "does NOT beat: B (3.9000)" in mixed_verdict(models, items, "posterior", ["A", "B", "mean_logits"])
 
 
 @pytest.mark.parametrize("mode", ["mean_logits", "mean_probs", "posterior"])
@@ -252,3 +262,34 @@ def test_chunked_vocabulary_passes_do_not_change_the_result(experts, monkeypatch
             results.append(model(input_ids=ids).logits)
     torch.testing.assert_close(results[0], results[2], rtol=1e-6, atol=1e-5)
     torch.testing.assert_close(results[1], results[2], rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode,rate", [("posterior", 0.0), ("posterior", 0.05), ("mean_probs", 0.0),
+                                       ("mean_logits", 0.0)])
+def test_target_scoring_equals_the_full_distribution_at_the_targets(experts, mode, rate):
+    """token_logprobs (what the harness scores with) = log-softmax of forward's logits at the targets, for a
+    fresh call and for padded rows continuing a row-selected cache."""
+    model = ComposedModel(experts, [0.5, 0.2, 0.3], mode, rate).eval()
+    ids = torch.cat([sample(experts[0], 12, seed=90), sample(experts[2], 12, seed=91)])
+    with torch.no_grad():
+        got, cache = model.token_logprobs(ids[:, :8], ids[:, 1:9], torch.ones_like(ids[:, :8]), use_cache=True)
+        out = model(input_ids=ids[:, :8], attention_mask=torch.ones_like(ids[:, :8]), use_cache=True)
+        want = out.logits.double().log_softmax(-1).gather(-1, ids[:, 1:9, None])[..., 0]
+        torch.testing.assert_close(got.double(), want, rtol=0, atol=2e-5)
+        rows, more = torch.tensor([1, 0, 1]), ids[[1, 0, 1], 8:11]
+        mask = torch.ones((3, 11), dtype=torch.long)
+        mask[2, 9:] = 0  # the third row's continuation is one token long: the rest is padding
+        got, _ = model.token_logprobs(more, ids[[1, 0, 1], 9:12], mask, _select(cache, rows), use_cache=True)
+        logits = model(input_ids=more, attention_mask=mask, cache=_select(out.cache, rows), use_cache=True).logits
+        want = logits.double().log_softmax(-1).gather(-1, ids[[1, 0, 1], 9:12, None])[..., 0]
+    torch.testing.assert_close(got.double()[:2], want[:2], rtol=0, atol=2e-5)
+    torch.testing.assert_close(got.double()[2, :1], want[2, :1], rtol=0, atol=2e-5)
+
+
+def _select(cache, rows):
+    if isinstance(cache, PosteriorCache):
+        cache.batch_select_indices(rows)
+        return cache
+    for c in cache:
+        c.batch_select_indices(rows)
+    return cache

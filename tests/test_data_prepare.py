@@ -11,7 +11,7 @@ from growlm.data.shards import ShardSet
 from growlm.data.sources import SOURCES, get_source, read_source
 from growlm.errors import GrowlmError
 from growlm.io import sha256_file
-from growlm.tokenizer import build_tokenizer, default_tokenizer
+from growlm.tokenizer import build_tokenizer, default_tokenizer, load_tokenizer
 from growlm.tokenizer.layout import EOS_ID
 
 WORDS = {"en": "the quick brown fox jumps over lazy dogs and cats".split(),
@@ -151,3 +151,18 @@ def test_cli_prepare_and_errors(corpora, tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
     assert np.fromfile(out / m["sources"][0]["splits"]["train"]["tokens_file"], dtype="<u2").size == \
         m["sources"][0]["splits"]["train"]["tokens"]
+
+
+def test_a_damaged_work_folder_is_started_afresh_and_an_input_is_never_the_output(corpora, tokenizer, tmp_path):
+    good = [(str(corpora["en"]), None)]
+    reference = prepare(good, tokenizer, tmp_path / "ref", progress=False)
+    (tmp_path / ".out.prepare").mkdir()
+    (tmp_path / ".out.prepare" / "run.json").write_bytes(b"\x00\xff not json")  # a killed run's, damaged
+    out = prepare(good, tokenizer, tmp_path / "out", progress=False)
+    assert (out / "manifest.json").read_bytes() == (reference / "manifest.json").read_bytes()
+    assert not (tmp_path / ".out.prepare").exists()
+    tok = tmp_path / "tok"
+    tokenizer.save(tok)
+    assert main(["data", "prepare", "--source", str(corpora["en"]), "--tokenizer", str(tok), "--out", str(tok),
+                 "--force"]) == 2
+    assert load_tokenizer(tok).sha256 == tokenizer.sha256

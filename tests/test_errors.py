@@ -54,11 +54,40 @@ CASES = [
     ("damaged checkpoint", "export {damaged_ckpt} --out {tmp}/exported", "is damaged (model.safetensors", {}),
     ("truncated model weights", "generate {truncated} --prompt hi", "cannot load the model", {}),
     ("model folder asking for custom code", "generate {remote} --prompt hi", "asks for custom code", {}),
+    ("eval --force over a file growlm did not write", "eval {model} --tasks perplexity --out {afile} --force",
+     "is not a file growlm wrote", {}),
+    ("compose an expert asking for custom code", "compose {remote} {model2} --out {tmp}/composed_remote",
+     "asks for custom code", {}),
+    ("compose a truncated expert", "compose {truncated} {model2} --out {tmp}/composed_truncated",
+     "is damaged or truncated", {}),
+    ("a non-finite config value", "grow {config} --out {tmp}/inf --set train.weight_decay=inf",
+     "Input should be a finite number", {}),
     ("truncated composition.json", "generate {badcomp} --prompt hi", "composition.json is not valid JSON", {}),
     ("truncated tokenizer files", "tokenizer encode hi --tokenizer {badtok}", "does not match", {}),
     ("a prompt that is not valid UTF-8", "generate {model} --prompt ab\udcffc", "--prompt is not valid UTF-8", {}),
     ("a text to encode that is not valid UTF-8", "tokenizer encode ab\udcffc", "is not valid UTF-8", {}),
+    ("--force over a user folder holding a state.json", "substrate build --kind random --out {userstate} --force",
+     "is not something growlm made", {}),
+    ("--out is a user folder holding only dot-files", "grow {config} --out {dotfiles}",
+     "already exists and is not something growlm made", {}),
+    ("export --out is the run holding the checkpoint", "export {ckpt} --out {run} --force",
+     "would overwrite the input", {}),
+    ("substrate build --out is its --tokenizer", "substrate build --kind visual --tokenizer {tok} --out {tok} --force",
+     "would overwrite the input", {}),
+    ("grow --out is the config's data.shards", "grow {ownshards_config} --out {ownshards} --force",
+     "would overwrite the input", {}),
+    ("eval --out is a file the model loads", "eval {victim} --tasks perplexity --out {victim}/config.json --force",
+     "would overwrite the input", {}),
+    ("report --out is another file of the run", "report {header} --out {header}/config.resolved.toml --force",
+     "a file of", {}),
+    ("config file is empty", "grow {empty}", "is empty (it sets no key)", {}),
+    ("token id outside the vocabulary", "tokenizer decode 104 70000", "outside the vocabulary", {}),
+    ("model config.json with a negative size", "generate {negsize} --prompt hi", "is not a positive integer", {}),
+    ("truncated shard tokens", "grow {short_config} --out {tmp}/short", "tokens the manifest records", {}),
 ]
+# user-owned folders that no case may change: {user}, and two that look a little like growlm's
+DECOYS = {"user": {"notes.txt": "precious"}, "userstate": {"notes.txt": "mine", "state.json": '{"theme": "dark"}'},
+          "dotfiles": {".draft.tmp": "my draft", ".backup.old": "my backup"}}
 
 
 def truncate(file: Path) -> None:
@@ -76,8 +105,13 @@ def world(tmp_path_factory, corpus_inputs):
     root = tmp_path_factory.mktemp("world")
     w = {"tmp": root, "user": root / "user", "afile": root / "afile", "latin1": root / "latin1.toml",
          "config": root / "tiny.toml", "text": root / "text.txt"}
-    w["user"].mkdir()
-    (w["user"] / "notes.txt").write_text("precious")
+    for name, files in DECOYS.items():
+        w[name] = root / name
+        w[name].mkdir()
+        for file, text in files.items():
+            (w[name] / file).write_text(text)
+    w["empty"] = root / "empty.toml"
+    w["empty"].write_text("")
     w["afile"].write_text("a file")
     w["latin1"].write_bytes('name = "café"\n'.encode("latin-1"))
     w["config"].write_text(TINY_CONFIG.format(**{k: str(v) for k, v in corpus_inputs.items()}))
@@ -103,6 +137,16 @@ def world(tmp_path_factory, corpus_inputs):
                                                          "sha256": {"model.safetensors": "0" * 64}}))
     w["noheader"] = root / "noheader"
     shutil.copytree(corpus_inputs["tokenizer"], w["noheader"] / "tokenizer")
+    w["run"] = root / "run"
+    w["tok"] = Path(shutil.copytree(corpus_inputs["tokenizer"], root / "tok"))
+    w["victim"] = Path(shutil.copytree(w["model"], root / "victim"))
+    w["negsize"] = Path(shutil.copytree(w["model"], root / "negsize"))
+    (w["negsize"] / "config.json").write_text(json.dumps({**config, "num_hidden_layers": -3}))
+    for name in ("ownshards", "short"):
+        w[name] = Path(shutil.copytree(corpus_inputs["shards"], root / f"{name}_shards"))
+        w[f"{name}_config"] = root / f"{name}.toml"
+        w[f"{name}_config"].write_text(w["config"].read_text().replace(str(corpus_inputs["shards"]), str(w[name])))
+    truncate(next(w["short"].glob("*.train.tokens.bin")))
     w["header"] = root / "header"
     w["header"].mkdir()
     (w["header"] / "config.resolved.toml").write_text(to_toml(load_config(w["config"])))
@@ -125,8 +169,8 @@ def test_bad_input_is_one_line_and_exit_2(world, situation, argv, fragment, env,
             if "error:" in line and "growlm " in line]
     assert len(said) == 1 and fragment in said[0], said
     assert said[0].startswith(f"growlm {args[0]}: error: ")
-    assert sorted(os.listdir(world["user"])) == ["notes.txt"] and (world["user"] / "notes.txt").read_text() == \
-        "precious"
+    for name, files in DECOYS.items():
+        assert {p.name: p.read_text() for p in world[name].iterdir()} == files, f"{name} changed"
 
 
 def render() -> str:

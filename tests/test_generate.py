@@ -144,3 +144,14 @@ def test_cli_streams_prompt_and_continuation(folders, models, capsys, kind):
 def test_cli_refuses_bad_settings_before_loading(folders, capsys):
     assert main(["generate", str(folders["plain"]), "--prompt", "x", "--temperature", "-1"]) == 2
     assert "temperature" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--device", "nonsense"], "'nonsense' is not a device"),
+    (["--device", "cuda:99"], "cuda:99 is not available on this machine"),
+    (["--temperature", "nan"], "must be a finite number"),
+])
+def test_cli_refuses_bad_devices_and_temperatures_before_loading(tmp_path, capsys, extra, message):
+    with pytest.raises(SystemExit) as exit_:
+        main(["generate", str(tmp_path / "no-model"), "--prompt", "hi", *extra])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err

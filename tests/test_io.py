@@ -3,6 +3,8 @@
 import json
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -13,6 +15,7 @@ from growlm.errors import GrowlmError
 from growlm.io import (
     atomic_dir,
     atomic_write_text,
+    check_not_input,
     check_replaceable,
     fault,
     growlm_kind,
@@ -42,6 +45,18 @@ def make(root, files: dict[str, str]):
     ({"manifest.json": json.dumps({"format": "npm"})}, None),
     ({"inputs/raw.csv": ""}, None),
     ({"inputs/.tokenizer.x1.tmp/a": ""}, "study folder"),  # stopped while building its first input
+    ({"state.json": json.dumps({"stage": 0, "stage_step": 1, "global_step": 1, "sha256": {}}),
+      "model.safetensors": ""}, "checkpoint"),
+    ({"state.json": '{"theme": "dark"}', "notes.txt": "mine"}, None),  # common marker names need growlm's content
+    ({"state.json": json.dumps({"stage": 0, "stage_step": 1, "global_step": 1, "sha256": {}}), "notes.txt": ""},
+     None),  # ... and a folder holding nothing else
+    ({"state.json": json.dumps({"_data_files": []}), "dataset_info.json": "{}", "data-00000-of-00001.arrow": ""},
+     None),  # what datasets.Dataset.save_to_disk writes
+    ({"study.json": "{}", "thesis.tex": "mine"}, None),
+    ({"study.json": "{}", "runs/a/metrics.jsonl": "", "report.html": "", "report.md": ""}, "study folder"),
+    ({"config.resolved.toml": "", "metrics.jsonl": "", "report.html": "", "report.md": ""}, "run directory"),
+    ({"tsne.json": "{}", "tsne.png": "", "scores.md": ""}, "t-SNE report"),
+    ({"substrate.json": "{}", "paper.pdf": ""}, None),
 ])
 def test_growlm_kind_recognises_only_growlm_outputs(tmp_path, files, kind):
     assert growlm_kind(make(tmp_path / "d", files)) == kind
@@ -65,6 +80,41 @@ def test_force_replaces_only_growlm_outputs(tmp_path, monkeypatch):
     with atomic_dir(tmp_path / "model", force=True) as tmp:
         (tmp / "growlm.json").write_text("{}")
     assert check_replaceable(tmp_path / "empty", force=False) == tmp_path / "empty"
+
+
+def test_a_users_dot_files_are_not_taken_for_leftovers(tmp_path):
+    """Only growlm's own temp names (.NAME.RANDOM.tmp, an .NAME.old folder) make a folder count as empty."""
+    dots = make(tmp_path / "dots", {".draft.tmp": "my draft", ".backup.old": "my backup"})
+    for force in (False, True):
+        with pytest.raises(GrowlmError, match="not something growlm made"):
+            check_replaceable(dots, force=force)
+    left = make(tmp_path / "left", {".model.123_ab12cd.tmp/x": "", ".model.old/y": "", ".growlm.lock": ""})
+    assert check_replaceable(left, force=False) == left
+
+
+def test_a_killed_writers_temporaries_are_removed_by_the_next_write(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    here = growlm.io._host_tag()
+    stale = make(tmp_path, {f".out.{dead.pid}h{here}_k1ll3d.tmp/model.safetensors": "half", ".out.old/x": "",
+                            f".r.json.{dead.pid}h{here}_x.tmp": "", f".out.{os.getpid()}h{here}_live.tmp/x": "",
+                            f".out.{dead.pid}hffffff_other.tmp/x": "", ".out.abcdefgh.tmp/x": ""})
+    with atomic_dir(stale / "out") as tmp:
+        (tmp / "a").write_text("new")
+        assert tmp.name.startswith(f".out.{os.getpid()}h{here}_")
+    atomic_write_text(stale / "r.json", "{}")
+    assert sorted(p.name for p in stale.iterdir()) == sorted([  # live, other machines' and unknown ones stay
+        f".out.{os.getpid()}h{here}_live.tmp", f".out.{dead.pid}hffffff_other.tmp", ".out.abcdefgh.tmp", "out",
+        "r.json"])
+
+
+def test_an_output_may_not_be_or_hold_an_input(tmp_path):
+    model = tmp_path / "run" / "checkpoints" / "step-1"
+    for out in (model, tmp_path / "run", tmp_path / "run" / "checkpoints" / ".." / "checkpoints"):
+        with pytest.raises(GrowlmError, match="would overwrite the input"):
+            check_not_input(out, [None, "", model])
+    check_not_input(model / "exported", [model])  # inside an input is the caller's business
+    check_not_input(tmp_path / "step-1", [model])
 
 
 @pytest.mark.parametrize("mask", [0o022, 0o002, 0o077])
@@ -94,3 +144,31 @@ def test_fault_hook_fires_on_the_nth_call_only(monkeypatch):
     monkeypatch.setenv("GROWLM_FAULT", "export:1:enospc")
     with pytest.raises(OSError, match="No space left"):
         fault("export")
+
+
+def test_force_replaces_a_file_only_if_growlm_wrote_it(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from growlm.analysis.document import ReportBuilder
+    from growlm.analysis.plots import png_bytes
+    from growlm.io import check_output_file
+
+    ours = {"eval.json": '{"format": "growlm-eval-v1"}', "page.md": ReportBuilder("t").to_markdown(),
+            "page.html": ReportBuilder("t").to_html()}
+    theirs = {"notes.json": '{"format": "mine"}', "notes.md": "# my notes\n", "notes.html": "<html></html>",
+              "data.csv": "a,b\n", "photo.png": b"\x89PNG\r\n\x1a\n" + b"\0" * 64}
+    for name, text in {**ours, **theirs}.items():
+        (tmp_path / name).write_bytes(text if isinstance(text, bytes) else text.encode())
+    (tmp_path / "plot.png").write_bytes(png_bytes(Figure()))
+    for name in [*ours, "plot.png"]:
+        assert check_output_file(tmp_path / name, force=True) == tmp_path / name
+    for name in theirs:
+        with pytest.raises(GrowlmError, match="is not a file growlm wrote"):
+            check_output_file(tmp_path / name, force=True)
+        with pytest.raises(GrowlmError, match="already exists"):
+            check_output_file(tmp_path / name, force=False)
+    with pytest.raises(GrowlmError, match="is a folder; give a file path"):
+        check_output_file(tmp_path, force=True)

@@ -42,3 +42,10 @@ def test_cli_prints_the_table_and_refuses_bad_numbers(tiny_config, capsys):
     assert "H200" in out and "GiB per GPU" in out
     assert main(["plan", str(tiny_config()), "--gpus", "0"]) == 2
     assert "--gpus must be" in capsys.readouterr().err
+
+
+def test_cli_gpu_choices_are_the_planners_gpus():
+    """commands/plan.py spells the names out so that the CLI starts without torch; they must stay the same."""
+    from growlm.commands.plan import GPU_NAMES
+
+    assert GPU_NAMES == tuple(sorted(GPUS))

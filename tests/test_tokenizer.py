@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
 from growlm.cli import main
+from growlm.errors import GrowlmError
 from growlm.tokenizer import build_tokenizer, default_tokenizer, layout as L, load_tokenizer
 
 CORPUS = [
@@ -130,3 +131,16 @@ def test_tokenizer_does_not_import_data():
     assert run.stdout.strip() == "[]"
     package = Path(__file__).resolve().parents[1] / "src" / "growlm" / "tokenizer"
     assert not [p.name for p in package.glob("*.py") if "growlm.data" in p.read_text(encoding="utf-8")]
+
+
+def test_cli_refuses_negative_ngrams_and_ids_outside_the_vocabulary(tmp_path, capsys):
+    for corpus in ([], ["--corpus", str(tmp_path / "c.txt")]):
+        (tmp_path / "c.txt").write_text(CORPUS[0], encoding="utf-8")
+        assert main(["tokenizer", "build", *corpus, "--ngrams", "-3", "--out", str(tmp_path / "t")]) == 2
+        assert "must be 0 or more" in capsys.readouterr().err and not (tmp_path / "t").exists()
+    with pytest.raises(GrowlmError, match="must be 0 or more"):
+        build_tokenizer(CORPUS, -1)
+    for ids in (["-1"], ["104", "65536"]):
+        assert main(["tokenizer", "decode", *ids]) == 2
+        assert "outside the vocabulary (0 to 65535)" in capsys.readouterr().err
+    assert main(["tokenizer", "decode", "104", "65535"]) == 0

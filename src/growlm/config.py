@@ -17,7 +17,7 @@ from growlm.errors import GrowlmError
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 def _registered(value: str, registry: dict, key: str, extra: tuple[str, ...] = ()) -> str:

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from growlm.errors import GrowlmError
 
@@ -31,7 +34,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write via a temp file in the same folder, then rename: readers never see a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -83,6 +87,40 @@ def check_output(path: str | Path, force: bool) -> Path:
     return path
 
 
+def check_output_file(path: str | Path, force: bool, flag: str = "--out") -> Path:
+    """A file output: refuse a folder at that path (nothing would be written into it); an existing file needs
+    --force and must be one growlm wrote (growlm_file)."""
+    path = Path(path)
+    if path.is_dir():
+        raise GrowlmError(f"{flag} {path} is a folder; give a file path (e.g. {path / 'results.json'})")
+    if path.exists() and force and not growlm_file(path):
+        raise GrowlmError(f"--force refused: {path} is not a file growlm wrote; growlm replaces only its own "
+                          f"outputs: remove it yourself or choose another {flag}")
+    return check_output(path, force)
+
+
+# Marks growlm puts in the files it writes, so that --force can tell them from the user's.
+PNG_METADATA = {"Software": "growlm"}
+HTML_MARK = '<meta name="generator" content="growlm">'
+MARKDOWN_MARK = "<!-- generator: growlm -->"
+
+
+def growlm_file(path: Path) -> bool:
+    """Whether an existing file is one growlm wrote: one of growlm's own names inside a folder growlm made, a JSON
+    whose "format" is growlm's, or a PNG, HTML or Markdown file carrying growlm's mark."""
+    if path.name in RUN_ENTRIES | STUDY_ENTRIES and growlm_kind(path.parent) is not None:
+        return True
+    if path.suffix == ".json":
+        return _growlm_format(path) is not None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    marks = {".png": b"tEXtSoftware\x00growlm", ".html": HTML_MARK.encode(), ".md": MARKDOWN_MARK.encode()}
+    return path.suffix in marks and marks[path.suffix] in head
+
+
 # Files only growlm writes, by what they mark; generic manifest.json counts when its "format" is growlm's.
 MARKERS = {"growlm.json": "model folder", "composition.json": "composition folder", "study.json": "study folder",
            "growlm_tokenizer.json": "tokenizer folder", "state.json": "checkpoint", "tsne.json": "t-SNE report",
@@ -91,15 +129,30 @@ MARKERS = {"growlm.json": "model folder", "composition.json": "composition folde
 RUN_ENTRIES = {"config.resolved.toml", "manifest.json", "metrics.jsonl", "resumes.jsonl", "tensorboard",
                "checkpoints", "tokenizer", "data", "substrate", "stages", "eval_by_depth.json", "eval_by_depth.csv",
                "eval_by_depth.png", "eval_by_depth_paper.json", "eval_by_depth_paper.csv",
-               "eval_by_depth_paper.png", "report.html"}
+               "eval_by_depth_paper.png", "report.html", "report.md"}
 STUDY_ENTRIES = {"study.json", "inputs", "inputs-binary", "runs", "configs", "composed", "tables", "tables.md",
-                 "plots", "report.html"}
+                 "plots", "report.html", "report.md"}
+# Markers with common names (a `datasets` folder has a state.json too) count only in a folder holding nothing but
+# what growlm puts there, and a checkpoint's state.json only with growlm's keys.
+MARKED_ENTRIES = {"state.json": {"state.json", "model.safetensors", "optimizer.pt", "rng.pt"},
+                  "study.json": STUDY_ENTRIES, "tsne.json": {"tsne.json", "tsne.png", "scores.png", "scores.md"},
+                  "substrate.json": {"substrate.json", "histograms.png", "substrate.md"}}
+STATE_KEYS = {"stage", "stage_step", "global_step", "sha256"}
 LOCK_FILE = ".growlm.lock"
+_TEMP_NAME = re.compile(r"\..+\.[A-Za-z0-9_]+\.tmp")  # .NAME.RANDOM.tmp of mkstemp/mkdtemp
 
 
 def is_temporary(name: str) -> bool:
-    """A temp file or folder of atomic_write_*/atomic_dir (or the lock), left behind by a killed process."""
-    return name == LOCK_FILE or (name.startswith(".") and (name.endswith(".tmp") or name.endswith(".old")))
+    """A temp file or folder of atomic_write_*/atomic_dir (.NAME.RANDOM.tmp, .NAME.old) or the lock, left
+    behind by a killed process."""
+    return name == LOCK_FILE or bool(_TEMP_NAME.fullmatch(name)) or (
+        name.startswith(".") and name.endswith(".old") and name.count(".") >= 2)
+
+
+def _leftover(path: Path) -> bool:
+    """is_temporary, and an .old one is a folder as atomic_dir leaves it: a user's own dot-file (.notes.old) is
+    never taken for growlm's leftover, so a folder holding one is not empty."""
+    return is_temporary(path.name) and (not path.name.endswith(".old") or path.is_dir())
 
 
 def growlm_kind(path: str | Path) -> str | None:
@@ -107,11 +160,12 @@ def growlm_kind(path: str | Path) -> str | None:
     path = Path(path)
     if not path.is_dir():
         return None
-    names = {p.name for p in path.iterdir() if not is_temporary(p.name)}
+    names = {p.name for p in path.iterdir() if not _leftover(p)}
     if names & {"config.resolved.toml", "metrics.jsonl"}:
         return "run directory" if names <= RUN_ENTRIES else None
     for marker, kind in MARKERS.items():
-        if marker in names:
+        if marker in names and names <= MARKED_ENTRIES.get(marker, names) and (
+                marker != "state.json" or STATE_KEYS <= _json_keys(path / marker)):
             return kind
     if "manifest.json" in names:
         return _growlm_format(path / "manifest.json")
@@ -129,14 +183,23 @@ def growlm_kind(path: str | Path) -> str | None:
 
 def _built(path: Path) -> bool:
     """An input folder growlm built, or one it was building when stopped (nothing but temporaries)."""
-    return growlm_kind(path) is not None or (path.is_dir() and all(is_temporary(p.name) for p in path.iterdir()))
+    return growlm_kind(path) is not None or (path.is_dir() and all(map(_leftover, path.iterdir())))
+
+
+def _read_json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _json_keys(file: Path) -> set[str]:
+    data = _read_json(file)
+    return set(data) if isinstance(data, dict) else set()
 
 
 def _growlm_format(file: Path) -> str | None:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    data = _read_json(file)
     fmt = data.get("format") if isinstance(data, dict) else None
     return fmt.removeprefix("growlm-").rsplit("-v", 1)[0] + " folder" if str(fmt).startswith("growlm-") else None
 
@@ -146,7 +209,7 @@ def check_replaceable(path: str | Path, force: bool, flag: str = "--out") -> Pat
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise GrowlmError(f"{flag} {path} is a file; give a folder path (or remove the file)")
-    if not path.is_dir() or not any(p for p in path.iterdir() if not is_temporary(p.name)):
+    if not path.is_dir() or all(map(_leftover, path.iterdir())):
         return path
     kind = growlm_kind(path)
     shown = sorted(p.name for p in path.iterdir())
@@ -167,6 +230,16 @@ def check_replaceable(path: str | Path, force: bool, flag: str = "--out") -> Pat
     return path
 
 
+def check_not_input(out: str | Path, inputs: Iterable[str | Path | None], flag: str = "--out") -> None:
+    """Refuse an output that is one of the command's inputs or a folder holding one: --force would replace (and
+    an ordinary write would clobber) what the command reads."""
+    target = Path(out).resolve()
+    for given in inputs:
+        if given and (target == Path(given).resolve() or target in Path(given).resolve().parents):
+            raise GrowlmError(f"{flag} {out} would overwrite the input {given} (the same path or a folder holding "
+                              f"it); choose another {flag}")
+
+
 def clear_folder(path: Path, keep: tuple[str, ...] = (LOCK_FILE,)) -> None:
     """Empty a folder check_replaceable accepted, keeping `keep` (the lock a process holds)."""
     for p in path.iterdir():
@@ -182,21 +255,52 @@ def atomic_dir(out: str | Path, force: bool = False) -> Iterator[Path]:
     """
     out = check_replaceable(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    remove_stale_temporaries(out)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=_temp_prefix(out), suffix=".tmp"))
     try:
         yield tmp
         apply_umask(tmp)  # mkdtemp makes 0700, and some writers (safetensors) 0600 files
+        old = out.with_name(f".{out.name}.old")
         if out.exists():
-            old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(out, old)
             os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out)
+        if old.is_dir() and not old.is_symlink():  # also the one a process killed mid-swap left
+            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _temp_prefix(path: Path) -> str:
+    """Temp names are .NAME.<pid>h<host tag>_RANDOM.tmp: they tell a killed writer's leftover from a live one's."""
+    return f".{path.name}.{os.getpid()}h{_host_tag()}_"
+
+
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Remove the temp files/folders for `path` that a writer killed on this machine left (its pid is gone);
+    another machine's (a shared file system) and unknown ones are left alone."""
+    start = f".{path.name}."
+    for p in path.parent.glob(f"{glob.escape(start)}*h*_*.tmp") if path.parent.is_dir() else ():
+        pid, _, host = p.name[len(start):].partition("_")[0].partition("h")
+        if pid.isdigit() and host == _host_tag() and not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from growlm.analysis.plots import png_bytes
 from growlm.analysis.tables import Table
 from growlm.errors import GrowlmError
+from growlm.io import HTML_MARK, MARKDOWN_MARK
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -91,11 +92,11 @@ class ReportBuilder:
         nav = "".join(f'<a href="#{a}">{html.escape(h)}</a>' for a, h in self._sections)
         subtitle = f'<p class="sub">{html.escape(self.subtitle)}</p>' if self.subtitle else ""
         return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-                f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+                f'<meta name="viewport" content="width=device-width, initial-scale=1">\n{HTML_MARK}\n'
                 f"<title>{html.escape(self.title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
                 f"<h1>{html.escape(self.title)}</h1>\n{subtitle}\n<nav>{nav}</nav>\n{''.join(self._html)}"
                 f"</main>\n</body>\n</html>\n")
 
     def to_markdown(self) -> str:
         subtitle = f"{self.subtitle}\n\n" if self.subtitle else ""
-        return f"# {self.title}\n\n{subtitle}" + "\n".join(self._markdown)
+        return f"{MARKDOWN_MARK}\n# {self.title}\n\n{subtitle}" + "\n".join(self._markdown)

@@ -15,13 +15,14 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from growlm.analysis.runs import EvalRecord
+from growlm.io import PNG_METADATA
 
 DPI = 110
 
 
 def png_bytes(fig: Figure) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI)
+    fig.savefig(buffer, format="png", dpi=DPI, metadata=PNG_METADATA)
     return buffer.getvalue()
 
 

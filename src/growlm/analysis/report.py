@@ -25,7 +25,7 @@ from growlm.provenance import git_commit
 from growlm.train.rundir import RunDir
 from growlm.analysis.tables import Table, format_value
 from growlm.errors import GrowlmError
-from growlm.io import atomic_write_text, check_output
+from growlm.io import atomic_write_text, check_output_file
 
 
 def _stage_numbers(metrics: list[dict]) -> list[int]:
@@ -209,7 +209,7 @@ def write_report(path: str | Path, out: str | Path | None = None, force: bool = 
     html_path = Path(out) if out is not None else path / "report.html"
     md_path = html_path.with_suffix(".md")
     for target in (html_path, md_path):
-        check_output(target, force)
+        check_output_file(target, force)
     doc = build_report(path)
     atomic_write_text(md_path, doc.to_markdown())
     atomic_write_text(html_path, doc.to_html())

@@ -40,9 +40,11 @@ def _default_out(path: str, suffix: str) -> Path:
 
 def _tsne(args) -> None:
     from growlm.analysis.tsne import analyze_tsne, write_tsne
-    from growlm.io import check_output
+    from growlm.io import check_not_input, check_output
 
-    out = check_output(args.out or _default_out(args.model, "tsne"), args.force)
+    out = args.out or _default_out(args.model, "tsne")
+    check_not_input(out, [args.model, args.groups])
+    out = check_output(out, args.force)
     result = analyze_tsne(args.model, args.groups, seed=args.seed, knn_k=args.knn, perplexity=args.perplexity)
     write_tsne(result, out, args.force)
     Console().print(result.table().to_rich())
@@ -51,10 +53,12 @@ def _tsne(args) -> None:
 
 def _substrate(args) -> None:
     from growlm.analysis.substrate import analyze_substrate, write_substrate_report
-    from growlm.io import check_output
+    from growlm.io import check_not_input, check_output
     from growlm.tokenizer import default_tokenizer, load_tokenizer
 
-    out = check_output(args.out or _default_out(args.dir, "analysis"), args.force)
+    out = args.out or _default_out(args.dir, "analysis")
+    check_not_input(out, [args.dir, args.tokenizer])
+    out = check_output(out, args.force)
     tokenizer = load_tokenizer(args.tokenizer) if args.tokenizer else default_tokenizer()
     report = analyze_substrate(args.dir, tokenizer, args.tokens, k=args.k)
     write_substrate_report(report, out, args.force)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def positive_int(text: str) -> int:
@@ -13,6 +14,30 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_device_option(p: argparse.ArgumentParser) -> None:
+def finite_float(text: str) -> float:
+    """argparse type: a number that is not nan or infinite."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def device_name(text: str) -> str:
+    """argparse type: auto, or a torch device this machine has (cpu, cuda, cuda:N, ...)."""
+    if text == "auto":
+        return text
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not (torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()):
+        raise argparse.ArgumentTypeError(f"{text} is not available on this machine ({torch.cuda.device_count()} "
+                                         "CUDA devices); use --device cpu or auto")
+    return text
+
+
+def add_device_option(p: argparse.ArgumentParser, help: str = "auto, cpu, cuda, ... (default auto)") -> None:
     """--device NAME, resolved with growlm.loading.device_for."""
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default auto)")
+    p.add_argument("--device", type=device_name, default="auto", help=help)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from growlm.composition.mixing import MODES
+from growlm.commands.args import add_device_option
+
+# growlm.composition.mixing.MODES, spelled out so that the CLI starts without torch (tests/test_compose.py checks)
+MODES = ("mean_logits", "mean_probs", "posterior")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "experts frozen")
     p.add_argument("--calibrate-tokens", type=int, default=16384, help="calibration tokens in all (default 16384)")
     p.add_argument("--calibrate-steps", type=int, default=40, help="optimizer steps (default 40)")
-    p.add_argument("--device", default="auto", help="device for calibration: auto, cpu, cuda, ... (default auto)")
+    add_device_option(p, help="device for calibration: auto, cpu, cuda, ... (default auto)")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
     p.set_defaults(func=_run)
 

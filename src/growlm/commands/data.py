@@ -11,7 +11,7 @@ from growlm.data.mix import parse_sources
 from growlm.data.prepare import prepare
 from growlm.data.sources import SOURCES
 from growlm.errors import GrowlmError
-from growlm.io import atomic_write_json, check_output
+from growlm.io import atomic_write_json, check_not_input, check_output_file
 from growlm.tokenizer import default_tokenizer, load_tokenizer
 
 
@@ -79,6 +79,7 @@ def _fetch(args) -> None:
 def _prepare(args) -> None:
     tokenizer = load_tokenizer(args.tokenizer) if args.tokenizer else default_tokenizer()
     sources = parse_sources(args.source, "growlm data prepare --source")
+    check_not_input(args.out, [args.tokenizer, *local_paths(name for name, _ in sources)])
     out = prepare(sources, tokenizer, args.out, args.val_fraction, args.seed, args.force, args.max_chars,
                   workers=args.workers)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
@@ -95,8 +96,11 @@ def _decontaminate(args) -> None:
         raise GrowlmError("--drop needs --out: the folder for the decontaminated shards")
     if args.out and not args.drop:
         raise GrowlmError("--out is only used with --drop")
+    if args.out:
+        check_not_input(args.out, [args.shards, *args.against])
     if args.report:
-        check_output(args.report, args.force)
+        check_not_input(args.report, [args.shards, *args.against], "--report")
+        check_output_file(args.report, args.force, "--report")
     items = [t for path in args.against for t in read_items(path, args.field)]
     if args.drop:
         report = drop_overlapping(args.shards, items, args.out, args.ngram, args.force)
@@ -111,6 +115,13 @@ def _decontaminate(args) -> None:
         print(f"dropped them: decontaminated shards in {args.out}")
     if args.report:
         atomic_write_json(args.report, report.to_json())
+
+
+def local_paths(sources) -> list[str]:
+    """The sources that name files or folders (PATH or PATH#FIELD), not named corpora."""
+    from pathlib import Path
+
+    return [path for path in (s.partition("#")[0] for s in sources) if Path(path).exists()]
 
 
 def _export_lm_eval(args) -> None:

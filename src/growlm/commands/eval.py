@@ -76,16 +76,28 @@ def _run_eval(args) -> None:
     from growlm.loading import device_for
     from growlm.evals.results import Score, render_table, write_results
     from growlm.evals.tasks import evaluate, parse_tasks
-    from growlm.io import check_output
+    from growlm.io import check_output_file
 
     settings = _settings(args)
     runs = parse_tasks(args.tasks, settings.protocol)
     out = args.out or args.model / f"eval-{settings.protocol}.json"
-    check_output(out, args.force)
+    _check_not_model_file(out, args.model)
+    check_output_file(out, args.force)
     payload = evaluate(args.model, runs, settings, device_for(args.device))
     print(render_table([Score(**{**s, "ci95": tuple(s["ci95"])}) for s in payload["scores"]], settings.protocol))
     write_results(out, payload, args.force)
     print(f"wrote {out}")
+
+
+def _check_not_model_file(out: Path, model: Path) -> None:
+    """--out inside the model folder is fine (the default), but never one of the files the model loads."""
+    from growlm.io import check_not_input
+    from growlm.model.folder import META_FILE, TOKENIZER_FILES
+
+    loaded = ["config.json", "generation_config.json", "composition.json", META_FILE, *TOKENIZER_FILES]
+    if model.is_dir():
+        loaded += [p.name for p in model.iterdir() if p.suffix == ".safetensors" or p.name.endswith(".index.json")]
+    check_not_input(out, [model / name for name in loaded])
 
 
 def _run_eval_run(args) -> None:
@@ -94,21 +106,25 @@ def _run_eval_run(args) -> None:
     from growlm.model.folder import model_depth
     from growlm.evals.results import write_results
     from growlm.evals.tasks import evaluate, parse_tasks
-    from growlm.io import check_output
+    from growlm.io import check_output_file
+    from growlm.train.rundir import RunDir
 
     settings = _settings(args)
     runs = parse_tasks(args.tasks, settings.protocol)
     stages = [(k, model, model_depth(model)) for k, model in stage_models(args.run)]
     outputs = [model / f"eval-{settings.protocol}.json" for _, model, _ in stages]
     for path in [*outputs, *output_paths(args.run, settings.protocol).values()]:
-        check_output(path, args.force)
-    device = device_for(args.device)
-    rows = []
-    for (k, model, depth), out in zip(stages, outputs):
-        print(f"stage {k} (depth {depth}): {model}")
-        payload = evaluate(model, runs, settings, device)
-        write_results(out, payload, args.force)
-        rows += long_rows(k, depth, payload)
-    paths = write_tables(args.run, settings.protocol, rows, settings.to_json())
+        check_output_file(path, args.force)
+    run = RunDir(args.run)
+    with run.acquire():  # one writer per run directory: not while `growlm grow` (or another eval-run) writes it
+        run.clean_temporaries()
+        device = device_for(args.device)
+        rows = []
+        for (k, model, depth), out in zip(stages, outputs):
+            print(f"stage {k} (depth {depth}): {model}")
+            payload = evaluate(model, runs, settings, device)
+            write_results(out, payload, args.force)
+            rows += long_rows(k, depth, payload)
+        paths = write_tables(args.run, settings.protocol, rows, settings.to_json())
     print(render_table(rows, settings.protocol))
     print("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -40,7 +40,9 @@ def _grow(args) -> int:
 
 def _export(args) -> int:
     from growlm.api import export
+    from growlm.io import check_not_input
 
+    check_not_input(args.out, [args.checkpoint])  # --out RUN --force would delete the run holding the checkpoint
     out = export(Path(args.checkpoint), Path(args.out), args.force)
     print(f"exported {args.checkpoint} to {out}")
     return 0

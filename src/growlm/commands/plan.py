@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+# sorted(growlm.train.planner.GPUS), spelled out so that the CLI starts without torch (tests/test_planner.py checks)
+GPU_NAMES = ("a100", "h100", "h200")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from growlm.train.planner import GPUS
-
     p = sub.add_parser("plan", help="memory per GPU and time per stage of a config, before anything is allocated")
     p.add_argument("config", help="TOML config (configs/*.toml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, as for `growlm grow`")
     p.add_argument("--gpus", type=int, default=1, help="GPUs the global batch is split over (default 1)")
-    p.add_argument("--gpu", choices=sorted(GPUS), default="h100", help="GPU kind (default h100)")
+    p.add_argument("--gpu", choices=GPU_NAMES, default="h100", help="GPU kind (default h100)")
     p.add_argument("--mfu", type=float, default=0.4, help="assumed model FLOPs utilisation (default 0.4)")
     p.set_defaults(func=_plan)
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from growlm.errors import GrowlmError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,5 +19,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _report(args) -> None:
     from growlm.analysis.report import write_report
 
+    if args.out:
+        _check_not_a_file_of(Path(args.path), Path(args.out))
     html_path, md_path = write_report(args.path, args.out, args.force)
     print(f"wrote {html_path} and {md_path}")
+
+
+def _check_not_a_file_of(folder: Path, out: Path) -> None:
+    """--out (and the .md beside it) may replace an earlier report, never another file of the run or study."""
+    for target in (out, out.with_suffix(".md")):
+        if (target.is_file() and folder.resolve() in target.resolve().parents
+                and target.name not in ("report.html", "report.md")):
+            raise GrowlmError(f"--out {out} would overwrite {target}, a file of {folder}; write the report to "
+                              f"another file (default {folder / 'report.html'})")

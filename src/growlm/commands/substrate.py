@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
-from growlm.io import check_output, check_replaceable
-from growlm.substrate import build_substrate, load_substrate
-from growlm.substrate.inspect import format_report, report, write_png
+from growlm.io import check_not_input, check_output_file, check_replaceable
+
+# growlm.substrate (torch) is imported by the verbs, not here: `growlm --help` and every other verb start fast.
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
+    from growlm.substrate import build_substrate
+
+    check_not_input(args.out, [args.tokenizer, args.font])
     check_replaceable(args.out, args.force)  # before the build, which can take a while
     sub = build_substrate(args.kind, cell=args.cell, recipe=args.recipe, dim=args.dim, tokenizer=args.tokenizer,
                           font=args.font, seed=args.seed, pca=args.pca)
@@ -45,8 +49,13 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
+    from growlm.substrate import load_substrate
+    from growlm.substrate.inspect import format_report, report, write_png
+    from growlm.substrate.store import MANIFEST_FILE, MATRIX_FILE
+
     if args.png:
-        check_output(args.png, args.force)
+        check_not_input(args.png, [Path(args.dir) / name for name in (MATRIX_FILE, MANIFEST_FILE)], "--png")
+        check_output_file(args.png, args.force, "--png")
     sub = load_substrate(args.dir)
     rep = report(sub)
     print(json.dumps(rep, indent=2, sort_keys=True) if args.json else format_report(args.dir, rep))

@@ -6,9 +6,11 @@ import argparse
 import itertools
 import json
 from collections import Counter
+from pathlib import Path
 
 from growlm.data.corpus import corpus_texts
-from growlm.io import atomic_dir, check_replaceable
+from growlm.errors import GrowlmError
+from growlm.io import atomic_dir, check_not_input, check_replaceable
 from growlm.tokenizer import build_tokenizer, default_tokenizer, load_tokenizer
 
 
@@ -45,6 +47,9 @@ def _load(path):
 
 
 def _build(args) -> None:
+    if args.ngrams < 0:
+        raise GrowlmError(f"--ngrams {args.ngrams} must be 0 or more (n-grams per length per script)")
+    check_not_input(args.out, [c for c in args.corpus if Path(c).exists()])
     check_replaceable(args.out, args.force)  # before the corpus is mined
     texts = itertools.chain.from_iterable(corpus_texts(s) for s in args.corpus)
     tok = build_tokenizer(texts, args.ngrams) if args.corpus else default_tokenizer()
@@ -59,7 +64,12 @@ def _encode(args) -> None:
 
 
 def _decode(args) -> None:
-    print(_load(args.tokenizer).decode(args.ids))
+    tok = _load(args.tokenizer)
+    bad = [i for i in args.ids if not 0 <= i < tok.vocab_size]
+    if bad:
+        raise GrowlmError(f"id {bad[0]} is outside the vocabulary (0 to {tok.vocab_size - 1}); give token ids "
+                          "as `growlm tokenizer encode` prints them")
+    print(tok.decode(args.ids))
 
 
 def _report(args) -> None:

@@ -23,8 +23,8 @@ from growlm.composition.mixing import MODES, ComposedModel, normalize_weights
 from growlm.composition.posterior import check_switch_rate
 from growlm.errors import GrowlmError
 from growlm.io import atomic_dir, atomic_write_json, sha256_dir, sha256_file
-from growlm.model.folder import (TOKENIZER_FILES, content_sha256, copy_tokenizer, load_model, read_meta,
-                                 weight_files, write_meta)
+from growlm.model.folder import (TOKENIZER_FILES, check_loadable, content_sha256, copy_tokenizer, load_model,
+                                 read_meta, write_meta)
 
 FORMAT = "growlm-composition-v1"
 COMPOSITION_FILE = "composition.json"
@@ -39,7 +39,7 @@ def _read_expert(path: Path) -> dict[str, Any]:
     manifest = read_meta(path)
     if manifest.get("composed"):
         raise GrowlmError(f"{path} is itself a composed model; compose its experts directly")
-    weight_files(path)
+    check_loadable(path)
     if not (path / "tokenizer.json").is_file():
         raise GrowlmError(f"{path} has no tokenizer.json; re-export the model with `growlm export`")
     actual = sha256_file(path / "tokenizer.json")

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from growlm.composition.posterior import chunk_positions, check_switch_rate, log_normalizers, mix, posterior_forward
+from growlm.composition.posterior import (chunk_positions, check_switch_rate, log_normalizers, mix, mixture_at,
+                                         posterior_forward, posterior_targets)
 from growlm.errors import GrowlmError
 
 MODES = ("mean_logits", "mean_probs", "posterior")
@@ -124,6 +125,21 @@ class ComposedModel(nn.Module):
         logits, caches = self.expert_logits(input_ids, attention_mask, cache, use_cache, logits_to_keep)
         with torch.no_grad():
             return CausalLMOutputWithPast(logits=fast_combine(logits, self.weights, self.mode), cache=caches)
+
+    @torch.no_grad()
+    def token_logprobs(self, input_ids, targets, attention_mask=None, cache=None, use_cache=False):
+        """(log-probability of each position's target B x L, the cache): forward's log-softmax at `targets`, but
+        the probability-mixing modes mix K numbers per position instead of K vocabulary-wide distributions, so
+        scoring costs what the experts' own scoring does."""
+        if self.mode == "posterior":
+            return posterior_targets(self.experts, torch.log(self.weights), self.switch_rate, input_ids, targets,
+                                     attention_mask, cache, use_cache)
+        logits, caches = self.expert_logits(input_ids, attention_mask, cache, use_cache)
+        if self.mode == "mean_probs":
+            lses = [log_normalizers(z) for z in logits]
+            return mixture_at(torch.log(self.weights).expand(*lses[0].shape, -1), logits, lses, targets), caches
+        mixed = fast_combine(logits, self.weights, self.mode)
+        return mixed.gather(-1, targets[..., None])[..., 0] - log_normalizers(mixed), caches
 
 
 def normalize_weights(weights: Sequence[float] | None, n: int) -> list[float]:

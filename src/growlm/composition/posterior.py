@@ -164,26 +164,33 @@ def _expert_pass(logits: torch.Tensor, ids: torch.Tensor, before: torch.Tensor, 
     return token_lp, lse, new_pending
 
 
-def posterior_forward(experts: Sequence, log_prior: torch.Tensor, switch_rate: float, input_ids: torch.Tensor,
-                      attention_mask: torch.Tensor | None, cache: PosteriorCache | None, use_cache: bool,
-                      logits_to_keep: int | torch.Tensor) -> tuple[torch.Tensor, PosteriorCache]:
-    """(mixture log-probs at the kept positions, the state after this call) for one composed-model call."""
+@dataclass
+class _Pass:
+    """One posterior-mode call's experts' outputs and the state after it."""
+
+    logits: list  # each expert's logits at every position, B x L x V
+    lses: list  # their log-normalisers, B x L
+    log_weights: torch.Tensor  # B x L x K float64: the weights for the prediction made at each position
+    state: PosteriorCache
+
+
+def _posterior_pass(experts: Sequence, log_prior: torch.Tensor, switch_rate: float, input_ids: torch.Tensor,
+                    attention_mask: torch.Tensor | None, cache: PosteriorCache | None, use_cache: bool) -> _Pass:
     batch, length = input_ids.shape
     if cache is not None and not isinstance(cache, PosteriorCache):
         raise ValueError(f"a posterior-mode composed model takes its own PosteriorCache, got {type(cache).__name__}")
     real = (attention_mask[:, -length:] != 0) if attention_mask is not None else torch.ones_like(input_ids,
                                                                                                dtype=torch.bool)
     before, last = _predictors(real)
-    keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
-    token_lps, lses, kept, pending, caches = [], [], [], [], []
+    token_lps, lses, logits, pending, caches = [], [], [], [], []
     for i, expert in enumerate(experts):
         out = expert(input_ids=input_ids, attention_mask=attention_mask,
                      cache=cache.experts[i] if cache is not None else None, use_cache=use_cache, logits_to_keep=0)
         lp, lse, pend = _expert_pass(out.logits, input_ids, before, last,
                                      cache.pending[:, i] if cache is not None else None)
         token_lps.append(lp)
-        lses.append(lse[:, keep])
-        kept.append(out.logits[:, keep])
+        lses.append(lse)
+        logits.append(out.logits)
         pending.append(pend)
         caches.append(out.cache)
     has_pending = cache.has_pending if cache is not None else torch.zeros(batch, dtype=torch.bool,
@@ -191,7 +198,34 @@ def posterior_forward(experts: Sequence, log_prior: torch.Tensor, switch_rate: f
     start = cache.log_weights if cache is not None else log_prior.double().expand(batch, -1)
     valid = real & ((before >= 0) | has_pending[:, None])
     log_weights = observe(start, log_prior.double(), torch.stack(token_lps, -1), valid, switch_rate)
-    mixed = mix(log_weights[:, keep], kept, lses)
     state = PosteriorCache(tuple(caches) if use_cache else tuple(None for _ in experts), log_weights[:, -1],
                            torch.stack(pending, 1), has_pending | real.any(1))
-    return mixed, state
+    return _Pass(logits, lses, log_weights, state)
+
+
+def posterior_forward(experts: Sequence, log_prior: torch.Tensor, switch_rate: float, input_ids: torch.Tensor,
+                      attention_mask: torch.Tensor | None, cache: PosteriorCache | None, use_cache: bool,
+                      logits_to_keep: int | torch.Tensor) -> tuple[torch.Tensor, PosteriorCache]:
+    """(mixture log-probs at the kept positions, the state after this call) for one composed-model call."""
+    run = _posterior_pass(experts, log_prior, switch_rate, input_ids, attention_mask, cache, use_cache)
+    keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+    mixed = mix(run.log_weights[:, keep], [z[:, keep] for z in run.logits], [lse[:, keep] for lse in run.lses])
+    return mixed, run.state
+
+
+def posterior_targets(experts: Sequence, log_prior: torch.Tensor, switch_rate: float, input_ids: torch.Tensor,
+                      targets: torch.Tensor, attention_mask: torch.Tensor | None, cache: PosteriorCache | None,
+                      use_cache: bool) -> tuple[torch.Tensor, PosteriorCache]:
+    """(the mixture's log-probability of each position's target, B x L float64, the state after this call): the
+    same values as posterior_forward's distribution at the targets, without building that distribution."""
+    run = _posterior_pass(experts, log_prior, switch_rate, input_ids, attention_mask, cache, use_cache)
+    return mixture_at(run.log_weights, run.logits, run.lses, targets), run.state
+
+
+def mixture_at(log_weights: torch.Tensor, expert_logits: Sequence[torch.Tensor], expert_lse: Sequence[torch.Tensor],
+               targets: torch.Tensor) -> torch.Tensor:
+    """log sum_i w_i p_i(target) per position (B x L float64), from log_weights B x L x K and each expert's logits
+    (B x L x V) and log-normalisers (B x L): K numbers per position instead of K x V."""
+    at = torch.stack([z.gather(-1, targets[..., None])[..., 0].float() - lse
+                      for z, lse in zip(expert_logits, expert_lse)], -1)
+    return torch.logsumexp(log_weights.double() + at.double(), -1)

@@ -91,7 +91,7 @@ class OverlapReport:
         return sorted({i for o in self.overlaps for i in o.items})
 
     def to_json(self) -> dict:
-        return {"n": self.n, "items": self.items, "items_too_short": self.items_too_short,
+        return {"format": "growlm-decontamination-v1", "n": self.n, "items": self.items, "items_too_short": self.items_too_short,
                 "documents_checked": self.documents_checked, "contaminated_items": self.contaminated_items,
                 "overlaps": [vars(o) for o in self.overlaps]}
 

@@ -83,7 +83,7 @@ def _check_source(source: Source, infos: list[dict]) -> None:
         raise GrowlmError(f"source {source.name} is empty after cleaning: {len(infos)} files gave no text")
     bad = {i["rel"]: i["undecodable"] for i in infos if i["undecodable"]}
     if bad:
-        print(f"warning: {source.name}: {sum(bad.values())} undecodable bytes in {len(bad)} files "
+        print(f"growlm: warning: {source.name}: {sum(bad.values())} undecodable bytes in {len(bad)} files "
               f"replaced by U+FFFD (listed in the manifest under undecodable_bytes)", file=sys.stderr)
 
 

@@ -54,6 +54,11 @@ class ShardSplit:
         path = self.folder / self.info["tokens_file"]
         if self.info["tokens"] == 0:
             return np.zeros(0, dtype=TOKEN_DTYPE)
+        size = path.stat().st_size if path.is_file() else None
+        if size != self.info["tokens"] * TOKEN_DTYPE.itemsize:
+            raise GrowlmError(f"{path} is {'missing' if size is None else f'{size:,} bytes'}, not the "
+                              f"{self.info['tokens']:,} tokens the manifest records (truncated or changed); "
+                              "prepare the shards again")
         return np.memmap(path, dtype=TOKEN_DTYPE, mode="r", shape=(self.info["tokens"],))
 
     @cached_property
@@ -81,10 +86,13 @@ class ShardSet:
         if not path.is_file():
             raise GrowlmError(f"{self.folder} is not a shard folder (no {MANIFEST}); make one with "
                               f"`growlm data prepare`")
-        self.manifest = json.loads(path.read_text(encoding="utf-8"))
-        if self.manifest.get("format") != FORMAT:
-            raise GrowlmError(f"{path}: format {self.manifest.get('format')!r} is not {FORMAT!r}; "
-                              f"prepare the shards again")
+        try:
+            self.manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise GrowlmError(f"{path} is damaged ({type(err).__name__}); prepare the shards again") from None
+        found = self.manifest.get("format") if isinstance(self.manifest, dict) else type(self.manifest).__name__
+        if found != FORMAT:
+            raise GrowlmError(f"{path}: format {found!r} is not {FORMAT!r}; prepare the shards again")
         if tokenizer_sha256 is not None and tokenizer_sha256 != self.tokenizer_sha256:
             raise GrowlmError(f"{self.folder} was made with tokenizer {self.tokenizer_sha256[:12]}, not "
                               f"{tokenizer_sha256[:12]}; prepare the shards again with this tokenizer")

@@ -90,12 +90,19 @@ def open_work(out: Path, stamp: dict) -> Path:
     work = work_folder(out)
     stamp = {"format": WORK_FORMAT, **stamp}
     run_file = work / "run.json"
-    if work.exists() and not (run_file.is_file() and json.loads(run_file.read_text("utf-8")) == stamp):
+    if work.exists() and _stamp(run_file) != stamp:  # another command's work, or damaged: start afresh
         shutil.rmtree(work)
     if not work.exists():
         work.mkdir(parents=True)
         atomic_write_json(run_file, stamp)
     return work
+
+
+def _stamp(run_file: Path) -> dict | None:
+    try:
+        return json.loads(run_file.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def encode_chunk(tokenizer: BvvTokenizer, chunk: list[Document]) -> tuple[np.ndarray, list[int]]:

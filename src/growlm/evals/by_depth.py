@@ -15,7 +15,7 @@ from rich.table import Table
 from growlm.errors import GrowlmError
 from growlm.evals.results import format_value, table_text
 from growlm.evals.settings import PROTOCOL_LABELS
-from growlm.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from growlm.io import PNG_METADATA, atomic_write_bytes, atomic_write_json, atomic_write_text
 from growlm.train.rundir import RunDir
 
 
@@ -107,7 +107,7 @@ def plot_png(rows: list[dict], protocol: str) -> bytes:
     fig.suptitle(f"Scores by depth: {PROTOCOL_LABELS[protocol]}", fontsize=10)
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
+    fig.savefig(buffer, format="png", dpi=120, metadata=PNG_METADATA)
     plt.close(fig)
     return buffer.getvalue()
 

@@ -121,6 +121,17 @@ def _token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
 
 
+def target_logprobs(model, input_ids: torch.Tensor, targets: torch.Tensor, attention_mask: torch.Tensor,
+                    cache=None, use_cache: bool = False) -> tuple[torch.Tensor, object]:
+    """(log p(target at each position) B x L, the cache). A model with `token_logprobs` (a composed model) scores
+    the targets itself, without building its whole next-token distribution."""
+    own = getattr(model, "token_logprobs", None)
+    if own is not None:
+        return own(input_ids, targets, attention_mask=attention_mask, cache=cache, use_cache=use_cache)
+    out = model(input_ids=input_ids, attention_mask=attention_mask, cache=cache, use_cache=use_cache)
+    return _token_logprobs(out.logits, targets), out.cache
+
+
 def _width_groups(widths: list[int], budget: int) -> list[list[int]]:
     """Row indices grouped by similar width, widest first: padding takes at most half of a row (more forward
     calls would cost more than the padding saves), and a group's padded size stays within the budget (a single
@@ -147,8 +158,8 @@ def _continuation_logprobs(model, cache, n_context: int, rows: list[tuple[int, l
         targets[r, : len(cont) - 1] = torch.tensor(cont[1:])
         mask[r, n_context: n_context + len(cont) - 1] = 1
     cache = _select_rows(cache, torch.tensor([b for b, _ in rows], device=device))
-    logits = model(input_ids=inputs.to(device), attention_mask=mask.to(device), cache=cache, use_cache=True).logits
-    lps = _token_logprobs(logits, targets.to(device)).cpu().tolist()
+    lps, _ = target_logprobs(model, inputs.to(device), targets.to(device), mask.to(device), cache, use_cache=True)
+    lps = lps.cpu().tolist()
     return [lp[: len(cont) - 1] for lp, (_, cont) in zip(lps, rows)]
 
 
@@ -232,8 +243,8 @@ def sequence_loglikelihoods(model, sequences: Sequence[list[int]], batch_tokens:
     with torch.inference_mode():
         for batch in equal_length_batches(lengths, lambda b: len(b) * lengths[b[0]], batch_tokens, max_batch):
             ids = torch.tensor([sequences[i] for i in batch], device=model.device)
-            logits = model(input_ids=ids[:, :-1], attention_mask=torch.ones_like(ids[:, :-1]), use_cache=False).logits
-            for i, lps in zip(batch, _token_logprobs(logits, ids[:, 1:]).cpu().tolist()):
+            lps, _ = target_logprobs(model, ids[:, :-1], ids[:, 1:], torch.ones_like(ids[:, :-1]))
+            for i, lps in zip(batch, lps.cpu().tolist()):
                 results[i] = math.fsum(lps)
             if progress is not None:
                 progress.update(len(batch))

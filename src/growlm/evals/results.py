@@ -24,7 +24,7 @@ from rich.table import Table
 
 from growlm import __version__
 from growlm.evals.settings import PROTOCOL_LABELS, EvalSettings
-from growlm.io import atomic_write_json, check_output
+from growlm.io import atomic_write_json, check_output_file
 
 FORMAT = "growlm-eval-v1"
 PERCENT_METRICS = {"acc", "acc_norm", "em", "f1", "match"}
@@ -97,5 +97,5 @@ def results_payload(model_path: Path, model_meta: dict | None, settings: EvalSet
 
 
 def write_results(path: Path, payload: dict, force: bool) -> None:
-    check_output(path, force)
+    check_output_file(path, force)
     atomic_write_json(path, payload)

@@ -38,3 +38,17 @@ def mean_ci(values, resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float
     n = len(values)
     point = float(values.mean()) if n else float("nan")
     return point, bootstrap_ci(values, lambda s: s[0] / n, resamples, seed)
+
+
+def paired_improvement(item_stats, metric: Callable[[np.ndarray], float], resamples: int = RESAMPLES,
+                       seed: int = SEED, level: float = LEVEL) -> tuple[float, tuple[float, float], float]:
+    """For paired per-item rows (both models scored on the same items): metric on all items, its percentile
+    bootstrap interval (items resampled together, so the pairing is kept), and the share of resamples where the
+    metric is <= 0: a one-sided bootstrap p-value for "metric > 0"."""
+    item_stats = np.asarray(item_stats, dtype=np.float64)
+    n = len(item_stats)
+    rng = np.random.default_rng(seed)
+    values = np.array([metric(item_stats[rng.integers(0, n, n)].sum(axis=0)) for _ in range(resamples)])
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return metric(item_stats.sum(axis=0)), (float(low), float(high)), float((values <= 0).mean())

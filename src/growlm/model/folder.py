@@ -83,6 +83,30 @@ def weight_files(path: Path) -> list[str]:
     return ["config.json", *names]
 
 
+def check_loadable(path: Path) -> None:
+    """Refuse, without loading, a folder that could not load or asks for custom code: every check load_model
+    makes before reading the weights, plus each safetensors file's header and length."""
+    import struct
+
+    _check_no_remote_code(path)
+    _check_sizes(path / "config.json")
+    for name in weight_files(path)[1:]:
+        file = path / name
+        if file.suffix != ".safetensors":
+            continue
+        with open(file, "rb") as f:
+            head = f.read(8)
+            size = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+            try:
+                header = json.loads(f.read(size)) if 0 < size < (100 << 20) else None
+            except ValueError:
+                header = None
+        ends = [v["data_offsets"][1] for k, v in (header or {}).items() if k != "__metadata__" and isinstance(v, dict)]
+        if header is None or 8 + size + max(ends, default=0) != file.stat().st_size:
+            raise GrowlmError(f"{file} is damaged or truncated (its header does not match its length); "
+                              "re-export the model")
+
+
 def content_sha256(path: Path) -> str:
     """Hash of everything a model folder loads: config, weights, generation config and tokenizer files."""
     extra = [n for n in ("generation_config.json", *TOKENIZER_FILES) if (path / n).is_file()]
@@ -117,6 +141,20 @@ def _check_no_remote_code(path: Path) -> None:
                               "model: remove auto_map or re-export the model")
 
 
+# config.json sizes that must be positive integers; a damaged or hostile value fails only later, deep in the forward
+SIZES = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+         "num_key_value_heads", "max_position_embeddings", "head_dim")
+
+
+def _check_sizes(file: Path) -> None:
+    config = _read_json(file)
+    for key in SIZES:
+        value = config.get(key)
+        if value is not None and (type(value) is not int or value < 1):
+            raise GrowlmError(f"{file}: {key} = {value!r} is not a positive integer; the folder is damaged: "
+                              "re-export it with `growlm export`")
+
+
 def _loaded(path: Path, what: str, load):
     try:
         return load()
@@ -148,6 +186,7 @@ def load_model(path: str | Path, device: str = "cpu"):
     if not (path / "config.json").is_file():
         raise GrowlmError(f"{path} has no config.json; it is not a Hugging Face model folder")
     _check_no_remote_code(path)
+    _check_sizes(path / "config.json")
     model = _loaded(path, "model", lambda: AutoModelForCausalLM.from_pretrained(
         path, local_files_only=True, trust_remote_code=False))
     return model.to(device).eval()

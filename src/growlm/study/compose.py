@@ -21,6 +21,7 @@ smaller) fortune files.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from growlm.analysis.tables import Table
 from growlm.config import RunConfig
 from growlm.errors import GrowlmError
 from growlm.evals.settings import EvalSettings
+from growlm.evals.stats import RESAMPLES, paired_improvement
 from growlm.study.evaluation import EvalPlan, OverSeeds, evaluate_model, over_seeds, records, seed_note
 from growlm.study.options import StudyOptions
 from growlm.study.output import write_study
@@ -161,18 +163,33 @@ def verdict(models: dict[str, dict], expert_names: list[str], composed: str = "c
     return f"The {label} is NOT at least as good as the better expert on: {'; '.join(worse)}."
 
 
-def mixed_verdict(models: dict[str, dict], adaptive: str, rivals: list[str]) -> str:
-    """Whether the adaptive composition beats (strictly lower loss) every rival on the mixed-language text."""
+def mixed_items(model: Path) -> dict[str, tuple[float, int]]:
+    """(nll, tokens) of every mixed-language document the model was scored on, by document id."""
+    payload = json.loads((model.parent / "eval-mixed" / "perplexity.json").read_text(encoding="utf-8"))
+    return {r["id"]: (r["nll"], r["tokens"]) for r in payload["tasks"]["perplexity"]["items"]}
+
+
+def mixed_verdict(models: dict[str, dict], items: dict[str, dict], adaptive: str, rivals: list[str]) -> str:
+    """Whether the adaptive composition beats (strictly lower loss) every rival on the mixed-language text, with
+    each paired difference (same documents), its 95% bootstrap interval and one-sided p-value."""
     key = (f"perplexity/{MIXED}", "loss")
     if key not in models.get(adaptive, {}):
         return ""
     ours = models[adaptive][key].mean
-    lost = [f"{name} ({models[name][key].mean:.4f})" for name in rivals if key in models[name]
-            and models[name][key].mean <= ours]
+    rivals = [name for name in rivals if key in models[name]]
+    lost = [f"{name} ({models[name][key].mean:.4f})" for name in rivals if models[name][key].mean <= ours]
+    pairs = []
+    for name in rivals:
+        rows = [(*items[name][doc][:1], items[adaptive][doc][0], items[adaptive][doc][1]) for doc in items[adaptive]]
+        gain, (low, high), p = paired_improvement(rows, lambda s: (s[0] - s[1]) / s[2])
+        shown = f"p < {1 / RESAMPLES:g}" if p == 0 else f"p = {p:.3f}"  # no resample went the other way
+        pairs.append(f"{name} {gain:+.4f} [{low:+.4f}, {high:+.4f}], {shown}")
+    paired = (f" Paired by document ({len(items[adaptive])} documents; rival's loss minus {adaptive}'s, 95% "
+              f"bootstrap interval, one-sided bootstrap p): {'; '.join(pairs)}.")
     if not lost:
-        return (f"On mixed-language text {adaptive} ({ours:.4f} nats/token) beats every expert and every static "
-                "mode.")
-    return f"On mixed-language text {adaptive} ({ours:.4f} nats/token) does NOT beat: {', '.join(lost)}."
+        return f"On mixed-language text {adaptive} ({ours:.4f} nats/token) beats every expert and every static mode." \
+            + paired
+    return f"On mixed-language text {adaptive} ({ours:.4f} nats/token) does NOT beat: {', '.join(lost)}." + paired
 
 
 def comparison_plot(models: dict[str, dict], keys: list[tuple[str, str]]) -> Figure:
@@ -233,7 +250,7 @@ def _evaluate_seed(opts: StudyOptions, runs: dict[str, list[RunSpec]], seed: int
         scores = evaluate_model(model, model.parent / "eval", plan, label, shards=heldout)
         scores += evaluate_model(model, model.parent / "eval-mixed", TextPlan((("perplexity", limit),), text=mixed),
                                  f"{label} (mixed-language text)")
-        out[name] = records(scores, 0)
+        out[name] = (records(scores, 0), {f"seed {seed} {doc}": row for doc, row in mixed_items(model).items()})
     return out
 
 
@@ -245,9 +262,11 @@ def run(opts: StudyOptions) -> Path:
     runs = _train_experts(opts, experts, base, inputs)
     names = list(experts)
     per_model: dict[str, list] = {name: [] for name in [*names, *COMPOSITIONS]}
+    items: dict[str, dict] = {name: {} for name in per_model}
     for s in opts.seed_list:
-        for name, recs in _evaluate_seed(opts, runs, s, heldout, mixed).items():
+        for name, (recs, docs) in _evaluate_seed(opts, runs, s, heldout, mixed).items():
             per_model[name].append(recs)
+            items[name].update(docs)
     models = {name: headline(over_seeds(per_seed)) for name, per_seed in per_model.items()}
     keys = list(dict.fromkeys(k for scores in models.values() for k in scores))
     chance = {k: s.chance for scores in models.values() for k, s in scores.items()}
@@ -255,7 +274,7 @@ def run(opts: StudyOptions) -> Path:
     labels.update({name: f"composition {name}" + (f" (switch rate {rate})" if rate else "")
                    for name, (_, rate) in COMPOSITIONS.items()})
     statement = " ".join([*(verdict(models, names, name) for name in COMPOSITIONS),
-                          *(mixed_verdict(models, name, [*names, *STATIC]) for name in ADAPTIVE)])
+                          *(mixed_verdict(models, items, name, [*names, *STATIC]) for name in ADAPTIVE)])
     table = Table("Experts and their compositions", ["model", *(
         f"{t} {m}" + (f" (chance {chance[t, m]:.3g})" if chance[t, m] is not None else "") for t, m in keys)],
         [[labels[name], *(scores[k].cell() if k in scores else None for k in keys)] for name, scores in models.items()],

@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from growlm.errors import GrowlmError
-from growlm.io import atomic_write_bytes, sha256_file
+from growlm.io import PNG_METADATA, atomic_write_bytes, sha256_file
 from growlm.substrate.collisions import collision_groups
 from growlm.substrate.glyphs import load_glyphs
 from growlm.substrate.store import Substrate
@@ -100,7 +100,7 @@ def write_png(sub: Substrate, png: str | Path) -> None:
             ax.set_xticks([])
             ax.set_yticks([])
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    fig.savefig(buffer, format="png", dpi=100, metadata=PNG_METADATA)
     atomic_write_bytes(png, buffer.getvalue())
 
 

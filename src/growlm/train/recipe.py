@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from growlm.config import RunConfig, load_config, to_toml
+from growlm.config import RunConfig, load_config, read_toml, to_toml
+from growlm.data.mix import parse_sources
 from growlm.errors import GrowlmError
-from growlm.io import check_replaceable, clear_folder
+from growlm.io import check_not_input, check_replaceable, clear_folder
 from growlm.train.dist import Dist, init_distributed
 from growlm.train.inputs import RunInputs, resolve_inputs
 from growlm.train.rundir import RunDir
@@ -67,7 +68,16 @@ def check_resume_overrides(overrides: list[str]) -> None:
 def _as_config(config: str | Path | RunConfig, overrides: list[str]) -> RunConfig:
     if isinstance(config, RunConfig):
         return load_config(None, overrides, base=config) if overrides else config
+    if not overrides and not read_toml(config):
+        raise GrowlmError(f"config {config} is empty (it sets no key), so growlm would train its defaults (d_model "
+                          "256 on Shakespeare); give a config (see configs/) or set what you mean with --set")
     return load_config(config, overrides)
+
+
+def input_paths(cfg: RunConfig) -> list[str]:
+    """The folders and files a run reads that the config names (a fresh run's --out must not be one of them)."""
+    sources = (name.partition("#")[0] for name, _ in parse_sources(cfg.data.sources, "data.sources"))
+    return [cfg.tokenizer.path, cfg.data.shards, cfg.substrate.path, *(s for s in sources if Path(s).exists())]
 
 
 def fresh_run_dir(run: RunDir, force: bool) -> None:
@@ -111,6 +121,8 @@ def grow(config: str | Path | RunConfig | None = None, out: str | Path | None = 
     from growlm.train.trainer import Trainer
 
     cfg, run = run_config(config, out, list(overrides), resume)
+    if not resume:
+        check_not_input(run.path, input_paths(cfg))  # --force would clear what the run reads
     d = init_distributed(cfg.train.device)
     if check_memory:
         check_fits(cfg, d)

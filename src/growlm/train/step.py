@@ -12,7 +12,7 @@ import contextlib
 import torch
 
 from growlm.model.llama import base_model
-from growlm.train.loss import lm_head_loss
+from growlm.train.loss import Workspace, lm_head_loss
 
 
 class LossModel(torch.nn.Module):
@@ -24,6 +24,7 @@ class LossModel(torch.nn.Module):
         self.ce_chunk = ce_chunk
         self.bf16 = bf16
         self.compile = compile
+        self.workspace = Workspace()  # the LM-head loss's chunk buffers, allocated once per stage
         # Inductor fuses each block's norm, rotary, SwiGLU and residual adds; one compiled function serves every
         # block of the same shape, so a deep stack compiles once.
         self.run_block = torch.compile(_run_block, dynamic=False) if compile_blocks else _run_block
@@ -34,8 +35,13 @@ class LossModel(torch.nn.Module):
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         """batch: [B, T+1] token ids; returns the mean next-token loss over B x T positions."""
         inputs, targets = batch[:, :-1], batch[:, 1:]
-        llama = base_model(self.lm).model
         head = base_model(self.lm).lm_head
+        return lm_head_loss(self.hidden_states(inputs).float(), head.weight, targets, self.ce_chunk, self.bf16,
+                            self.compile, self.workspace)
+
+    def hidden_states(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The final norm's output for inputs [B, T]: what the LM head reads."""
+        llama = base_model(self.lm).model
         positions = torch.arange(inputs.shape[1], device=inputs.device)[None]
         with self._autocast(inputs.device):
             hidden = llama.embed_tokens(inputs)
@@ -45,8 +51,7 @@ class LossModel(torch.nn.Module):
                     hidden = self.run_block(block, hidden, positions, rotary)
             for block in llama.layers[self.no_grad_blocks :]:
                 hidden = self.run_block(block, hidden, positions, rotary)
-            hidden = llama.norm(hidden)
-        return lm_head_loss(hidden.float(), head.weight, targets, self.ce_chunk, self.bf16, self.compile)
+            return llama.norm(hidden)
 
 
 def _run_block(block: torch.nn.Module, hidden: torch.Tensor, positions: torch.Tensor, rotary) -> torch.Tensor:
