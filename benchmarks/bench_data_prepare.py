@@ -8,8 +8,7 @@ and per worker; MB per CPU second (user + system time of the child and its worke
 distort it); peak RSS (ru_maxrss of the children, i.e. the largest of the prepare process and its workers; and of
 this process, which holds the source texts to write the corpus); and, as the ceiling, one core tokenizing a 16 MB
 sample of the same text with nothing read or written (MB per CPU second). Targets: >= 2 MB/s per core on plain
-text; peak RSS < 2 GB whatever the corpus size. (The CLI process starts at about 600 MB whatever the corpus:
-building its parser imports torch through `commands/compose.py`; `prepare` alone adds about 150 MB.)
+text; peak RSS < 2 GB whatever the corpus size.
 Run: .venv/bin/python -m benchmarks.bench_data_prepare [--size-mb 1000] [--workers N] [--format jsonl]
      [--sources NAME ...] [--tokenizer DIR] [--dir DIR]
 """

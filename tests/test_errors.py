@@ -183,7 +183,9 @@ def render() -> str:
             "checks the message and writes this file (`GROWLM_REGENERATE_ERRORS=1 .venv/bin/python -m pytest\n"
             "tests/test_errors.py`). Placeholders: `{user}` a folder the user owns (no case may touch it), "
             "`{config}`\na tiny valid config, `{model}` an exported model, `{ckpt}` a checkpoint, `{locked}` a run "
-            "another process\nwrites, the rest a file or folder damaged as the row says.\n\n"
+            "another process\nwrites, the rest a file or folder damaged as the row says. "
+            "`scripts/hostile_probe.py` runs a further 90 hostile\ncases (kills at every moment, hostile model "
+            "folders, --force against the user's files) outside the test suite.\n\n"
             "| situation | command | the message says |\n|---|---|---|\n" + rows)
 
 
