@@ -134,3 +134,32 @@ def test_resume_refuses_changed_inputs(tiny_config, tmp_path, corpus_inputs, cap
     (run / "config.resolved.toml").write_text(text)
     assert main(["grow", "--resume", "--out", str(run)]) == 2
     assert "tokenizer" in capsys.readouterr().err
+
+
+def test_old_blocks_train_at_their_fraction_of_the_learning_rate(tiny_config, tmp_path):
+    """One stage-2 step with old_blocks_lr_scale = 0.25 moves the stage-1 block by a quarter of what
+    train_old_blocks (the full rate) moves it, from the same gradients; everything else moves the same."""
+    runs = {}
+    for name, setting in (("scaled", "growth.stages.1.old_blocks_lr_scale=0.25"),
+                          ("full", "growth.stages.1.train_old_blocks=true")):
+        runs[name] = tmp_path / name
+        assert main(["grow", str(tiny_config()), "--out", str(runs[name]), "--set", setting,
+                     "--set", "growth.stages.1.tokens=128"]) == 0
+    w1 = weights(runs["full"], 1)
+    assert all(torch.equal(w1[k], v) for k, v in weights(runs["scaled"], 1).items()), "same stage 1"
+    scaled, full = weights(runs["scaled"], 2), weights(runs["full"], 2)
+    old = [k for k in w1 if k.startswith("model.layers.0.")]
+    for k in old:
+        moved = full[k] - w1[k]
+        assert moved.abs().max() > 0
+        torch.testing.assert_close(scaled[k] - w1[k], 0.25 * moved, rtol=1e-3, atol=1e-8)
+    assert all(torch.equal(scaled[k], full[k]) for k in full if k not in old)
+
+
+def test_old_blocks_are_trained_one_way_only(tiny_config, tmp_path, capsys):
+    for extra, said in (("growth.stages.1.train_old_blocks=true", "not both"), ("growth.stages.1.lora=true",
+                                                                               "none is frozen")):
+        code = main(["grow", str(tiny_config()), "--out", str(tmp_path / "run"), "--set",
+                     "growth.stages.1.old_blocks_lr_scale=0.5", "--set", extra])
+        assert code == 2 and said in capsys.readouterr().err
+        assert not (tmp_path / "run").exists()

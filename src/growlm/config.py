@@ -89,6 +89,20 @@ class StageConfig(Strict):
     lora: bool = Field(False, description="LoRA adapters on every frozen block train too")
     train_embedding: bool | None = Field(None, description="default: true only for substrate.kind = 'trainable'")
     train_old_blocks: bool = Field(False, description="unfreeze the blocks of earlier stages (monolithic-like)")
+    old_blocks_lr_scale: float = Field(0.0, ge=0, le=1, description="the earlier stages' blocks keep training at "
+                                       "this fraction of the stage's learning rate (0: frozen, the paper)")
+
+    @model_validator(mode="after")
+    def _one_way_to_train_old_blocks(self) -> "StageConfig":
+        if self.train_old_blocks and self.old_blocks_lr_scale:
+            raise ValueError("give train_old_blocks (full learning rate) or old_blocks_lr_scale, not both")
+        if self.lora and self.old_blocks_lr_scale:
+            raise ValueError("lora adapts frozen blocks; with old_blocks_lr_scale > 0 none is frozen: drop one")
+        return self
+
+    @property
+    def trains_old_blocks(self) -> bool:
+        return self.train_old_blocks or self.old_blocks_lr_scale > 0
 
 
 class GrowthConfig(Strict):

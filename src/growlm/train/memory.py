@@ -48,7 +48,7 @@ def stage_estimates(cfg: RunConfig, world: int = 1) -> list[Estimate]:
         old, depth = depth, depth + stage.add_blocks
         trains_embedding = stage.train_embedding if stage.train_embedding is not None else (
             cfg.substrate.kind == "trainable")
-        trained_blocks = depth if stage.train_old_blocks or k == 0 else depth - old
+        trained_blocks = depth if stage.trains_old_blocks or k == 0 else depth - old
         trainable = head + trained_blocks * block + (embedding if trains_embedding else 0)
         params = embedding + head + depth * block
         acts = depth * tokens * per_token_block + 3 * t.ce_chunk * VOCAB_SIZE * 4

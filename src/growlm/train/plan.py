@@ -52,7 +52,12 @@ class Plan:
 
     def n_frozen(self, k: int) -> int:
         """Blocks of earlier stages that stay frozen in stage k."""
-        return 0 if self.stages[k].train_old_blocks or k == 0 else self.depths[k - 1]
+        return 0 if self.stages[k].trains_old_blocks or k == 0 else self.depths[k - 1]
+
+    def old_blocks_lr_scale(self, k: int) -> float:
+        """The earlier stages' blocks' learning rate over the stage's (1 with train_old_blocks)."""
+        stage = self.stages[k]
+        return 1.0 if stage.train_old_blocks or k == 0 else stage.old_blocks_lr_scale
 
     def steps_in(self, k: int) -> int:
         return max(1, math.ceil(self.stages[k].tokens / self.tokens_per_step))

@@ -83,10 +83,22 @@ class Trainer:
         return build_model(self.cfg.model, depth, embedding_of(self.inputs, self.cfg.model.d_model)).to(self.d.device)
 
     def optimizer(self, model, k: int) -> torch.optim.AdamW:
+        """AdamW with weight decay on matrices only; the earlier stages' blocks in groups of their own when they
+        train at a fraction of the stage's learning rate (each group's "lr_scale")."""
         t = self.cfg.train
         params = [p for p in model.parameters() if p.requires_grad]
-        groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": t.weight_decay},
-                  {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+        scale, old = self.plan.old_blocks_lr_scale(k), set()
+        if 0 < scale < 1:
+            old = {id(p) for block in base_model(model).model.layers[: self.plan.depths[k - 1]]
+                   for p in block.parameters()}
+        groups = []
+        for lr_scale, members in ((1.0, [p for p in params if id(p) not in old]),
+                                  (scale, [p for p in params if id(p) in old])):
+            if members or lr_scale == 1.0:
+                groups += [{"params": [p for p in members if p.ndim >= 2], "weight_decay": t.weight_decay,
+                            "lr_scale": lr_scale},
+                           {"params": [p for p in members if p.ndim < 2], "weight_decay": 0.0,
+                            "lr_scale": lr_scale}]
         return torch.optim.AdamW(groups, lr=self.plan.stage_lr(k), betas=(t.beta1, t.beta2), foreach=True)
 
     # ---- the run ----------------------------------------------------------------------------------------
@@ -191,7 +203,7 @@ class Trainer:
         """One optimizer step over grad_accum micro-batches; returns the loss averaged over processes."""
         t = self.cfg.train
         for group in stage.opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)  # checkpoints before lr_scale have none
         loss_sum = torch.zeros((), device=self.d.device)
         for micro in range(t.grad_accum):
             batch = self._to_device(self.train_data.batch(counters["global_step"] * t.grad_accum + micro))
