@@ -16,20 +16,28 @@ RESAMPLES = 1000
 LEVEL = 0.95
 
 
+def _resampled(item_stats, metric: Callable[[np.ndarray], float], resamples: int, seed: int) -> np.ndarray:
+    """metric(sum of n rows drawn with replacement), `resamples` times."""
+    rng = np.random.default_rng(seed)
+    n = len(item_stats)
+    return np.array([metric(item_stats[rng.integers(0, n, n)].sum(axis=0)) for _ in range(resamples)])
+
+
+def _central(values: np.ndarray, level: float) -> tuple[float, float]:
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def bootstrap_ci(item_stats: np.ndarray, metric: Callable[[np.ndarray], float], resamples: int = RESAMPLES,
                  seed: int = SEED, level: float = LEVEL) -> tuple[float, float]:
     """(low, high) of the central `level` interval of metric(sum of resampled rows)."""
     item_stats = np.asarray(item_stats, dtype=np.float64)
     if item_stats.ndim == 1:
         item_stats = item_stats[:, None]
-    n = len(item_stats)
-    if n == 0:
+    if len(item_stats) == 0:
         return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    values = np.array([metric(item_stats[rng.integers(0, n, n)].sum(axis=0)) for _ in range(resamples)])
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return float(low), float(high)
+    return _central(_resampled(item_stats, metric, resamples, seed), level)
 
 
 def mean_ci(values, resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, tuple[float, float]]:
@@ -46,9 +54,5 @@ def paired_improvement(item_stats, metric: Callable[[np.ndarray], float], resamp
     bootstrap interval (items resampled together, so the pairing is kept), and the share of resamples where the
     metric is <= 0: a one-sided bootstrap p-value for "metric > 0"."""
     item_stats = np.asarray(item_stats, dtype=np.float64)
-    n = len(item_stats)
-    rng = np.random.default_rng(seed)
-    values = np.array([metric(item_stats[rng.integers(0, n, n)].sum(axis=0)) for _ in range(resamples)])
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return metric(item_stats.sum(axis=0)), (float(low), float(high)), float((values <= 0).mean())
+    values = _resampled(item_stats, metric, resamples, seed)
+    return metric(item_stats.sum(axis=0)), _central(values, level), float((values <= 0).mean())

@@ -180,7 +180,7 @@ def mixed_verdict(models: dict[str, dict], items: dict[str, dict], adaptive: str
     lost = [f"{name} ({models[name][key].mean:.4f})" for name in rivals if models[name][key].mean <= ours]
     pairs = []
     for name in rivals:
-        rows = [(*items[name][doc][:1], items[adaptive][doc][0], items[adaptive][doc][1]) for doc in items[adaptive]]
+        rows = [(items[name][doc][0], *items[adaptive][doc]) for doc in items[adaptive]]  # rival nll, ours, tokens
         gain, (low, high), p = paired_improvement(rows, lambda s: (s[0] - s[1]) / s[2])
         shown = f"p < {1 / RESAMPLES:g}" if p == 0 else f"p = {p:.3f}"  # no resample went the other way
         pairs.append(f"{name} {gain:+.4f} [{low:+.4f}, {high:+.4f}], {shown}")

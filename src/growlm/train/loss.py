@@ -16,6 +16,7 @@ installed (`pip install growlm[gpu]`), and falls back to this implementation oth
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 
 import torch
@@ -47,18 +48,18 @@ def _loss_and_grad_into(logits: torch.Tensor, targets: torch.Tensor, out: torch.
 
 
 @functools.cache
-def _compiled(fn):
-    return torch.compile(fn, dynamic=False)
+def _compiled_loss_and_grad_into():
+    return torch.compile(_loss_and_grad_into, dynamic=False)
 
 
-def _chunk_fn(compile: bool, fn=_loss_and_grad_into):
+def _chunk_fn(compile: bool):
     if not compile:
-        return fn
+        return _loss_and_grad_into
     try:
-        return _compiled(fn)
+        return _compiled_loss_and_grad_into()
     except Exception as err:  # no C++ toolchain for inductor: same maths, eager speed
         warnings.warn(f"torch.compile unavailable ({err}); the LM-head loss runs eagerly", stacklevel=2)
-        return fn
+        return _loss_and_grad_into
 
 
 class Workspace:
@@ -71,9 +72,7 @@ class Workspace:
     def get(self, name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         if device.type != "cpu":
             return torch.empty(shape, dtype=dtype, device=device)
-        n = 1
-        for size in shape:
-            n *= size
+        n = math.prod(shape)
         buffer = self.buffers.get((name, dtype))
         if buffer is None or buffer.numel() < n:
             buffer = self.buffers[(name, dtype)] = torch.empty(n, dtype=dtype)
