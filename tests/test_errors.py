@@ -84,6 +84,10 @@ CASES = [
     ("token id outside the vocabulary", "tokenizer decode 104 70000", "outside the vocabulary", {}),
     ("model config.json with a negative size", "generate {negsize} --prompt hi", "is not a positive integer", {}),
     ("truncated shard tokens", "grow {short_config} --out {tmp}/short", "tokens the manifest records", {}),
+    ("a fixed learning rate for a study that sweeps it",
+     "study growth-operators --scale smoke --out {tmp}/g --set train.lr=1e-3", "chooses each arm's learning rate", {}),
+    ("--substrate for a study that sets its own", "study nine-layer --scale smoke --out {tmp}/n --substrate binary",
+     "--substrate applies to growth-operators", {}),
 ]
 # user-owned folders that no case may change: {user}, and two that look a little like growlm's
 DECOYS = {"user": {"notes.txt": "precious"}, "userstate": {"notes.txt": "mine", "state.json": '{"theme": "dark"}'},

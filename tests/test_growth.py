@@ -96,3 +96,23 @@ def test_flops_frozen_stage_is_cheaper_than_monolithic():
     assert f_grown.forward_frozen > 0 and f_mono.forward_frozen == 0
     assert f_grown.forward_frozen + f_grown.forward_trainable == pytest.approx(f_mono.forward_trainable)
     assert f_grown.backward < f_mono.backward
+
+
+def test_every_operator_builds_random_first_blocks():
+    for init in ("identity", "copy_top", "copy_middle", "stack"):
+        torch.manual_seed(0)
+        empty = build_model(CFG, 0, None)
+        torch.manual_seed(1)
+        grow(empty, 2, init)
+        torch.manual_seed(0)
+        reference = build_model(CFG, 0, None)
+        torch.manual_seed(1)
+        grow(reference, 2, "random")
+        assert all(torch.equal(a, b) for a, b in zip(empty.parameters(), reference.parameters())), init
+
+
+def test_stack_repeats_the_whole_stack_in_order(model):
+    grow(model, 3, "stack")
+    layers = model.model.layers
+    for new, src in ((2, 0), (3, 1), (4, 0)):
+        assert all(torch.equal(a, b) for a, b in zip(layers[new].parameters(), layers[src].parameters()))

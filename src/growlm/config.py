@@ -134,6 +134,8 @@ class TrainConfig(Strict):
     lr: float = Field(3e-3, gt=0, le=1e6)
     min_lr_ratio: float = Field(0.1, ge=0, le=1)
     warmup_frac: float = Field(0.05, ge=0, lt=1, description="warm-up share of each stage (re-warmed per stage)")
+    warmup_tokens: int | None = Field(None, ge=1, description="warm-up length in tokens, the same for every stage "
+                                      "(overrides warmup_frac; capped at the stage's length)")
     weight_decay: float = Field(0.1, ge=0)
     beta1: float = Field(0.9, ge=0, lt=1)
     beta2: float = Field(0.95, ge=0, lt=1)

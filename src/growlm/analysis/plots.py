@@ -96,6 +96,26 @@ def plot_loss_vs_flops(curves: Mapping[str, Sequence[Mapping]]) -> Figure:
     return fig
 
 
+def plot_loss_bands(bands: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]],
+                    title: str = "Validation loss at equal compute") -> Figure:
+    """Per arm: mean validation loss against cumulative FLOPs with a band of ± one sd over seeds. The first
+    tenth of the FLOPs (loss near ln V) is left out so the arms' differences stay in view."""
+    fig = Figure(figsize=(9, 5), layout="constrained")
+    ax = fig.subplots()
+    low = min(grid[-1] for grid, _, _ in bands.values()) * 0.1
+    for i, (label, (grid, mean, sd)) in enumerate(bands.items()):
+        keep = [j for j, f in enumerate(grid) if f >= low]
+        x = [grid[j] for j in keep]
+        m, s = np.array([mean[j] for j in keep]), np.array([sd[j] for j in keep])
+        color = f"C{i % 10}"
+        ax.plot(x, m, color=color, lw=1.4, ls="-" if i < 10 else "--", label=label)
+        ax.fill_between(x, m - s, m + s, color=color, alpha=0.15)
+    ax.set(xlabel="cumulative training FLOPs", ylabel="validation loss (nats/token)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
 def plot_metric_by_depth(records: Sequence[EvalRecord]) -> Figure:
     """One panel per task/metric: value by depth, its confidence band, and the chance level."""
     series: dict[tuple[str, str], list[EvalRecord]] = {}

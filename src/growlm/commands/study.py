@@ -1,4 +1,5 @@
-"""growlm study NAME [--scale cpu|paper|smoke] [--seeds N] [--out DIR] [--set KEY=VALUE ...] [--force]."""
+"""growlm study NAME [--scale cpu|paper|smoke] [--seeds N] [--substrate visual|binary] [--out DIR]
+[--set KEY=VALUE ...] [--force]."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 
 from growlm.commands.args import positive_int
 
-STUDIES = {"depth": "growlm.study.depth", "nine-layer": "growlm.study.nine_layer", "compose": "growlm.study.compose"}
+STUDIES = {"depth": "growlm.study.depth", "nine-layer": "growlm.study.nine_layer", "compose": "growlm.study.compose",
+           "growth-operators": "growlm.study.growth_operators"}
+TAKES_SUBSTRATE = {"growth-operators"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,12 +19,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                                      "report",
                        description="Runs reuse finished work: rerun the same command to resume an interrupted study.")
     p.add_argument("name", choices=list(STUDIES), help="depth: growth series by depth; nine-layer: constructive vs "
-                                                      "monolithic; compose: two experts and their compositions (logit/probability averaging, posterior, fixed-share)")
+                                                      "monolithic; compose: two experts and their compositions (logit/probability averaging, posterior, fixed-share); "
+                        "growth-operators: ways to grow to nine blocks against monolithic at equal FLOPs")
     p.add_argument("--scale", choices=("cpu", "paper", "smoke"), default="cpu",
-                   help="cpu (default): 2 CPU cores, at most 2 h (depth), 3 h (nine-layer), about 1 h idle (compose); paper: "
+                   help="cpu (default): 2 CPU cores, at most 2 h (depth), 3 h (nine-layer), about 1 h idle (compose), "
+                        "about 1.5 h (growth-operators); paper: "
                         "the paper's sizes, for GPUs; smoke: tiny, seconds, to check an install")
-    p.add_argument("--seeds", type=positive_int, help="training seeds per variant (default 3 for nine-layer at cpu "
+    p.add_argument("--seeds", type=positive_int, help="training seeds per variant (default 3 for nine-layer and 5 for "
+                                                   "growth-operators at cpu scale, 2 for growth-operators at smoke "
                                                    "scale, otherwise 1)")
+    p.add_argument("--substrate", choices=("visual", "binary"), default="visual",
+                   help="growth-operators: the frozen substrate every arm uses (default visual)")
     p.add_argument("--out", type=Path, help="study folder (default studies/NAME-SCALE)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for every run of the study, e.g. --set train.device='cuda' (repeatable)")
@@ -32,11 +40,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _study(args) -> None:
     from growlm.study.options import StudyOptions, prepare_root
 
+    from growlm.errors import GrowlmError
+
+    if args.substrate != "visual" and args.name not in TAKES_SUBSTRATE:
+        raise GrowlmError(f"--substrate applies to {', '.join(sorted(TAKES_SUBSTRATE))}; {args.name} sets its "
+                          "substrates itself: drop --substrate")
     module = importlib.import_module(STUDIES[args.name])
     root = args.out or Path("studies") / f"{args.name}-{args.scale}"
     seeds = args.seeds or module.SCALES[args.scale].seeds
     # Validate the config before touching the folder, so a bad --set never costs an earlier study.
-    module.base_config(args.scale, args.sets)
+    opts = StudyOptions(root, args.scale, seeds, args.sets, args.substrate)
+    module.base_config(args.scale, args.sets, *([args.substrate] if args.name in TAKES_SUBSTRATE else []))
     prepare_root(root, args.force)
-    report = module.run(StudyOptions(root, args.scale, seeds, args.sets))
+    report = module.run(opts)
     print(f"study {args.name} done: {root}/study.json, {root}/tables.md, report {report}")

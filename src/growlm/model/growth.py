@@ -2,7 +2,7 @@
 
 An operator takes the model (its current blocks untouched) and the index k of the new block among those added
 in this stage, and returns the block to stack. Adding one is a function here plus an entry in INIT_OPERATORS;
-config validation reads the registry. What each preserves, with sources: docs/ARCHITECTURE.md.
+config validation reads the registry. What each preserves, with sources: docs/GROWTH.md.
 """
 
 from __future__ import annotations
@@ -61,8 +61,9 @@ INIT_OPERATORS: dict[str, Operator] = {
     "copy_middle": copy_middle,
     "stack": stack,
 }
-# Operators that need existing blocks fall back to random ones on an empty model.
-NEEDS_BLOCKS = {"copy_top", "copy_middle", "stack"}
+# On an empty model there is nothing to copy or to preserve: the first stage's blocks are random for every
+# operator, so arms that differ only in their operator train the same first stage.
+RANDOM_ON_EMPTY = {"identity", "copy_top", "copy_middle", "stack"}
 
 
 def grow(model: LlamaForCausalLM, n_new: int, init: str) -> None:
@@ -71,6 +72,6 @@ def grow(model: LlamaForCausalLM, n_new: int, init: str) -> None:
     depth = len(layers)
     if init not in INIT_OPERATORS:
         raise GrowlmError(f"growth.init={init!r} is not one of {', '.join(INIT_OPERATORS)}")
-    operator = fresh_block if depth == 0 and init in NEEDS_BLOCKS else INIT_OPERATORS[init]
+    operator = fresh_block if depth == 0 and init in RANDOM_ON_EMPTY else INIT_OPERATORS[init]
     layers.extend([operator(model, k) for k in range(n_new)])
     set_depth(model, len(layers))

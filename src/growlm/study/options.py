@@ -15,6 +15,7 @@ class StudyOptions:
     scale: str
     seeds: int
     sets: list[str] = field(default_factory=list)  # --set KEY=VALUE for every run
+    substrate: str = "visual"  # --substrate, for the studies that take it
 
     @property
     def seed_list(self) -> range:

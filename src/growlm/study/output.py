@@ -1,7 +1,9 @@
 """A study's results on disk: study.json, tables as CSV and Markdown, plots as PNG, then the HTML report.
 
 study.json follows growlm.analysis.runs: {"study", "description", "runs": {label: path relative to the study},
-"tables": [{"title", "columns", "rows", "note"}], "plots": [PNG paths relative to the study]}.
+"tables": [{"title", "columns", "rows", "note"}], "plots": [PNG paths relative to the study]}, plus whatever a
+study adds (growth-operators: "comparison", the per-seed losses at each FLOP budget and the paired differences,
+and "verdict").
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ def table_csv(table: Table) -> str:
 
 
 def write_study(root: Path, name: str, description: str, runs: dict[str, Path], tables: list[Table],
-                figures: dict[str, Figure]) -> Path:
-    """Write everything and render the report; returns the report's HTML path."""
+                figures: dict[str, Figure], extra: dict | None = None) -> Path:
+    """Write everything and render the report; returns the report's HTML path. `extra`: the study's own
+    machine-readable results, stored in study.json next to the tables."""
     from growlm.analysis.report import write_report
 
     plots = []
@@ -47,7 +50,7 @@ def write_study(root: Path, name: str, description: str, runs: dict[str, Path], 
         "study": name, "description": description,
         "runs": {label: str(path.relative_to(root)) for label, path in runs.items()},
         "tables": [{"title": t.title, "columns": t.columns, "rows": t.rows, "note": t.note} for t in tables],
-        "plots": plots,
+        "plots": plots, **(extra or {}),
     })
     html_path, _ = write_report(root, force=True)
     say(f"wrote {root / 'study.json'}, {root / 'tables.md'}, {len(plots)} plots and the report {html_path}")

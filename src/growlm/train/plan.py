@@ -24,9 +24,8 @@ def stage_depths(stages: list[StageConfig]) -> list[int]:
     return depths
 
 
-def lr_at(step: int, steps: int, peak: float, warmup_frac: float, min_ratio: float) -> float:
-    """Linear warm-up over warmup_frac of the stage, then cosine down to min_ratio x peak."""
-    warmup = max(1, int(warmup_frac * steps))
+def lr_at(step: int, steps: int, peak: float, warmup: int, min_ratio: float) -> float:
+    """Linear warm-up over `warmup` steps, then cosine down to min_ratio x peak."""
     if step < warmup:
         return peak * (step + 1) / warmup
     progress = (step - warmup) / max(1, steps - warmup)
@@ -65,9 +64,15 @@ class Plan:
     def stage_lr(self, k: int) -> float:
         return self.stages[k].lr or self.cfg.train.lr
 
+    def warmup_steps(self, k: int) -> int:
+        """train.warmup_tokens in whole steps (the same for every stage), else warmup_frac of the stage."""
+        t, steps = self.cfg.train, self.steps_in(k)
+        if t.warmup_tokens is not None:
+            return min(steps, max(1, round(t.warmup_tokens / self.tokens_per_step)))
+        return max(1, int(t.warmup_frac * steps))
+
     def lr(self, k: int, step: int) -> float:
-        t = self.cfg.train
-        return lr_at(step, self.steps_in(k), self.stage_lr(k), t.warmup_frac, t.min_lr_ratio)
+        return lr_at(step, self.steps_in(k), self.stage_lr(k), self.warmup_steps(k), self.cfg.train.min_lr_ratio)
 
     def _stage1_trainable(self) -> int:
         from transformers import LlamaForCausalLM

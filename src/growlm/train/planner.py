@@ -2,8 +2,8 @@
 
 Memory per process comes from growlm.train.memory (weights, gradients + AdamW state of what trains, activations of
 one micro-batch). Time is the stage's training FLOPs (growlm.train.flops on a meta-device model: nothing is
-allocated) divided by GPUs x the datasheet dense bf16 peak x an assumed MFU. LoRA adapters are left out of the
-FLOPs (they add well under 1% at the ranks the budget allows).
+allocated) divided by GPUs x the datasheet dense bf16 peak x an assumed MFU. The stage's model is set up exactly as
+the trainer sets it up (frozen blocks, LoRA adapters), so its FLOPs per token are those the run logs.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from dataclasses import dataclass
 import torch
 
 from growlm.config import RunConfig
-from growlm.model.growth import grow
-from growlm.model.llama import build_model, count_params
+from growlm.model.llama import base_model, build_model, count_params
 from growlm.train.flops import flops_per_token
-from growlm.train.freeze import set_trainable
 from growlm.train.memory import GiB, stage_estimates
 from growlm.train.plan import Plan
 
@@ -42,18 +40,23 @@ class StageCost:
     seconds: float
 
 
+def stage_shapes(cfg: RunConfig) -> list[tuple[float, int]]:
+    """(training FLOPs per token, trainable parameters) of each stage, from meta-device models: nothing allocated."""
+    plan, out = Plan(cfg), []
+    for k, depth in enumerate(plan.depths):
+        with torch.device("meta"):
+            model, _, _ = plan.setup_stage(build_model(cfg.model, depth, None), k)
+        out.append((flops_per_token(base_model(model), cfg.model.context).total, count_params(model, True)))
+    return out
+
+
 def stage_costs(cfg: RunConfig, gpus: int, gpu: Gpu, mfu: float) -> list[StageCost]:
     plan, memory = Plan(cfg), stage_estimates(cfg, gpus)
-    with torch.device("meta"):
-        model = build_model(cfg.model, 0, None)
     costs = []
-    for k, stage in enumerate(plan.stages):
-        with torch.device("meta"):
-            grow(model, stage.add_blocks, "random")
-        set_trainable(model, plan.n_frozen(k), plan.train_embedding(k))
+    for k, (per_token, trainable) in enumerate(stage_shapes(cfg)):
         tokens = plan.steps_in(k) * plan.tokens_per_step
-        flops = flops_per_token(model, cfg.model.context).total * tokens
-        costs.append(StageCost(k + 1, plan.depths[k], count_params(model, True), tokens, flops,
+        flops = per_token * tokens
+        costs.append(StageCost(k + 1, plan.depths[k], trainable, tokens, flops,
                                memory[k].total, flops / (gpus * gpu.bf16_flops * mfu)))
     return costs
 

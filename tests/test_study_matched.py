@@ -1,0 +1,81 @@
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from growlm.study.growth_operators import matched_steps
+from growlm.study.matched import bands, common_budgets, compare, comparison_table, loss_at, paired, val_curve
+
+# A grown run: stage 1 ends at 10 FLOPs (loss 4.0), stage 2 starts there with the new blocks (loss 4.2).
+GROWN = [(0.0, 10.0), (5.0, 6.0), (10.0, 4.0), (10.0, 4.2), (20.0, 3.0)]
+
+
+def test_loss_at_interpolates_linearly_in_flops():
+    assert loss_at(GROWN, 2.5) == pytest.approx(8.0)
+    assert loss_at(GROWN, 15.0) == pytest.approx(3.6)
+    assert loss_at(GROWN, 20.0) == 3.0
+    assert loss_at(GROWN, 0.0) == 10.0
+
+
+def test_a_budget_at_a_growth_step_reads_the_end_of_the_stage_that_bought_it():
+    assert loss_at(GROWN, 10.0) == 4.0
+
+
+def test_a_budget_the_run_never_reached_has_no_loss():
+    assert loss_at(GROWN, 20.5) is None
+
+
+def test_val_curve_keeps_validation_rows_in_logged_order():
+    rows = [{"kind": "train", "flops": 1, "loss": 9}, {"kind": "val", "flops": 2, "val_loss": 5.0},
+            {"kind": "val", "flops": 2, "val_loss": 5.5, "at_stage_start": True}]
+    assert val_curve(rows) == [(2.0, 5.0), (2.0, 5.5)]
+
+
+def test_paired_difference_is_the_paired_t_test():
+    arm, ref = [3.1, 3.3, 2.9, 3.4, 3.0], [3.3, 3.35, 3.2, 3.5, 3.1]
+    result = paired(arm, ref)
+    diffs = np.subtract(arm, ref)
+    assert result.mean == pytest.approx(diffs.mean())
+    assert result.p == pytest.approx(stats.ttest_rel(arm, ref).pvalue)
+    half = stats.t.ppf(0.975, 4) * diffs.std(ddof=1) / math.sqrt(5)
+    assert (result.low, result.high) == pytest.approx((diffs.mean() - half, diffs.mean() + half))
+    assert result.n == 5
+
+
+def test_one_seed_has_no_interval_and_no_p():
+    result = paired([3.0], [3.5])
+    assert result.mean == -0.5 and result.low is None and result.p is None
+
+
+def test_compare_reads_every_arm_at_fractions_of_the_smallest_total():
+    curves = {"mono": [[(0.0, 10.0), (20.0, 4.0)], [(0.0, 10.0), (20.0, 5.0)]],
+              "grown": [GROWN, [(0.0, 10.0), (10.0, 4.0), (10.0, 4.2), (24.0, 2.6)]]}
+    assert common_budgets([c for runs in curves.values() for c in runs]) == [5.0, 10.0, 15.0, 20.0]
+    comparison = compare(curves, "mono")
+    assert comparison.losses["mono"][-1] == [4.0, 5.0]
+    assert comparison.losses["grown"][1] == [4.0, 4.0]  # the stage's end, not the grown model's first loss
+    assert comparison.losses["grown"][-1] == pytest.approx([3.0, 4.2 - 1.6 * 10 / 14])
+    assert comparison.differences["grown"][-1].mean == pytest.approx(
+        np.mean(np.subtract(comparison.losses["grown"][-1], [4.0, 5.0])))
+    assert "mono" not in comparison.differences
+    table = comparison_table(comparison, "t")
+    assert table.rows[0][0] == "mono" and table.rows[0][2] is None and table.rows[1][2].startswith("-")
+
+
+def test_bands_average_seeds_on_a_common_grid():
+    grid, mean, sd = bands([[(0.0, 4.0), (10.0, 2.0)], [(0.0, 6.0), (12.0, 0.0)]], points=3)
+    assert grid == [0.0, 5.0, 10.0]
+    assert mean == pytest.approx([5.0, 3.25, 1.5])
+    assert sd[0] == pytest.approx(np.std([4.0, 6.0], ddof=1))
+
+
+@pytest.mark.parametrize("per_token,final_phase", [([1.0, 1.1, 1.2], 0.0), ([1.0, 1.1, 1.2, 1.5], 0.2)])
+def test_matched_steps_spend_the_target_flops_within_half_a_step(per_token, final_phase):
+    target, unit = 1000.0 * 1.45, 10
+    steps = matched_steps(per_token, target, unit, final_phase)
+    spent = sum(s * unit * f for s, f in zip(steps, per_token))
+    assert abs(spent - target) <= 0.5 * unit * per_token[-1]
+    assert len(set(steps[:-1])) == 1  # equal tokens in the growth stages (the last stage absorbs the rounding)
+    if final_phase:
+        assert steps[-1] * unit * per_token[-1] == pytest.approx(final_phase * target, rel=0.1)
