@@ -4,7 +4,7 @@ import random
 import pytest
 
 from growlm.cli import main
-from growlm.data.decontaminate import drop_overlapping, find_overlaps, normalized_words, read_items
+from growlm.data.decontaminate import ItemIndex, drop_overlapping, find_overlaps, normalized_words, read_items
 from growlm.data.prepare import prepare
 from growlm.data.shards import ShardSet
 from growlm.tokenizer import default_tokenizer
@@ -71,7 +71,15 @@ def test_normalised_words_split_cjk_into_characters():
 def test_short_items_are_counted(planted):
     shards, _, _ = planted
     report = find_overlaps(shards, ["too short to check", "river stone"], progress=False)
-    assert report.items_too_short == 2 and report.overlaps == []
+    assert report.items_too_short == 2 and report.items_exact == 0 and report.overlaps == []
+
+
+def test_items_under_n_words_match_only_when_contained_whole():
+    index = ItemIndex(["Which planet is the red one?", "the river runs to the sea"], n=13)
+    assert index.matched_whole == 2 and index.too_short == 0
+    assert index.match("Quiz. WHICH planet is the red one? Mars.")[0] == [0]
+    assert index.match("which planet is red")[0] == []
+    assert ItemIndex(["Which planet is the red one?"], n=13, exact=False).too_short == 1
 
 
 def test_cli_reads_txt_and_jsonl_items(planted, tmp_path, capsys):

@@ -10,7 +10,7 @@ from growlm.config import load_config
 from growlm.errors import GrowlmError
 from growlm.study.compose import verdict
 from growlm.study.evaluation import OverSeeds, over_seeds
-from growlm.study.nine_layer import VARIANTS
+from growlm.study.nine_layer import SCALES, VARIANTS
 from growlm.study.options import prepare_root
 from growlm.study.runs import RunSpec, ensure_run
 
@@ -66,26 +66,46 @@ def test_depth_study_end_to_end_then_reuses_every_run_and_evaluation(tmp_path, c
 def test_nine_layer_study_compares_every_variant_on_shared_inputs(tmp_path, capsys):
     out = tmp_path / "nine"
     run_study("nine-layer", out, capsys)
-    table = only_table(out)
+    study = json.loads((out / "study.json").read_text())
+    table = study["tables"][0]
     rows = {row[0]: dict(zip(table["columns"], row)) for row in table["rows"]}
     assert list(rows) == [v.name for v in VARIANTS]
     flops = {name: row["training FLOPs"] for name, row in rows.items()}
     assert flops["constructive"] < flops["monolithic-frozen"]
     assert flops["constructive-binary"] < flops["monolithic-frozen-binary"]
-    assert flops["constructive-unfrozen"] < flops["monolithic-trainable"]
+    assert flops["unfrozen-1-9"] < flops["monolithic-trainable"]
     assert rows["constructive"]["trainable params by stage"].count("/") == 2
     assert [rows[v]["substrate"] for v in ("constructive", "monolithic-trainable", "constructive-binary")] == \
         ["visual", "trainable", "binary"]
-    assert any(c.startswith("arc_easy acc") for c in table["columns"])
+    bpb = [c for c in table["columns"] if c.startswith("bpb ")]
+    assert bpb == ["bpb validation", "bpb fortunes-en", "bpb libreoffice-help-en", "bpb debian-handbook-en"]
+    assert all(" ± " in row[c] for row in rows.values() for c in bpb)  # every seed measured on every domain
+    [score] = [c for c in table["columns"] if c.startswith("arc_easy acc ")]
+    assert "chance 0.25" in score and "majority" in score and "cut" in score and "skipped" in score
 
-    runs = sorted((out / "runs").glob("*/seed-0"))
+    lrs = SCALES["smoke"].lrs
+    runs = sorted((out / "runs").glob("*/lr-*/seed-0"))
     manifests = [json.loads((run / "manifest.json").read_text())["hashes"] for run in runs]
-    assert len(runs) == len(VARIANTS)
+    assert len(runs) == len(VARIANTS) * len(lrs)  # the sweep: every variant at every rate on seed 0
     assert len({m["tokenizer"] for m in manifests}) == 1 and len({m["data"] for m in manifests}) == 1
     assert len({m["substrate"] for m in manifests}) == 3  # visual, binary, none (trainable)
     tokens = {json.loads((run / "stages" / "summary.json").read_text())[-1]["tokens"] for run in runs}
     assert len(tokens) == 1  # the same token budget for every variant
+    assert {row["LR"] for row in rows.values()} <= {f"{lr:g}" for lr in lrs}
+    for group, reference in (("visual", "monolithic-frozen"), ("binary", "monolithic-frozen-binary")):
+        comparison = study["comparisons"][group]
+        assert comparison["reference"] == reference and reference not in comparison["differences"]
+        assert all(len(per_seed) == 2 for per_budget in comparison["losses"].values() for per_seed in per_budget)
+        assert all(d["p"] is not None for ds in comparison["differences"].values() for d in ds)
+    assert [t["title"] for t in study["tables"][1:]] == [
+        "Equal-FLOPs comparison, visual substrate group", "Equal-FLOPs comparison, binary substrate group",
+        "Learning-rate sweep (seed 0)"]
     assert (out / "plots" / "val-loss-vs-flops.png").read_bytes().startswith(PNG_MAGIC)
+    clean = study["decontamination"]
+    assert clean["tasks"] == ["arc_easy"] and clean["items"] > 2000 and clean["documents_checked"] > 0
+    dropped = json.loads((out / "inputs" / "decontamination.json").read_text())["dropped"]
+    assert len(dropped) == clean["documents_dropped"]
+    assert all("shards-clean" in (run / "config.resolved.toml").read_text() for run in runs)
 
 
 def _loss(scores_file: Path, lang: str) -> float:

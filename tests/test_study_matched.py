@@ -63,6 +63,11 @@ def test_compare_reads_every_arm_at_fractions_of_the_smallest_total():
     assert table.rows[0][0] == "mono" and table.rows[0][2] is None and table.rows[1][2].startswith("-")
 
 
+def test_budgets_before_a_runs_first_validation_are_left_out():
+    late = [(6.0, 7.0), (20.0, 4.0)]
+    assert common_budgets([GROWN, late]) == [10.0, 15.0, 20.0]
+
+
 def test_bands_average_seeds_on_a_common_grid():
     grid, mean, sd = bands([[(0.0, 4.0), (10.0, 2.0)], [(0.0, 6.0), (12.0, 0.0)]], points=3)
     assert grid == [0.0, 5.0, 10.0]

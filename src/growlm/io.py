@@ -130,8 +130,8 @@ RUN_ENTRIES = {"config.resolved.toml", "manifest.json", "metrics.jsonl", "resume
                "checkpoints", "tokenizer", "data", "substrate", "stages", "eval_by_depth.json", "eval_by_depth.csv",
                "eval_by_depth.png", "eval_by_depth_paper.json", "eval_by_depth_paper.csv",
                "eval_by_depth_paper.png", "report.html", "report.md"}
-STUDY_ENTRIES = {"study.json", "inputs", "inputs-binary", "runs", "configs", "composed", "tables", "tables.md",
-                 "plots", "report.html", "report.md"}
+STUDY_ENTRIES = {"study.json", "inputs", "inputs-binary", "heldout", "runs", "configs", "composed", "tables",
+                 "tables.md", "plots", "report.html", "report.md"}
 # Markers with common names (a `datasets` folder has a state.json too) count only in a folder holding nothing but
 # what growlm puts there, and a checkpoint's state.json only with growlm's keys.
 MARKED_ENTRIES = {"state.json": {"state.json", "model.safetensors", "optimizer.pt", "rng.pt"},
@@ -170,8 +170,10 @@ def growlm_kind(path: str | Path) -> str | None:
     if "manifest.json" in names:
         return _growlm_format(path / "manifest.json")
     # a run killed before its header (or a study's inputs): only built inputs, each recognised
-    inputs = {"tokenizer", "data", "substrate", "inputs.json"}
-    if names and names <= inputs and all(map(_built, (path / n for n in names - {"inputs.json"}))):
+    inputs = {"tokenizer", "data", "substrate", "shards-clean", "inputs.json", "decontamination.json"}
+    files = {"inputs.json", "decontamination.json"}
+    if names and names <= inputs and all(map(_built, (path / n for n in names - files))) and all(
+            _growlm_format(path / n) for n in names & files - {"inputs.json"}):
         return "run directory"
     # a study killed before study.json: its configs, or inputs growlm built
     built = names & {"inputs", "inputs-binary"}

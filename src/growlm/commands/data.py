@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from growlm.data.decontaminate import DEFAULT_N, drop_overlapping, find_overlaps, read_items
+from growlm.data.decontaminate import DEFAULT_N, MIN_EXACT, drop_overlapping, find_overlaps, read_items
 from growlm.data.fetch import fetch
 from growlm.data.mix import parse_sources
 from growlm.data.prepare import prepare
@@ -106,7 +106,8 @@ def _decontaminate(args) -> None:
         report = drop_overlapping(args.shards, items, args.out, args.ngram, args.force)
     else:
         report = find_overlaps(args.shards, items, args.ngram)
-    print(f"{report.items:,} items ({report.items_too_short:,} shorter than {report.n} words), "
+    print(f"{report.items:,} items ({report.items_exact:,} shorter than {report.n} words, matched whole; "
+          f"{report.items_too_short:,} under {MIN_EXACT} words, not checked), "
           f"{report.documents_checked:,} documents checked")
     print(f"{len(report.overlaps):,} documents share a {report.n}-gram with {len(report.contaminated_items):,} items")
     for o in report.overlaps[:20]:

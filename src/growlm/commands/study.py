@@ -25,9 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="cpu (default): 2 CPU cores, at most 2 h (depth), 3 h (nine-layer), about 1 h idle (compose), "
                         "about 1.5 h (growth-operators); paper: "
                         "the paper's sizes, for GPUs; smoke: tiny, seconds, to check an install")
-    p.add_argument("--seeds", type=positive_int, help="training seeds per variant (default 3 for nine-layer and 5 for "
-                                                   "growth-operators at cpu scale, 2 for growth-operators at smoke "
-                                                   "scale, otherwise 1)")
+    p.add_argument("--seeds", type=positive_int, help="training seeds per variant (nine-layer and growth-operators: "
+                                                   "5 at cpu scale, 2 at smoke scale; otherwise 1)")
     p.add_argument("--substrate", choices=("visual", "binary"), default="visual",
                    help="growth-operators: the frozen substrate every arm uses (default visual)")
     p.add_argument("--out", type=Path, help="study folder (default studies/NAME-SCALE)")

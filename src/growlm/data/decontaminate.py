@@ -4,7 +4,8 @@ Normalised words: the text is NFKC-normalised and case-folded; a word is a maxim
 (punctuation, underscores and whitespace separate words and are dropped), except that every CJK ideograph, kana,
 bopomofo or hangul syllable is a word of its own, since those scripts do not put spaces between words.
 An n-gram is n consecutive normalised words. A document overlaps an item when they share an n-gram; an item with
-fewer than n words cannot be checked and is counted as too short. Documents are decoded from the shards with the
+fewer than n words overlaps a document that contains all of its words in order (exact match); an item of fewer
+than MIN_EXACT words is too generic to check ("the answer is no") and is counted as too short. Documents are decoded from the shards with the
 tokenizer stored next to them, so what is checked is exactly what training sees.
 """
 
@@ -27,6 +28,7 @@ from growlm.errors import GrowlmError
 from growlm.io import atomic_dir, atomic_write_json, check_replaceable, sha256_bytes
 
 DEFAULT_N = 13
+MIN_EXACT = 5
 DECODE_CHUNK = 512
 _CJK = "\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002ffff"
 _WORD = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")
@@ -43,27 +45,34 @@ def _ngrams(words: list[str], n: int):
 class ItemIndex:
     """Which items contain each n-gram."""
 
-    def __init__(self, texts: list[str], n: int = DEFAULT_N):
+    def __init__(self, texts: list[str], n: int = DEFAULT_N, exact: bool = True):
+        """exact=False: items under n words are not checked at all (counted as too short)."""
         if n < 1:
             raise GrowlmError(f"n-gram length must be >= 1, got {n}")
         self.n, self.items = n, len(texts)
-        self.too_short = 0
+        self.too_short = self.matched_whole = 0
         self._items_of: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        self._lengths: set[int] = {n}  # n, and the length of every item matched whole
         for i, text in enumerate(texts):
             words = normalized_words(text)
-            if len(words) < n:
+            if len(words) < (min(n, MIN_EXACT) if exact else n):
                 self.too_short += 1
-            for gram in set(_ngrams(words, n)):
+                continue
+            if len(words) < n:
+                self.matched_whole += 1
+                self._lengths.add(len(words))
+            for gram in set(_ngrams(words, min(n, len(words)))):
                 self._items_of[gram].append(i)
 
     def match(self, text: str) -> tuple[list[int], str | None]:
-        """(items sharing an n-gram with text, the first shared n-gram)."""
-        items, first = set(), None
-        for gram in _ngrams(normalized_words(text), self.n):
-            hit = self._items_of.get(gram)
-            if hit:
-                items.update(hit)
-                first = first or " ".join(gram)
+        """(items sharing an n-gram with text or contained whole in it, the first shared sequence)."""
+        items, first, words = set(), None, normalized_words(text)
+        for length in sorted(self._lengths):
+            for gram in _ngrams(words, length):
+                hit = self._items_of.get(gram)
+                if hit:
+                    items.update(hit)
+                    first = first or " ".join(gram)
         return sorted(items), first
 
 
@@ -82,7 +91,8 @@ class Overlap:
 class OverlapReport:
     n: int
     items: int
-    items_too_short: int
+    items_too_short: int  # under MIN_EXACT words: not checked
+    items_exact: int = 0  # under n words: matched whole
     documents_checked: int = 0
     overlaps: list[Overlap] = field(default_factory=list)
 
@@ -92,7 +102,7 @@ class OverlapReport:
 
     def to_json(self) -> dict:
         return {"format": "growlm-decontamination-v1", "n": self.n, "items": self.items, "items_too_short": self.items_too_short,
-                "documents_checked": self.documents_checked, "contaminated_items": self.contaminated_items,
+                "items_exact": self.items_exact, "documents_checked": self.documents_checked, "contaminated_items": self.contaminated_items,
                 "overlaps": [vars(o) for o in self.overlaps]}
 
 
@@ -109,7 +119,7 @@ def find_overlaps(shard_dir: str | Path, texts: list[str], n: int = DEFAULT_N, p
     shards = ShardSet(shard_dir)
     tokenizer = shards.tokenizer()
     index = ItemIndex(list(texts), n)
-    report = OverlapReport(n, index.items, index.too_short)
+    report = OverlapReport(n, index.items, index.too_short, index.matched_whole)
     parts = list(shards.all_splits())
     with tqdm(total=sum(len(p) for p in parts), desc="decontaminate", unit="doc", disable=not progress) as bar:
         for part in parts:

@@ -115,7 +115,7 @@ def decontaminated(pairs: list[Pair], documents: list[str]) -> list[Pair]:
     paragraphs = {line.strip() for d in documents for line in d.split("\n")}
     pairs = [p for p in pairs if not any(t in paragraphs for t in p.text.values())]
     sides = [(k, t) for k, p in enumerate(pairs) for t in p.text.values()]
-    index = ItemIndex([t for _, t in sides])
+    index = ItemIndex([t for _, t in sides], exact=False)  # the held-out pair set is defined by 13-grams alone
     seen = {sides[i][0] for d in documents for i in index.match(d)[0]}
     return [p for k, p in enumerate(pairs) if k not in seen]
 

@@ -9,6 +9,7 @@ settings are unchanged.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from growlm.analysis.runs import EvalRecord
 from growlm.analysis.tables import format_value
 from growlm.evals.by_depth import is_headline
 from growlm.evals.settings import EvalSettings
-from growlm.io import atomic_write_json
+from growlm.io import atomic_write_json, atomic_write_text
 from growlm.study.runs import RunSpec, say
 
 
@@ -38,26 +39,61 @@ def model_sha256(model: Path) -> str:
     return sha256_file(model / COMPOSITION_FILE) if is_composition(model) else expert_sha256(model)
 
 
-def evaluate_model(model: Path, results: Path, plan: EvalPlan, label: str, shards: Path | None = None) -> list[dict]:
-    """Score rows (growlm eval's "scores") of every task of the plan on the model."""
+def _cached(model: Path, sha: str, out: Path, task: str, settings: EvalSettings, label: str) -> dict:
+    """The eval payload of `task` on the model, reused from `out` when the model and settings are unchanged."""
     from growlm.loading import device_for
     from growlm.evals.tasks import evaluate, parse_tasks
 
+    payload = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else None
+    if payload and payload.get("study_model_sha256") == sha and payload.get("settings") == settings.to_json():
+        say(f"reusing {out.stem} of {label}")
+        return payload
+    say(f"evaluating {label} on {out.stem}" + (f" (first {settings.limit} items)" if settings.limit else ""))
+    payload = {**evaluate(model, parse_tasks(task, "harness"), settings, device_for()), "study_model_sha256": sha}
+    atomic_write_json(out, payload)
+    return payload
+
+
+def evaluate_model(model: Path, results: Path, plan: EvalPlan, label: str, shards: Path | None = None) -> list[dict]:
+    """Score rows (growlm eval's "scores") of every task of the plan on the model."""
     sha = model_sha256(model)
     scores = []
     for task, limit in plan.tasks:
-        settings = plan.settings(limit, shards)
         out = results / f"{task.replace(':', '-')}.json"
-        payload = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else None
-        if payload and payload.get("study_model_sha256") == sha and payload.get("settings") == settings.to_json():
-            say(f"reusing {task} of {label}")
-        else:
-            say(f"evaluating {label} on {task}" + (f" (first {limit} items)" if limit else ""))
-            payload = evaluate(model, parse_tasks(task, "harness"), settings, device_for())
-            payload = {**payload, "study_model_sha256": sha}
-            atomic_write_json(out, payload)
-        scores += payload["scores"]
+        scores += _cached(model, sha, out, task, plan.settings(limit, shards), label)["scores"]
     return scores
+
+
+def domain_texts(folder: Path, sources: tuple[str, ...], documents: int, chars: int = 4000) -> dict[str, Path]:
+    """Held-out text of other named sources: `documents` documents of each, spread over the whole source, each
+    cut to its first `chars` characters and written as one block (growlm eval's perplexity text-file format:
+    blocks separated by blank lines); written once into `folder`."""
+    from growlm.data.sources import SOURCES, read_source
+
+    texts = {}
+    for name in sources:
+        path = texts[name] = folder / f"{name}.txt"
+        if path.is_file():
+            continue
+        docs = [d.text for d in read_source(SOURCES[name], SOURCES[name].files()).documents]
+        picked = docs[:: max(1, len(docs) // documents)][:documents]
+        atomic_write_text(path, "\n\n".join(re.sub(r"\n\s*\n", "\n", d.strip()[:chars]) for d in picked) + "\n")
+    return texts
+
+
+def bits_per_byte(model: Path, results: Path, texts: dict[str, Path], limit: int | None,
+                  label: str) -> dict[str, float | None]:
+    """Bits per byte of the model on its own validation shards ("validation": the first `limit` documents) and on
+    each held-out text."""
+    sha = model_sha256(model)
+    settings = {"validation": EvalSettings(limit=limit)}
+    settings.update({name: EvalSettings(task_files={"perplexity": path}) for name, path in texts.items()})
+    out = {}
+    for name, setting in settings.items():
+        payload = _cached(model, sha, results / f"bpb-{name}.json", "perplexity", setting, label)
+        rows = [r for r in payload["scores"] if r["metric"] == "bpb" and r["task"].startswith("perplexity/")]
+        out[name] = rows[0]["value"] if len(rows) == 1 else None
+    return out
 
 
 def evaluate_stages(run: RunSpec, plan: EvalPlan, stages: list[int]) -> list[EvalRecord]:

@@ -28,7 +28,7 @@ from growlm.study.options import StudyOptions
 from growlm.study.output import write_study
 from growlm.study.runs import configure, read_config_data, shared_inputs
 from growlm.study.scales import PAPER, SMOKE
-from growlm.study.sweep import ArmRuns, refuse_lr_override, tuned_arm
+from growlm.study.sweep import ArmRuns, refuse_lr_override, sweep_table, tuned_arm
 
 BINARY = {"substrate.kind": "binary", "substrate.dim": 256}
 LATER = (1, 2)  # the stages that grow on top of trained blocks
@@ -165,16 +165,6 @@ def arms_table(arms: dict[str, ArmRuns], comparison: Comparison, lrs: tuple[floa
         "stage starts a fresh AdamW (no optimizer state carried across growth). Growth spike: validation loss "
         "right after the new blocks are added minus the previous stage's final loss. Wall: training time, "
         "validation included, on this machine.")
-
-
-def sweep_table(arms: dict[str, ArmRuns], lrs: tuple[float, ...]) -> Table:
-    edges = (lrs[0], lrs[-1]) if len(lrs) > 1 else ()
-    rows = [[name, *(runs.sweep[lr] for lr in lrs), f"{runs.lr:g}" + (" (grid edge)" if runs.lr in edges else "")]
-            for name, runs in arms.items()]
-    return Table("Learning-rate sweep (seed 0)", ["arm", *(f"val loss at LR {lr:g}" for lr in lrs), "chosen"], rows,
-                 "Final validation loss (nats/token) of seed 0 at each peak learning rate; the lowest is chosen. "
-                 "\"grid edge\": the best rate is the smallest or largest tried, so a rate outside the grid may be "
-                 "better still.")
 
 
 def verdict(comparison: Comparison, seeds: int) -> str:

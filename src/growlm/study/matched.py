@@ -41,9 +41,11 @@ def loss_at(curve: Sequence[tuple[float, float]], budget: float) -> float | None
 
 
 def common_budgets(curves: Sequence[Sequence[tuple[float, float]]], fractions=FRACTIONS) -> list[float]:
-    """Fractions of the smallest total FLOPs among the runs."""
+    """Fractions of the smallest total FLOPs among the runs, leaving out any budget before some run's first
+    validation (nothing to read there); the whole budget is always kept."""
     smallest = min(curve[-1][0] for curve in curves)
-    return [f * smallest for f in fractions]
+    first = max(curve[0][0] for curve in curves)
+    return [f * smallest for f in fractions if f * smallest >= first or f == fractions[-1]]
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,8 @@ def comparison_table(comparison: Comparison, title: str, labels: Mapping[str, st
     seeds = len(next(iter(comparison.losses.values()))[0])
     return Table(title, columns, rows,
                  f"Validation loss (nats/token) read off each run's curve at common training-FLOP budgets (fractions "
-                 f"{', '.join(f'{f:g}' for f in FRACTIONS)} of the smallest total), mean ± sd over {seeds} seed(s). "
+                 f"{', '.join(f'{f:g}' for f in FRACTIONS)} of the smallest total, those after every run's first "
+                 f"validation), mean ± sd over {seeds} seed(s). "
                  f"Δ: arm - {comparison.reference}, paired by seed, mean [95% t interval]; p: two-sided paired "
                  "t-test (negative Δ: the arm is better).")
 

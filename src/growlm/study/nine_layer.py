@@ -2,32 +2,39 @@
 tokenizer, same token budget, same evaluation.
 
 Variants (configs/nine-layer-*.toml): constructive on the frozen visual substrate; monolithic on the same frozen
-substrate; monolithic with a trainable embedding; constructive with the embedding trained in stage 1 only; and
-constructive and monolithic-frozen again on the binary (token-id bit code) substrate. Every run points at one
-tokenizer and one set of shards built in STUDY/inputs. Output: one table (total and per-stage trainable
-parameters, training FLOPs, wall time, final validation loss, every task with intervals) and validation loss
-against cumulative training FLOPs for every variant (mean over seeds), for equal-compute comparisons.
+substrate; monolithic with a trainable embedding; the paper's unfrozen-1-9 variant (constructive, with a
+randomly initialised embedding trained in stage 1 only, then frozen); and constructive and monolithic-frozen again
+on the binary (token-id bit code) substrate. Every run points at one tokenizer and one set of shards built in
+STUDY/inputs. Each variant's learning rate comes from the same sweep (study/sweep.py), every stage warms up over
+the same tokens, each stage starts a fresh AdamW.
 
-Budgets: cpu trains 215,040 tokens per run (3 x 35 steps of 2,048 tokens in the constructive plans, validation
-every 15 steps) with 3 seeds, scored on MMLU (10 questions per subject), ARC-Easy and ARC-Challenge (200 each) and
+Output: the variants at equal tokens (parameters, FLOPs, wall time, final validation loss, every task with its
+interval, chance, majority-answer baseline, share of prompts cut and items skipped); per substrate group, every
+variant's validation loss at common FLOP budgets with the paired difference to monolithic-frozen (study/matched.py);
+the LR sweep; validation loss against cumulative FLOPs with ± sd bands over seeds.
+
+Budgets: cpu trains 110,592 tokens per run (3 x 18 steps of 4 windows of 512 tokens in the constructive plans, a
+window that holds most benchmark prompts; validation every 6 steps) with 5 seeds, scored on MMLU (10 questions per subject), ARC-Easy and ARC-Challenge (200 each) and
 BoolQ (100); paper trains 900M tokens per run at d_model 1024 and scores the full sets (point data.sources at a
 large corpus with --set: Shakespeare is ~2M tokens).
 """
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from growlm.analysis.plots import plot_loss_vs_flops
+from growlm.analysis.plots import plot_loss_bands
 from growlm.analysis.tables import Table
 from growlm.config import RunConfig
-from growlm.study.evaluation import EvalPlan, evaluate_stages, mean_sd_cell, over_seeds, seed_note
+from growlm.study.evaluation import (EvalPlan, bits_per_byte, domain_texts, evaluate_model, evaluate_stages, mean_sd_cell,
+                                     over_seeds, seed_note)
+from growlm.study.matched import bands, compare, comparison_table, val_curve
 from growlm.study.options import StudyOptions
 from growlm.study.output import write_study
-from growlm.study.runs import RunSpec, configure, ensure_run, read_config_data, shared_inputs
+from growlm.study.runs import configure, decontamination_counts, read_config_data, shared_inputs
 from growlm.study.scales import PAPER, SMOKE, StudyScale
+from growlm.study.sweep import ArmRuns, refuse_lr_override, sweep_table, tuned_arm
 
 BINARY = {"substrate.kind": "binary", "substrate.dim": 256}
 
@@ -43,18 +50,25 @@ VARIANTS = (
     Variant("constructive", "nine-layer-constructive.toml", {}),
     Variant("monolithic-frozen", "nine-layer-monolithic-frozen.toml", {}),
     Variant("monolithic-trainable", "nine-layer-monolithic-trainable.toml", {}),
-    Variant("constructive-unfrozen", "nine-layer-constructive-unfrozen.toml", {}),
+    Variant("unfrozen-1-9", "nine-layer-constructive-unfrozen.toml", {}),
     Variant("constructive-binary", "nine-layer-constructive.toml", BINARY),
     Variant("monolithic-frozen-binary", "nine-layer-monolithic-frozen.toml", BINARY),
 )
-RUN_TOKENS = {"smoke": 768, "cpu": 216_000, "paper": 900_000_000}
+RUN_TOKENS = {"smoke": 768, "cpu": 110_592, "paper": 900_000_000}
 SCALES = {
-    "smoke": StudyScale(SMOKE, EvalPlan((("arc_easy", 2),))),
-    "cpu": StudyScale({"train.eval_every": 15},
-                      EvalPlan((("mmlu", 10), ("arc_easy", 200), ("arc_challenge", 200), ("boolq", 100))), seeds=3),
-    "paper": StudyScale(PAPER, EvalPlan((("mmlu", None), ("arc_easy", None), ("arc_challenge", None),
-                                         ("boolq", None)))),
+    "smoke": StudyScale({**SMOKE, "train.warmup_tokens": 256}, EvalPlan((("arc_easy", 2),)), seeds=2,
+                        lrs=(3e-3, 1e-2)),
+    "cpu": StudyScale({"model.context": 512, "train.batch_size": 4, "train.eval_every": 6, "train.eval_batches": 4,
+                       "train.checkpoint_every": 1000, "train.warmup_tokens": 8192},
+                      EvalPlan((("mmlu", 10), ("arc_easy", 200), ("arc_challenge", 200), ("boolq", 100))), seeds=5,
+                      lrs=(1.5e-3, 3e-3, 6e-3)),
+    "paper": StudyScale({**PAPER, "train.warmup_tokens": 10_000_000},
+                        EvalPlan((("mmlu", None), ("arc_easy", None), ("arc_challenge", None), ("boolq", None))),
+                        lrs=(1.5e-4, 3e-4, 6e-4)),
 }
+REFERENCES = {"visual": "monolithic-frozen", "binary": "monolithic-frozen-binary"}
+HELDOUT_SOURCES = ("fortunes-en", "libreoffice-help-en", "debian-handbook-en")  # English text no run trains on
+BPB_DOCUMENTS = {"smoke": 2, "cpu": 20, "paper": 200}
 
 
 def variant_config(variant: Variant, scale: str, sets: list[str]) -> RunConfig:
@@ -75,71 +89,106 @@ def variant_config(variant: Variant, scale: str, sets: list[str]) -> RunConfig:
 
 def base_config(scale: str, sets: list[str]) -> RunConfig:
     """The constructive variant's config, after checking that --set suits every variant."""
+    refuse_lr_override(sets, "nine-layer")
     return [variant_config(v, scale, sets) for v in VARIANTS][0]
 
 
-def mean_val_curve(runs: list[RunSpec]) -> list[dict]:
-    """Validation rows averaged over seeds (the seeds share the schedule, so their steps and FLOPs coincide).
-
-    A growth step has two rows, the end of one stage and the start of the next: both are kept, in that order.
-    """
-    by_point: dict[tuple[int, bool], list[dict]] = {}
-    for run in runs:
-        for row in run.metrics():
-            if row["kind"] == "val":
-                by_point.setdefault((row["step"], bool(row.get("at_stage_start"))), []).append(row)
-    return [{"kind": "val", "step": step, "flops": rows[0]["flops"],
-             "val_loss": statistics.fmean(r["val_loss"] for r in rows)}
-            for (step, _), rows in sorted(by_point.items()) if len(rows) == len(runs)]
-
-
-def variant_row(variant: Variant, runs: list[RunSpec], scores: dict, keys: list[tuple[str, str]]) -> list[object]:
-    summaries = [run.summary() for run in runs]
+def variant_row(variant: Variant, arm: ArmRuns, scores: dict, keys: list[tuple[str, str]],
+                bpb: list[dict[str, float | None]]) -> list[object]:
+    summaries = [run.summary() for run in arm.runs]
     first = summaries[0]
-    substrate = runs[0].config.substrate.kind
-    return [variant.name, substrate, first[-1]["total_params"],
+    substrate = arm.runs[0].config.substrate.kind
+    return [variant.name, substrate, f"{arm.lr:g}", first[-1]["total_params"],
             " / ".join(f"{s['trainable_params']:,}" for s in first), first[-1]["tokens"], first[-1]["flops"],
             mean_sd_cell([sum(s["wall_s"] for s in summary) for summary in summaries]),
             mean_sd_cell([summary[-1]["val_loss"] for summary in summaries]),
+            *(mean_sd_cell([seed[domain] for seed in bpb]) for domain in bpb[0]),
             *(scores[key].cell() if key in scores else None for key in keys)]
+
+
+def score_column(task: str, metric: str, row: dict) -> str:
+    """A score's column title with what the items alone give: chance, the majority answer, prompts cut, skipped."""
+    facts = [f"chance {row['chance']:.3g}"] if row.get("chance") is not None else []
+    if row.get("majority") is not None:
+        facts.append(f"majority {row['majority']:.3g}")
+    facts.append(f"{row.get('truncated', 0):.0%} cut, {row.get('skipped', 0)} skipped")
+    return f"{task} {metric} ({'; '.join(facts)})"
+
+
+def train_variants(opts: StudyOptions, configs: dict[str, RunConfig]) -> dict[str, ArmRuns]:
+    tasks = tuple(task for task, _ in SCALES[opts.scale].plan.tasks)
+    shared = shared_inputs(configs["constructive"], opts.root / "inputs", against=tasks)
+    common = {k: v for k, v in shared.items() if k != "substrate.path"}
+    binary = shared_inputs(configure(configs["constructive-binary"], common), opts.root / "inputs-binary")
+    arms = {}
+    for v in VARIANTS:
+        cfg = configs[v.name]
+        inputs = {"binary": binary, "trainable": common}.get(cfg.substrate.kind, shared)
+        arms[v.name] = tuned_arm(opts.root, v.name, SCALES[opts.scale].lrs, opts.seed_list,
+                                 lambda lr, seed, cfg=cfg, inputs=inputs: configure(
+                                     cfg, {**inputs, "train.lr": lr, "train.seed": seed,
+                                           "name": f"{cfg.name}-lr-{lr:g}-seed-{seed}"}))
+    return arms
+
+
+def equal_flops_tables(arms: dict[str, ArmRuns]) -> tuple[list[Table], dict]:
+    """Per substrate group, every arm's validation loss at common FLOP budgets against monolithic-frozen."""
+    tables, out = [], {}
+    for group, reference in REFERENCES.items():
+        members = [v.name for v in VARIANTS if v.name.endswith("-binary") == (group == "binary")]
+        curves = {name: [val_curve(run.metrics()) for run in arms[name].runs] for name in members}
+        comparison = compare(curves, reference)
+        tables.append(comparison_table(comparison, f"Equal-FLOPs comparison, {group} substrate group"))
+        out[group] = comparison.to_json()
+    return tables, out
 
 
 def run(opts: StudyOptions) -> Path:
     scale = SCALES[opts.scale]
     configs = {v.name: variant_config(v, opts.scale, opts.sets) for v in VARIANTS}
-    shared = shared_inputs(configs["constructive"], opts.root / "inputs")
-    common = {k: v for k, v in shared.items() if k != "substrate.path"}
-    binary = shared_inputs(configure(configs["constructive-binary"], common), opts.root / "inputs-binary")
-    runs: dict[str, list[RunSpec]] = {}
+    arms = train_variants(opts, configs)
+    texts = domain_texts(opts.root / "heldout", HELDOUT_SOURCES, BPB_DOCUMENTS[opts.scale])
+    scores, bpb = {}, {}
     for v in VARIANTS:
-        cfg = configs[v.name]
-        inputs = {"binary": binary, "trainable": common}.get(cfg.substrate.kind, shared)
-        runs[v.name] = [RunSpec(f"{v.name}/seed-{s}", opts.root / "runs" / v.name / f"seed-{s}",
-                                configure(cfg, {**inputs, "train.seed": s, "name": f"{v.name}-seed-{s}"}))
-                        for s in opts.seed_list]
-    for specs in runs.values():
-        for spec in specs:
-            ensure_run(spec, opts.root / "configs")
-    scores = {}
-    for v in VARIANTS:
-        per_seed = [evaluate_stages(spec, scale.plan, [spec.n_stages]) for spec in runs[v.name]]
+        per_seed = [evaluate_stages(spec, scale.plan, [spec.n_stages]) for spec in arms[v.name].runs]
         scores[v.name] = {(t, m): s for (t, m, subject, _), s in over_seeds(per_seed).items() if subject is None}
+        bpb[v.name] = [bits_per_byte(spec.final_model, spec.final_model.parent / "eval", texts,
+                                     BPB_DOCUMENTS[opts.scale], spec.label) for spec in arms[v.name].runs]
+    first = arms[VARIANTS[0].name].runs[0]  # items, window and tokenizer are the same for every model
+    rows_by_key = {(r["task"], r["metric"]): r for r in evaluate_model(
+        first.final_model, first.final_model.parent / "eval", scale.plan, first.label)}
     keys = list(dict.fromkeys(key for by_key in scores.values() for key in by_key))
-    chance = {key: s.chance for by_key in scores.values() for key, s in by_key.items()}
-    columns = [f"{t} {m}" + (f" (chance {chance[t, m]:.3g})" if chance[t, m] is not None else "") for t, m in keys]
-    rows = [variant_row(v, runs[v.name], scores[v.name], keys) for v in VARIANTS]
+    columns = [score_column(t, m, rows_by_key[t, m]) for t, m in keys]
+    rows = [variant_row(v, arms[v.name], scores[v.name], keys, bpb[v.name]) for v in VARIANTS]
+    domains = [f"bpb {d}" for d in ("validation", *HELDOUT_SOURCES)]
     table = Table("Nine-layer comparison at equal tokens", [
-        "variant", "substrate", "total params", "trainable params by stage", "training tokens", "training FLOPs",
-        "wall (s)", "final val loss", *columns], rows,
+        "variant", "substrate", "LR", "total params", "trainable params by stage", "training tokens",
+        "training FLOPs", "wall (s)", "final val loss", *domains, *columns], rows,
         "Wall time and final validation loss (nats/token): "
         f"{'mean ± sd over seeds' if opts.seeds > 1 else 'one seed'}. Scores of the final models: "
-        f"{seed_note(opts.seeds)}. FLOPs count what each stage computes (frozen blocks forward only).")
-    curves = {v.name: mean_val_curve(runs[v.name]) for v in VARIANTS}
+        f"{seed_note(opts.seeds)}; bpb: bits per UTF-8 byte on the first {BPB_DOCUMENTS[opts.scale]} validation "
+        f"documents and on {BPB_DOCUMENTS[opts.scale]} documents (first 4,000 characters each) of each other English "
+        "source, mean ± sd over seeds; majority: always the most frequent gold answer; cut: share of scored prompts cut "
+        "to fit the window; skipped: items whose answer alone does not fit. FLOPs count what each stage computes "
+        f"(frozen blocks forward only). LR: each variant's peak rate, chosen from "
+        f"{', '.join(f'{lr:g}' for lr in scale.lrs)} on seed 0's final validation loss; every stage warms up over "
+        "the same tokens; each stage starts a fresh AdamW.")
+    flops_tables, comparisons = equal_flops_tables(arms)
     reference = configs["constructive"]
     tokens = sum(s.tokens for s in reference.growth.stages)
+    clean = decontamination_counts(opts.root / "inputs")
     description = (f"Constructive vs monolithic training at {opts.scale} scale: d_model {reference.model.d_model}, "
                    f"context {reference.model.context}, data {', '.join(reference.data.sources)}, {tokens:,} tokens "
-                   f"per run, {opts.seeds} seed(s) per variant; all runs share one tokenizer and one set of shards.")
+                   f"per run, {opts.seeds} seed(s) per variant; all runs share one tokenizer and one set of shards, "
+                   f"decontaminated against {', '.join(clean['tasks'])}: {clean['documents_dropped']:,} of "
+                   f"{clean['documents_checked']:,} documents dropped ({clean['chars_dropped']:,} characters), "
+                   f"sharing a {clean['n']}-gram (or, for the {clean['items_matched_whole']:,} items under "
+                   f"{clean['n']} words, the whole item) with {clean['contaminated_items']:,} of {clean['items']:,} "
+                   f"items; {clean['items_too_short']:,} items under 5 words not checked.")
+    curves = {name: [val_curve(run.metrics()) for run in arm.runs] for name, arm in arms.items()}
     return write_study(opts.root, "nine-layer", description,
-                       {spec.label: spec.path for specs in runs.values() for spec in specs}, [table],
-                       {"val-loss-vs-flops": plot_loss_vs_flops(curves)})
+                       {spec.label: spec.path for arm in arms.values() for spec in arm.runs},
+                       [table, *flops_tables, sweep_table(arms, scale.lrs)],
+                       {"val-loss-vs-flops": plot_loss_bands({n: bands(c) for n, c in curves.items()})},
+                       {"comparisons": comparisons, "learning_rates": {n: a.lr for n, a in arms.items()},
+                        "decontamination": clean})

@@ -50,28 +50,66 @@ def configure(data: dict | RunConfig, values: dict[str, object], sets: list[str]
     return validate_config(raw, f"{source} (study overrides and --set)")
 
 
-def shared_inputs(cfg: RunConfig, folder: Path) -> dict[str, str]:
-    """Build the tokenizer, shards and substrate `cfg` names once into `folder`; overrides pointing runs at them."""
+def shared_inputs(cfg: RunConfig, folder: Path, against: tuple[str, ...] = ()) -> dict[str, str]:
+    """Build the tokenizer, shards and substrate `cfg` names once into `folder`; overrides pointing runs at them.
+
+    `against`: evaluation tasks the study scores; the shards' documents that overlap any of their items
+    (growlm.data.decontaminate: 13-grams, whole items under 13 words) are dropped into FOLDER/shards-clean, which
+    the runs then train on; FOLDER/decontamination.json counts what was checked and dropped.
+    """
     from growlm.train.inputs import resolve_inputs
 
-    key = cfg.model_dump(include={"tokenizer", "data", "substrate"})
+    key = {**cfg.model_dump(include={"tokenizer", "data", "substrate"}), "decontaminate_against": list(against)}
     stamp = folder / "inputs.json"
     if stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) != key:
         raise GrowlmError(f"{folder} was built with other settings (another --scale or --set?); pass --force to "
                           "start the study over, or choose another --out")
-    if stamp.is_file():
+    built = stamp.is_file()
+    if built:
         say(f"inputs in {folder} (reused)")
     else:
         say(f"inputs in {folder}: building tokenizer, shards, substrate")
         shutil.rmtree(folder, ignore_errors=True)  # what an interrupted build left is not to be trusted
         folder.mkdir(parents=True)
     inputs = resolve_inputs(cfg, RunDir(folder))
+    shards = inputs.shards.resolve()
+    if against:
+        shards = folder / "shards-clean"
+        if not built:
+            decontaminate(inputs.shards, against, shards, folder / "decontamination.json")
     atomic_write_json(stamp, key)
     values = {"tokenizer.path": cfg.tokenizer.path or str((folder / "tokenizer").resolve()),
-              "data.shards": str(inputs.shards.resolve())}
+              "data.shards": str(shards.resolve())}
     if inputs.substrate is not None:
         values["substrate.path"] = cfg.substrate.path or str((folder / "substrate").resolve())
     return values
+
+
+def decontaminate(shards: Path, tasks: tuple[str, ...], out: Path, record: Path) -> None:
+    from growlm.data.decontaminate import drop_overlapping
+    from growlm.evals.contamination import covered, item_texts
+
+    checked = [t for t in tasks if covered(t)]
+    texts = [text for task in checked for text in item_texts(task)]
+    say(f"decontaminating the shards against {', '.join(checked)} ({len(texts):,} items)")
+    report = drop_overlapping(shards, texts, out, force=True)
+    atomic_write_json(record, {
+        "format": "growlm-study-decontamination-v1", "tasks": checked,
+        "not_checked": [t for t in tasks if t not in checked], "n": report.n, "items": report.items,
+        "items_matched_whole": report.items_exact, "items_too_short": report.items_too_short,
+        "documents_checked": report.documents_checked, "documents_dropped": len(report.overlaps),
+        "chars_dropped": sum(o.chars for o in report.overlaps), "contaminated_items": len(report.contaminated_items),
+        "dropped": [{"source": o.source, "split": o.split, "doc_id": o.doc_id, "items": o.items[:10],
+                     "ngram": o.ngram} for o in report.overlaps]})
+
+
+def decontamination_counts(folder: Path) -> dict | None:
+    """The counts shared_inputs recorded for `folder` (None if it was not decontaminated)."""
+    record = folder / "decontamination.json"
+    if not record.is_file():
+        return None
+    data = json.loads(record.read_text(encoding="utf-8"))
+    return {k: v for k, v in data.items() if k not in ("format", "dropped")}
 
 
 @dataclass(frozen=True)

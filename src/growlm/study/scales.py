@@ -45,3 +45,4 @@ class StudyScale:
     values: dict[str, object]
     plan: EvalPlan
     seeds: int = 1
+    lrs: tuple[float, ...] = ()  # the learning-rate sweep of the studies that tune each arm

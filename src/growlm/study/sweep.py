@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from growlm.analysis.tables import Table
 from growlm.config import RunConfig
 from growlm.errors import GrowlmError
 from growlm.study.runs import RunSpec, ensure_run, say
@@ -53,3 +54,13 @@ def tuned_arm(root: Path, arm: str, lrs: Sequence[float], seeds: Sequence[int],
     for spec in runs:
         ensure_run(spec, root / "configs")
     return ArmRuns(arm, best, sweep, runs)
+
+
+def sweep_table(arms: dict[str, ArmRuns], lrs: tuple[float, ...]) -> Table:
+    edges = (lrs[0], lrs[-1]) if len(lrs) > 1 else ()
+    rows = [[name, *(runs.sweep[lr] for lr in lrs), f"{runs.lr:g}" + (" (grid edge)" if runs.lr in edges else "")]
+            for name, runs in arms.items()]
+    return Table("Learning-rate sweep (seed 0)", ["arm", *(f"val loss at LR {lr:g}" for lr in lrs), "chosen"], rows,
+                 "Final validation loss (nats/token) of seed 0 at each peak learning rate; the lowest is chosen. "
+                 "\"grid edge\": the best rate is the smallest or largest tried, so a rate outside the grid may be "
+                 "better still.")
