@@ -70,8 +70,8 @@ def paired(values: Sequence[float], reference: Sequence[float]) -> Paired:
     if len(diffs) < 2:
         return Paired(mean, None, None, None, len(diffs))
     sd = float(diffs.std(ddof=1))
-    if sd == 0:
-        return Paired(mean, mean, mean, 1.0 if mean == 0 else 0.0, len(diffs))
+    if sd == 0:  # identical differences: the t-test is undefined unless there is no difference at all
+        return Paired(mean, mean, mean, 1.0 if mean == 0 else None, len(diffs))
     half = float(stats.t.ppf(0.975, len(diffs) - 1)) * sd / math.sqrt(len(diffs))
     p = float(stats.ttest_1samp(diffs, 0.0).pvalue)
     return Paired(mean, mean - half, mean + half, p, len(diffs))
