@@ -54,10 +54,10 @@ ARMS = (
     Arm("identity", "identity", "frozen", {"growth.init": "identity"}),
     Arm("copy_top", "copy_top", "frozen", {"growth.init": "copy_top"}),
     Arm("stack", "stack", "frozen", {"growth.init": "stack"}),
-    Arm("stack-all", "stack", "trained (Gstack)", {"growth.init": "stack", **later("train_old_blocks", True)}),
     Arm("progressive", "random", "trained at 0.1 x LR", later("old_blocks_lr_scale", 0.1)),
     Arm("paper+all-blocks", "random", "frozen, then all trained (last 20% of FLOPs)", final_phase=0.2),
     Arm("lora", "random", "LoRA (budget 1.1 x stage 1)", {"growth.budget_factor": 1.1, **later("lora", True)}),
+    Arm("stack-all", "stack", "trained (Gstack)", {"growth.init": "stack", **later("train_old_blocks", True)}),
 )
 REFERENCE = "monolithic"
 

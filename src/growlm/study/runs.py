@@ -59,7 +59,9 @@ def shared_inputs(cfg: RunConfig, folder: Path, against: tuple[str, ...] = ()) -
     """
     from growlm.train.inputs import resolve_inputs
 
-    key = {**cfg.model_dump(include={"tokenizer", "data", "substrate"}), "decontaminate_against": list(against)}
+    key = cfg.model_dump(include={"tokenizer", "data", "substrate"})
+    if against:
+        key["decontaminate_against"] = list(against)
     stamp = folder / "inputs.json"
     if stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) != key:
         raise GrowlmError(f"{folder} was built with other settings (another --scale or --set?); pass --force to "
