@@ -57,7 +57,6 @@ ARMS = (
     Arm("progressive", "random", "trained at 0.1 x LR", later("old_blocks_lr_scale", 0.1)),
     Arm("paper+all-blocks", "random", "frozen, then all trained (last 20% of FLOPs)", final_phase=0.2),
     Arm("lora", "random", "LoRA (budget 1.1 x stage 1)", {"growth.budget_factor": 1.1, **later("lora", True)}),
-    Arm("stack-all", "stack", "trained (Gstack)", {"growth.init": "stack", **later("train_old_blocks", True)}),
 )
 REFERENCE = "monolithic"
 

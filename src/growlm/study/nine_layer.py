@@ -27,6 +27,7 @@ from pathlib import Path
 from growlm.analysis.plots import plot_loss_bands
 from growlm.analysis.tables import Table
 from growlm.config import RunConfig
+from growlm.data.decontaminate import MIN_EXACT
 from growlm.study.evaluation import (EvalPlan, bits_per_byte, domain_texts, evaluate_model, evaluate_stages, mean_sd_cell,
                                      over_seeds, seed_note)
 from growlm.study.matched import bands, compare, comparison_table, val_curve
@@ -143,6 +144,18 @@ def equal_flops_tables(arms: dict[str, ArmRuns]) -> tuple[list[Table], dict]:
     return tables, out
 
 
+def describe(opts: StudyOptions, reference: RunConfig, clean: dict) -> str:
+    tokens = sum(s.tokens for s in reference.growth.stages)
+    return (f"Constructive vs monolithic training at {opts.scale} scale: d_model {reference.model.d_model}, "
+            f"context {reference.model.context}, data {', '.join(reference.data.sources)}, {tokens:,} tokens per "
+            f"run, {opts.seeds} seed(s) per variant; all runs share one tokenizer and one set of shards, "
+            f"decontaminated against {', '.join(clean['tasks'])}: {clean['documents_dropped']:,} of "
+            f"{clean['documents_checked']:,} documents dropped ({clean['chars_dropped']:,} characters), sharing a "
+            f"{clean['n']}-gram (or, for the {clean['items_matched_whole']:,} items under {clean['n']} words, the "
+            f"whole item) with {clean['contaminated_items']:,} of {clean['items']:,} items; "
+            f"{clean['items_too_short']:,} items under {MIN_EXACT} words not checked.")
+
+
 def run(opts: StudyOptions) -> Path:
     scale = SCALES[opts.scale]
     configs = {v.name: variant_config(v, opts.scale, opts.sets) for v in VARIANTS}
@@ -174,19 +187,9 @@ def run(opts: StudyOptions) -> Path:
         f"{', '.join(f'{lr:g}' for lr in scale.lrs)} on seed 0's final validation loss; every stage warms up over "
         "the same tokens; each stage starts a fresh AdamW.")
     flops_tables, comparisons = equal_flops_tables(arms)
-    reference = configs["constructive"]
-    tokens = sum(s.tokens for s in reference.growth.stages)
     clean = decontamination_counts(opts.root / "inputs")
-    description = (f"Constructive vs monolithic training at {opts.scale} scale: d_model {reference.model.d_model}, "
-                   f"context {reference.model.context}, data {', '.join(reference.data.sources)}, {tokens:,} tokens "
-                   f"per run, {opts.seeds} seed(s) per variant; all runs share one tokenizer and one set of shards, "
-                   f"decontaminated against {', '.join(clean['tasks'])}: {clean['documents_dropped']:,} of "
-                   f"{clean['documents_checked']:,} documents dropped ({clean['chars_dropped']:,} characters), "
-                   f"sharing a {clean['n']}-gram (or, for the {clean['items_matched_whole']:,} items under "
-                   f"{clean['n']} words, the whole item) with {clean['contaminated_items']:,} of {clean['items']:,} "
-                   f"items; {clean['items_too_short']:,} items under 5 words not checked.")
     curves = {name: [val_curve(run.metrics()) for run in arm.runs] for name, arm in arms.items()}
-    return write_study(opts.root, "nine-layer", description,
+    return write_study(opts.root, "nine-layer", describe(opts, configs["constructive"], clean),
                        {spec.label: spec.path for arm in arms.values() for spec in arm.runs},
                        [table, *flops_tables, sweep_table(arms, scale.lrs)],
                        {"val-loss-vs-flops": plot_loss_bands({n: bands(c) for n, c in curves.items()})},
