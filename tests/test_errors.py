@@ -197,3 +197,16 @@ def test_catalogue_is_current():
     if os.environ.get("GROWLM_REGENERATE_ERRORS"):
         CATALOGUE.write_text(render(), encoding="utf-8")
     assert CATALOGUE.read_text(encoding="utf-8") == render(), "regenerate docs/ERRORS.md (see the module docstring)"
+
+
+def test_a_full_disk_inside_safetensors_is_one_line(monkeypatch, capsys):
+    from safetensors import SafetensorError
+
+    import growlm.commands.substrate as substrate_command
+
+    def full(args):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(substrate_command, "run_build", full)
+    assert main(["substrate", "build", "--kind", "random", "--out", "x"]) == 2
+    assert "no space left on the device" in capsys.readouterr().err

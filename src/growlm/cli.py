@@ -51,15 +51,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"growlm {args.command}: interrupted{_resume_hint(args)}", file=sys.stderr)
         return 130
-    except OSError as err:
-        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+    except Exception as err:
+        if not _disk_full(err):
             raise
-        where = f" writing {err.filename}" if err.filename else ""
+        where = f" writing {err.filename}" if getattr(err, "filename", None) else ""
         print(f"growlm {args.command}: error: no space left on the device{where}; temporary files were removed, "
               f"nothing half-written was kept; free some space, then run the same command again"
               f"{_resume_hint(args)}", file=sys.stderr)
         return 2
     return int(result or 0)
+
+
+def _disk_full(err: Exception) -> bool:
+    """A full disk or quota, raised as OSError or by safetensors' Rust writer (which reports the OS error code)."""
+    if isinstance(err, OSError):
+        return err.errno in (errno.ENOSPC, errno.EDQUOT)
+    return type(err).__name__ == "SafetensorError" and any(
+        f"(os error {code})" in str(err) for code in (errno.ENOSPC, errno.EDQUOT))
 
 
 def _check_text_arguments(args) -> None:
