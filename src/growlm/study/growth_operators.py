@@ -27,10 +27,9 @@ from growlm.study.matched import Comparison, bands, compare, comparison_table, m
 from growlm.study.options import StudyOptions
 from growlm.study.output import write_study
 from growlm.study.runs import configure, read_config_data, shared_inputs
-from growlm.study.scales import PAPER, SMOKE
+from growlm.study.scales import BINARY, PAPER, SMOKE
 from growlm.study.sweep import ArmRuns, refuse_lr_override, sweep_table, tuned_arm
 
-BINARY = {"substrate.kind": "binary", "substrate.dim": 256}
 LATER = (1, 2)  # the stages that grow on top of trained blocks
 
 

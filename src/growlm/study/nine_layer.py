@@ -34,10 +34,9 @@ from growlm.study.matched import bands, compare, comparison_table, val_curve
 from growlm.study.options import StudyOptions
 from growlm.study.output import write_study
 from growlm.study.runs import configure, decontamination_counts, read_config_data, shared_inputs
-from growlm.study.scales import PAPER, SMOKE, StudyScale
+from growlm.study.scales import BINARY, PAPER, SMOKE, StudyScale
 from growlm.study.sweep import ArmRuns, refuse_lr_override, sweep_table, tuned_arm
 
-BINARY = {"substrate.kind": "binary", "substrate.dim": 256}
 
 
 @dataclass(frozen=True)

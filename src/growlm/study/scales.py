@@ -30,6 +30,9 @@ PAPER = {
 # The growth series (abs-bvv-1..6) is four times as wide: 64-px glyphs give d = 4096 without a lift.
 PAPER_WIDE = {**PAPER, "model.d_model": 4096, "substrate.cell": 64, "train.lr": 1.5e-4}
 
+# The token-id bit-code substrate at the configs' width, for the studies' binary arms.
+BINARY = {"substrate.kind": "binary", "substrate.dim": 256}
+
 SIZES: dict[str, dict[str, object]] = {"smoke": SMOKE, "cpu": {}, "paper": PAPER}
 
 
