@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                       "monolithic; compose: two experts and their compositions (logit/probability averaging, posterior, fixed-share); "
                         "growth-operators: ways to grow to nine blocks against monolithic at equal FLOPs")
     p.add_argument("--scale", choices=("cpu", "paper", "smoke"), default="cpu",
-                   help="cpu (default): 2 CPU cores, at most 2 h (depth), about 2 h (nine-layer), about 1 h idle (compose), "
+                   help="cpu (default): 2 CPU cores, at most 2 h (depth), about 2.5 h (nine-layer), about 1 h idle (compose), "
                         "about 1.5 h (growth-operators); paper: "
                         "the paper's sizes, for GPUs; smoke: tiny, seconds, to check an install")
     p.add_argument("--seeds", type=positive_int, help="training seeds per variant (nine-layer and growth-operators: "
