@@ -8,6 +8,8 @@ import importlib
 import os
 import sys
 
+from safetensors import SafetensorError
+
 from growlm import __version__
 from growlm.errors import GrowlmError
 
@@ -66,7 +68,7 @@ def _disk_full(err: Exception) -> bool:
     """A full disk or quota, raised as OSError or by safetensors' Rust writer (which reports the OS error code)."""
     if isinstance(err, OSError):
         return err.errno in (errno.ENOSPC, errno.EDQUOT)
-    return type(err).__name__ == "SafetensorError" and any(
+    return isinstance(err, SafetensorError) and any(
         f"(os error {code})" in str(err) for code in (errno.ENOSPC, errno.EDQUOT))
 
 

@@ -38,7 +38,6 @@ from growlm.study.scales import BINARY, PAPER, SMOKE, StudyScale
 from growlm.study.sweep import ArmRuns, refuse_lr_override, sweep_table, tuned_arm
 
 
-
 @dataclass(frozen=True)
 class Variant:
     name: str
