@@ -182,6 +182,7 @@ def test_calibration_moves_weight_to_the_expert_that_explains_the_data(expert_mo
     result = calibrate(model, windows, steps=10, lr=0.3, batch_size=2)
     assert result["weights"][1] > 0.6
     assert result["loss_after"] < result["loss_before"] - 0.05
+    # the same function on the same windows and weights: equal to the last bit, approx only for the float sum's repr
     assert result["loss_before"] == pytest.approx(mean_loss(model, windows, model.weights))
     assert model.weights.tolist() == [0.5, 0.5], "calibration leaves the model's own weights alone"
 
@@ -195,7 +196,8 @@ def test_cli_calibration_is_recorded_in_the_composition(experts, tmp_path):
     composition = json.loads((out / "composition.json").read_text())
     calibration = composition["calibration"]
     assert calibration["tokens"] == 96 and calibration["windows"] == 2
-    assert composition["weights"] == pytest.approx(calibration["weights"])
+    # the composition renormalises the calibrated weights (3e-8 off in the last float32 bits)
+    assert composition["weights"] == pytest.approx(calibration["weights"], abs=1e-6)
     assert calibration["weights"] != pytest.approx([0.5, 0.5])
     assert sum(composition["weights"]) == pytest.approx(1)
     assert calibration["sources"][0]["path"] == str(text)
@@ -215,7 +217,9 @@ def test_posterior_mode_and_switch_rate_are_recorded_and_loaded(experts, tmp_pat
     with torch.no_grad():
         first = model(input_ids=ids[:, :1], use_cache=True)
     # One token seen, nothing predicted yet: the weights for the next token are the prior.
-    torch.testing.assert_close(first.cache.weights, torch.tensor([[0.25, 0.75]], dtype=torch.float64))
+    # float64 weights from the float32 prior and one step of the posterior's arithmetic: 1e-8 off, not exact
+    torch.testing.assert_close(first.cache.weights, torch.tensor([[0.25, 0.75]], dtype=torch.float64), rtol=0,
+                               atol=1e-6)
 
 
 @pytest.mark.parametrize(("extra", "message"), [

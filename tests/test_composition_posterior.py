@@ -153,9 +153,12 @@ def test_kv_cached_incremental_decoding_matches_one_full_forward(experts, rate):
             out = model(input_ids=ids[:, t:t + 1], cache=out.cache, use_cache=True)
             steps.append(out.logits)
         alone = [model(input_ids=ids[r:r + 1], use_cache=True).cache.weights for r in range(2)]
+    # Step-by-step, full-sequence and one-row forwards run float32 matmuls of different shapes, whose last bits
+    # vary with shape, thread count and load; the posterior sums ~18 such log-probabilities. A real error (a token
+    # counted twice, a row mixed into another) moves the weights by 1e-2 or more.
     torch.testing.assert_close(torch.cat(steps, 1), full.logits, rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(out.cache.weights, full.cache.weights, rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(full.cache.weights, torch.cat(alone), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(out.cache.weights, full.cache.weights, rtol=0, atol=1e-5)
+    torch.testing.assert_close(full.cache.weights, torch.cat(alone), rtol=0, atol=1e-5)
     assert full.cache.weights[0].argmax() == 0 and full.cache.weights[1].argmax() == 2, "each row has its own"
 
 
@@ -168,8 +171,10 @@ def test_padded_positions_leave_the_posterior_alone(experts):
         plain = model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True)
         pad = model(input_ids=padded, attention_mask=mask, use_cache=True)
         shifted = model(input_ids=padded, attention_mask=torch.ones_like(padded), use_cache=True)
+    # The padded and plain forwards run float32 matmuls of different shapes, so the weights may differ in the last
+    # bits (2.9e-9 seen under load); a padded position that updated the posterior moves them by ~0.9 ("shifted").
     torch.testing.assert_close(pad.logits[:, :11], plain.logits, rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(pad.cache.weights, plain.cache.weights, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(pad.cache.weights, plain.cache.weights, rtol=0, atol=1e-6)
     torch.testing.assert_close(pad.cache.pending, plain.cache.pending, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(shifted.cache.weights, plain.cache.weights, atol=1e-6), "unmasked zeros do update"
 
@@ -260,8 +265,10 @@ def test_chunked_vocabulary_passes_do_not_change_the_result(experts, monkeypatch
         monkeypatch.setitem(posterior.CHUNK_ELEMENTS, "cpu", elements)
         with torch.no_grad():
             results.append(model(input_ids=ids).logits)
-    torch.testing.assert_close(results[0], results[2], rtol=1e-6, atol=1e-5)
-    torch.testing.assert_close(results[1], results[2], rtol=1e-6, atol=1e-5)
+    # Chunking reorders float32 log-sum-exp reductions over the vocabulary (3.8e-6 seen on log-probabilities of
+    # magnitude ~20); a chunk skipped or counted twice would move them by far more than 1e-4.
+    torch.testing.assert_close(results[0], results[2], rtol=0, atol=1e-4)
+    torch.testing.assert_close(results[1], results[2], rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize("mode,rate", [("posterior", 0.0), ("posterior", 0.05), ("mean_probs", 0.0),

@@ -11,7 +11,7 @@ def test_two_processes_match_one_with_the_same_global_batch(tiny_config, tmp_pat
     subprocess.run([sys.executable, "-m", "growlm", "grow", cfg, "--out", str(one), *common],
                    check=True, capture_output=True)
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                          "--master_port", "29517", "-m", "growlm", "grow", cfg, "--out", str(two), *common],
+                          "--standalone", "-m", "growlm", "grow", cfg, "--out", str(two), *common],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
     a = load_file(one / "stages" / "2" / "model" / "model.safetensors")

@@ -27,6 +27,7 @@ def test_identity_growth_leaves_logits_unchanged(model, ids):
     before = model(ids).logits
     grow(model, 3, "identity")
     assert model.config.num_hidden_layers == 5 and len(model.model.layers) == 5
+    # Exact: identity blocks add x + 0 (zeroed output projections) to the same residual stream, same shapes.
     assert torch.equal(model(ids).logits, before)
 
 
@@ -42,7 +43,7 @@ def test_copy_initialisations(model, init, source):
     layers = model.model.layers
     for new, src in zip(range(2, 2 + len(source)), source):
         a, b = layers[new].state_dict(), layers[src].state_dict()
-        assert all(torch.equal(a[k], b[k]) for k in a)
+        assert all(torch.equal(a[k], b[k]) for k in a)  # exact: copies
         assert layers[new].self_attn.layer_idx == new
         assert layers[new].mlp.up_proj.weight.data_ptr() != layers[src].mlp.up_proj.weight.data_ptr()
 
@@ -108,6 +109,7 @@ def test_every_operator_builds_random_first_blocks():
         reference = build_model(CFG, 0, None)
         torch.manual_seed(1)
         grow(reference, 2, "random")
+        # exact: the same seeded initialisation, in the same order
         assert all(torch.equal(a, b) for a, b in zip(empty.parameters(), reference.parameters())), init
 
 
@@ -115,4 +117,4 @@ def test_stack_repeats_the_whole_stack_in_order(model):
     grow(model, 3, "stack")
     layers = model.model.layers
     for new, src in ((2, 0), (3, 1), (4, 0)):
-        assert all(torch.equal(a, b) for a, b in zip(layers[new].parameters(), layers[src].parameters()))
+        assert all(torch.equal(a, b) for a, b in zip(layers[new].parameters(), layers[src].parameters()))  # copies

@@ -56,6 +56,7 @@ def assert_same_run(run: Path, reference: Path) -> None:
     for stage in (1, 2):
         a = load_file(reference / "stages" / str(stage) / "model" / "model.safetensors")
         b = load_file(run / "stages" / str(stage) / "model" / "model.safetensors")
+        # Exact: deterministic CPU training, the same config and process settings as the reference.
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), f"stage {stage} differs"
     summaries = json.loads((run / "stages" / "summary.json").read_text())
     assert [s["stage"] for s in summaries] == [1, 2]

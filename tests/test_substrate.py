@@ -128,7 +128,7 @@ def test_build_is_byte_identical_and_round_trips(default16, tmp_path):
     for name in ("manifest.json", MATRIX_FILE):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     loaded = load_substrate(tmp_path / "a")
-    assert torch.equal(loaded.matrix, default16.matrix)
+    assert torch.equal(loaded.matrix, default16.matrix)  # exact: a saved and loaded copy
     assert loaded.sha256 == default16.sha256 and loaded.dim == 256 and loaded.kind == "visual"
     params = loaded.manifest["params"]
     assert loaded.manifest["layout"] == L.LAYOUT_ID
@@ -159,7 +159,7 @@ def test_binary_rows_decode_to_their_ids(dim):
 def test_random_is_seeded_and_unit_norm():
     a, b = (build_substrate("random", dim=32, seed=7).matrix for _ in range(2))
     c = build_substrate("random", dim=32, seed=8).matrix
-    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert torch.equal(a, b) and not torch.equal(a, c)  # exact: the same seed, the same code
     torch.testing.assert_close(a.norm(dim=1), torch.ones(L.VOCAB_SIZE), atol=1e-5, rtol=0)
 
 
@@ -169,7 +169,7 @@ def test_lift_is_fixed_and_keeps_row_norms(d, d_model):
     matrix[0] = 0
     out = lift(matrix, d_model)
     assert out.shape == (300, d_model) and out.dtype == torch.float32
-    assert torch.equal(out, lift(matrix.clone(), d_model))
+    assert torch.equal(out, lift(matrix.clone(), d_model))  # exact: the same inputs through the same code
     torch.testing.assert_close(out.norm(dim=1), matrix.norm(dim=1), atol=1e-4, rtol=1e-4)
     if d_model == d:
         assert torch.equal(out, matrix)
