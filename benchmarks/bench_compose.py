@@ -25,7 +25,7 @@ import time
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from benchmarks.common import interleaved, print_table
+from benchmarks.common import interleaved, machine_line, print_table
 from growlm.composition import ComposedModel
 from growlm.decode import decode
 from growlm.evals.harness import ChoiceRequest, score_choices, sequence_loglikelihoods
@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--workloads", nargs="+", default=["perplexity", "choices", "decode"])
     args = parser.parse_args()
     torch.set_num_threads(1)
+    print(machine_line() + "; composition computes in float32 on every device")
     experts = [expert(1, args.hidden), expert(2, args.hidden)]
     models = {"expert A": experts[0], "expert B": experts[1]}
     models.update({name: ComposedModel(experts, None, mode, rate).eval() for name, (mode, rate) in MODES.items()})

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import tempfile
 import time
 
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from benchmarks.common import interleaved, print_table
+from benchmarks.common import interleaved, machine_line, print_table
 from growlm.evals import commonsense
 from growlm.evals.arc import VARIANTS as ARC_VARIANTS
 from growlm.evals.harness import ChoiceRequest, encode_pair, score_choices
@@ -78,7 +77,7 @@ def main() -> None:
         default_tokenizer().save(tmp)
         tokenizer = AutoTokenizer.from_pretrained(tmp)
     sets = {k: v for k, v in item_sets(args.items).items() if not args.sets or k in args.sets}
-    print(f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}, {args.items} items per set")
+    print(f"{machine_line()}; scoring computes in float32 on every device; {args.items} items per set")
     rows = []
     for layers in args.layers:
         torch.manual_seed(0)

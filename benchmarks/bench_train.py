@@ -1,19 +1,27 @@
 """Training-step speed: where growlm's step spends its time, growlm's step vs a plain PyTorch loop, and a
 constructive stage vs a monolithic step.
 
-0. Profile of growlm's bf16 step (monolithic, frozen substrate), each part timed on its own with the step's shapes:
+Every table names the CPU, its capability and the precision `train.precision = "auto"` picks on it (growlm.precision:
+bf16 where the CPU multiplies bf16 natively fast, AMX or AVX512-BF16 and measured so; float32 elsewhere).
+
+0. Profile of growlm's step in the auto precision (monolithic, frozen substrate), each part timed on its own with the
+   step's shapes:
    the LM head's three matmuls (logits, d hidden, d weight), the softmax and its gradient over the logits, the
    decoder blocks forward + backward, gradient clipping + AdamW; "other" is the step minus the parts. MFU is the
    step's model FLOPs per second over the measured throughput of the LM head's own matmul shape (the largest
    matmul of the step; CPUs publish no useful peak).
-1. Monolithic training throughput: growlm's training step (frozen substrate, fused chunked LM-head loss, bf16
-   autocast, flushed denormals) vs a plain loop over the same LlamaForCausalLM config, batch and data in fp32
+1. Monolithic training throughput: growlm's training step (frozen substrate, fused chunked LM-head loss, auto
+   precision, flushed denormals) vs a plain loop over the same LlamaForCausalLM config, batch and data in fp32
    (model(input_ids, labels=...) then loss.backward(), AdamW). Target: >= 2.5x tokens/s (goal 3x). The first call of the
    compiled loss compiles it (the warm-up step, not timed).
 2. A stage that trains 3 new blocks on top of 6 frozen ones vs a monolithic 9-block step, both through growlm's
    step. Target: no slower than the FLOP ratio (printed beside it).
 
     .venv/bin/python -m benchmarks.bench_train [--d-model 256] [--context 128] [--batch 16] [--repeats 5]
+                                               [--all-precisions]
+
+On a CPU where auto picks float32, the bf16 rows are left out (a bf16 step there takes minutes); --all-precisions
+times them anyway.
 """
 
 from __future__ import annotations
@@ -22,9 +30,10 @@ import argparse
 
 import torch
 
-from benchmarks.common import interleaved, print_table
+from benchmarks.common import interleaved, machine_line, print_table
 from growlm.config import ModelConfig
 from growlm.model.llama import build_model
+from growlm.precision import choose
 from growlm.train.flops import flops_per_token
 from growlm.train.freeze import set_trainable
 from growlm.train.loss import _chunk_fn
@@ -52,14 +61,15 @@ def make_step(model, no_grad_blocks: int, bf16: bool, batch: torch.Tensor, fused
     return growlm_step if fused else plain_step
 
 
-def profile(model, batch: torch.Tensor, chunk: int, repeats: int) -> None:
-    """Table 0: the bf16 step and its parts, each timed alone with the step's shapes."""
+def profile(model, batch: torch.Tensor, chunk: int, repeats: int, bf16: bool) -> None:
+    """Table 0: the step and its parts, each timed alone with the step's shapes."""
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4, foreach=True)
-    loss_model = LossModel(model, 0, chunk, True, True)
-    weight = model.lm_head.weight.detach().to(torch.bfloat16)
+    loss_model = LossModel(model, 0, chunk, bf16, True)
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    weight = model.lm_head.weight.detach().to(dtype)
     inputs, targets = batch[:, :-1], batch[:, 1:].reshape(-1)
-    hidden = loss_model.hidden_states(inputs).detach().reshape(-1, weight.shape[1]).to(torch.bfloat16)
+    hidden = loss_model.hidden_states(inputs).detach().reshape(-1, weight.shape[1]).to(dtype)
     starts = range(0, hidden.shape[0], chunk)
     softmax_grad = _chunk_fn(True)
     logits = [hidden[a:a + chunk] @ weight.T for a in starts]
@@ -102,7 +112,8 @@ def profile(model, batch: torch.Tensor, chunk: int, repeats: int) -> None:
     rows = [[name, f"{v:.3f}", f"{v / total:.0%}"] for name, v in t.items()]
     rows.append(["step", f"{total:.3f}", f"{tokens / total:,.0f} tokens/s, {step_flops / total / 1e9:,.0f} GFLOP/s, "
                                          f"MFU {step_flops / total / peak:.0%} of {peak / 1e9:,.0f} GFLOP/s"])
-    print_table("\n0. where growlm's bf16 step spends its time", ["part", "s", "share of the step"], rows)
+    name = "bf16" if bf16 else "fp32"
+    print_table(f"\n0. where growlm's {name} step spends its time", ["part", "s", "share of the step"], rows)
 
 
 def main() -> None:
@@ -113,19 +124,23 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--depth", type=int, default=4, help="depth of the monolithic throughput model")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--all-precisions", action="store_true", help="time bf16 even where auto picks float32")
     args = ap.parse_args()
     torch.manual_seed(0)
     cfg = ModelConfig(d_model=args.d_model, n_heads=args.heads, context=args.context)
     substrate = torch.nn.functional.normalize(torch.randn(65536, args.d_model), dim=1)
     batch = torch.randint(0, 65536, (args.batch, args.context + 1))
     tokens = args.batch * args.context
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, d_model {args.d_model}, "
-          f"context {args.context}, batch {args.batch}")
+    precision = choose("auto", "cpu")
+    print(f"{machine_line(precision)}\nd_model {args.d_model}, context {args.context}, batch {args.batch}")
+    precisions = [False, True] if precision.bf16 or args.all_precisions else [False]
+    if len(precisions) == 1:
+        print("bf16 rows left out: auto picks float32 on this CPU (--all-precisions times them anyway)")
 
     plain_model = build_model(cfg, args.depth, substrate)
     set_trainable(plain_model, 0, train_embedding=False)
     torch.set_flush_denormal(True)
-    profile(plain_model, batch, 1024, args.repeats)
+    profile(plain_model, batch, 1024, args.repeats, precision.bf16)
 
     # 1. throughput vs a plain loop (monolithic, frozen substrate)
     plain_model = build_model(cfg, args.depth, substrate)
@@ -133,12 +148,13 @@ def main() -> None:
     ours_model = build_model(cfg, args.depth, substrate)
     ours_model.load_state_dict(plain_model.state_dict())
     set_trainable(ours_model, 0, train_embedding=False)
-    t = interleaved({
-        "plain fp32 loop": make_step(plain_model, 0, False, batch, fused=False),
-        "growlm fp32 eager": make_step(ours_model, 0, False, batch, fused=True, compile=False),
-        "growlm fp32": make_step(ours_model, 0, False, batch, fused=True),
-        "growlm bf16 (default)": make_step(ours_model, 0, True, batch, fused=True),
-    }, args.repeats)
+    auto = " (auto)"
+    runs = {"plain fp32 loop": make_step(plain_model, 0, False, batch, fused=False),
+            "growlm fp32 eager": make_step(ours_model, 0, False, batch, fused=True, compile=False),
+            "growlm fp32" + ("" if precision.bf16 else auto): make_step(ours_model, 0, False, batch, fused=True)}
+    if True in precisions:
+        runs["growlm bf16" + (auto if precision.bf16 else "")] = make_step(ours_model, 0, True, batch, fused=True)
+    t = interleaved(runs, args.repeats)
     ref = t["plain fp32 loop"]
     print_table(f"\n1. monolithic {args.depth}-block training step", ["run", "s/step", "tokens/s", "speed-up"],
                 [[k, f"{v:.3f}", f"{tokens / v:,.0f}", f"{ref / v:.2f}x"] for k, v in t.items()])
@@ -149,7 +165,7 @@ def main() -> None:
     grown = build_model(cfg, 9, substrate)
     set_trainable(grown, 6, train_embedding=False)
     rows = []
-    for bf16 in (False, True):
+    for bf16 in precisions:
         t = interleaved({"monolithic 9": make_step(mono, 0, bf16, batch, True),
                          "3 on 6 frozen": make_step(grown, 6, bf16, batch, True)}, args.repeats)
         f_mono, f_grown = flops_per_token(mono, args.context).total, flops_per_token(grown, args.context).total

@@ -31,3 +31,18 @@ def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
     print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
     for row in rows:
         print("  ".join(str(x).rjust(w) for x, w in zip(row, widths)))
+
+
+def machine_line(precision=None) -> str:
+    """The machine every number of a benchmark belongs to: CPU model, torch's capability and bf16 units, threads,
+    load, and (for training benchmarks) the precision `train.precision = "auto"` picks here."""
+    import os
+
+    import torch
+
+    from growlm.precision import cpu_capability
+    from growlm.provenance import cpu_model
+
+    line = (f"{cpu_model()} ({os.cpu_count()} cores, {cpu_capability()}), torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")
+    return line + (f"\n{precision.describe()}" if precision is not None else "")

@@ -9,7 +9,7 @@ import growlm
 PACKAGE = Path(growlm.__file__).parent
 # Lowest first: a component may import only components listed before it (and itself).
 LAYERS = [
-    "errors", "io", "provenance",           # shared basics
+    "errors", "io", "provenance", "precision",  # shared basics
     "tokenizer", "substrate", "data",       # inputs
     "model",                                # the Llama decoder, growth operators, the exported folder
     "config",                               # the run config, validated against the registries below it

@@ -140,7 +140,8 @@ class TrainConfig(Strict):
     beta1: float = Field(0.9, ge=0, lt=1)
     beta2: float = Field(0.95, ge=0, lt=1)
     grad_clip: float = Field(1.0, ge=0, description="0 = no clipping")
-    precision: Literal["fp32", "bf16"] = "bf16"
+    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 on CUDA with bf16 and on CPUs "
+                                                      "with fast bf16 (AMX, AVX512-BF16; measured), fp32 elsewhere")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
     log_every: int = Field(10, ge=1)

@@ -21,7 +21,7 @@ from growlm import __version__
 from growlm.analysis.document import ReportBuilder
 from growlm.analysis.plots import plot_loss_curve, plot_loss_vs_flops, plot_metric_by_depth, plot_subject_heatmap
 from growlm.analysis.runs import EvalRecord, Run, Study, load_run, load_study
-from growlm.provenance import git_commit
+from growlm.provenance import cpu_model, git_commit
 from growlm.train.rundir import RunDir
 from growlm.analysis.tables import Table, format_value
 from growlm.errors import GrowlmError
@@ -115,23 +115,13 @@ def _flatten(data: object, prefix: str = "") -> list[list[object]]:
              else json.dumps(data, ensure_ascii=False)]]
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def environment_table() -> Table:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     rows = [["made", datetime.now(timezone.utc).isoformat(timespec="seconds")], ["growlm", __version__],
             ["git commit", git_commit()], ["python", sys.version.split()[0]], ["torch", torch.__version__],
-            ["platform", platform.platform()], ["cpu", f"{_cpu_name()} ({os.cpu_count()} logical cores)"],
+            ["platform", platform.platform()], ["cpu", f"{cpu_model()} ({os.cpu_count()} logical cores)"],
             ["gpu", gpu]]
     return Table("Environment of this report", ["item", "value"], rows,
                  note="The machine and code that trained the run are in its manifest above.")

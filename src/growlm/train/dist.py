@@ -25,6 +25,14 @@ class Dist:
         if self.world > 1:
             dist.barrier()
 
+    def from_main(self, obj):
+        """Rank 0's `obj` on every process (so decisions measured per process agree)."""
+        if self.world == 1:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
     def mean(self, value: torch.Tensor) -> float:
         """The mean of a scalar over all processes."""
         if self.world > 1:

@@ -6,6 +6,7 @@ Under torchrun every process calls it; only rank 0 writes the run directory.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from growlm.config import RunConfig, load_config, read_toml, to_toml
 from growlm.data.mix import parse_sources
 from growlm.errors import GrowlmError
 from growlm.io import check_not_input, check_replaceable, clear_folder
+from growlm.precision import Precision, choose
 from growlm.train.dist import Dist, init_distributed
 from growlm.train.inputs import RunInputs, resolve_inputs
 from growlm.train.rundir import RunDir
@@ -114,6 +116,24 @@ def _inputs(cfg: RunConfig, run: RunDir, d: Dist) -> RunInputs:
     return inputs if inputs is not None else resolve_inputs(cfg, run)
 
 
+def run_precision(cfg: RunConfig, run: RunDir, d: Dist, resume: bool) -> Precision:
+    """What the run computes in: chosen once, when it starts (rank 0's choice on every process); a resume keeps
+    the choice its manifest recorded, so it continues exactly as it started, and warns if bf16 is slow here."""
+    recorded = run.read_manifest().get("precision") if resume else None
+    if recorded is not None:
+        precision = Precision.from_json(recorded)
+        note = " (recorded when the run started)"
+        slow = choose("bf16", d.device).warning() if precision.bf16 and d.device.type == "cpu" else None
+    else:  # a new run, or one started before growlm recorded its precision ("bf16" or "fp32" then)
+        precision = d.from_main(choose(cfg.train.precision, d.device))
+        note, slow = "", precision.warning()
+    if d.main:
+        print(precision.describe() + note, file=sys.stderr)
+        if slow:
+            print(slow, file=sys.stderr)
+    return precision
+
+
 def grow(config: str | Path | RunConfig | None = None, out: str | Path | None = None, overrides: list[str] = (),
          resume: bool = False, force: bool = False, check_memory: bool = True) -> GrowResult:
     """Train a run by its growth plan (monolithic baselines are one-stage plans); see the module docstring."""
@@ -136,9 +156,10 @@ def grow(config: str | Path | RunConfig | None = None, out: str | Path | None = 
         inputs = _inputs(cfg, run, d)
         if resume:
             run.check_resume(inputs)
-        elif d.main:
-            run.write_header(cfg, inputs)
-        summaries = Trainer(cfg, run, inputs, d).fit(resume=resume, overrides=list(overrides))
+        precision = run_precision(cfg, run, d, resume)
+        if not resume and d.main:
+            run.write_header(cfg, inputs, precision)
+        summaries = Trainer(cfg, run, inputs, d, precision).fit(resume=resume, overrides=list(overrides))
     finally:
         if lock is not None:
             lock.close()

@@ -1,7 +1,7 @@
 """THE run directory: every path of a run, its header (resolved config + manifest) and its stage outputs.
 
 RUN/config.resolved.toml   the config with every default filled in
-RUN/manifest.json          hashes of tokenizer, data and substrate, code commit, machine
+RUN/manifest.json          hashes of tokenizer, data and substrate, code commit, machine, precision chosen
 RUN/metrics.jsonl          see growlm.train.metrics;  RUN/tensorboard/
 RUN/checkpoints/           see growlm.train.checkpoint
 RUN/tokenizer, data, substrate   inputs built into the run when the config names none
@@ -107,7 +107,7 @@ class RunDir:
     def read_manifest(self) -> dict:
         return _read_json(self.manifest_file)
 
-    def write_header(self, cfg: RunConfig, inputs) -> None:
+    def write_header(self, cfg: RunConfig, inputs, precision) -> None:
         text = to_toml(cfg)
         atomic_write_text(self.config_file, text)
         atomic_write_json(self.manifest_file, {
@@ -119,6 +119,7 @@ class RunDir:
             "tokenizer_path": str(Path(cfg.tokenizer.path).resolve()) if cfg.tokenizer.path else "tokenizer",
             "shards_path": str(inputs.shards.resolve()),
             "machine": machine(),
+            "precision": precision.to_json(),
         })
 
     def check_resume(self, inputs) -> None:

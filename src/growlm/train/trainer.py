@@ -19,6 +19,7 @@ from tqdm import tqdm
 from growlm.config import RunConfig
 from growlm.errors import GrowlmError
 from growlm.io import atomic_write_json, fault
+from growlm.precision import Precision
 from growlm.model.folder import write_model
 from growlm.model.growth import grow
 from growlm.model.llama import base_model, build_model, count_params
@@ -58,7 +59,7 @@ class Stage:
 
 
 class Trainer:
-    def __init__(self, cfg: RunConfig, run: RunDir, inputs: RunInputs, dist_info: Dist):
+    def __init__(self, cfg: RunConfig, run: RunDir, inputs: RunInputs, dist_info: Dist, precision: Precision):
         from growlm.data.loader import TokenWindows
 
         self.cfg, self.run, self.inputs, self.d = cfg, run, inputs, dist_info
@@ -74,7 +75,8 @@ class Trainer:
             raise GrowlmError(f"shards {inputs.shards} were made with another tokenizer; prepare them again")
         if dist_info.device.type == "cpu":
             torch.set_flush_denormal(True)
-        self.bf16 = t.precision == "bf16"
+        self.precision = precision
+        self.bf16 = precision.bf16
         self.peak_flops = measured_peak_flops(dist_info.device, self.bf16)
         self.plan = Plan(cfg)
         self.metrics = MetricsLog(run.metrics, run.tensorboard, dist_info.main)
