@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_CONFIG
 from safetensors.torch import load_file
 
 import growlm.io
+from conftest import TINY_CONFIG
 from growlm.cli import main
 from growlm.train.rundir import RunDir
 
@@ -25,8 +25,12 @@ def config(tmp_path_factory, corpus_inputs) -> Path:
     """tiny_config made smaller still: 3 steps a stage of 2 x 16 tokens, a checkpoint every 2 steps."""
     path = tmp_path_factory.mktemp("cfg") / "tiny.toml"
     text = TINY_CONFIG.format(**{k: str(v) for k, v in corpus_inputs.items()})
-    for old, new in (("batch_size = 4", "batch_size = 2"), ("context = 32", "context = 16"),
-                     ("tokens = 512", "tokens = 96"), ("eval_batches = 2", "eval_batches = 1")):
+    for old, new in (
+        ("batch_size = 4", "batch_size = 2"),
+        ("context = 32", "context = 16"),
+        ("tokens = 512", "tokens = 96"),
+        ("eval_batches = 2", "eval_batches = 1"),
+    ):
         assert old in text
         text = text.replace(old, new)
     path.write_text(text)
@@ -43,12 +47,14 @@ def reference(config, tmp_path_factory) -> Path:
 @pytest.fixture
 def fault(monkeypatch):
     """Arm GROWLM_FAULT for the next in-process call; disarm with fault(None)."""
+
     def arm(spec: str | None) -> None:
         monkeypatch.setattr(growlm.io, "_FAULT_COUNTS", {})
         if spec:
             monkeypatch.setenv("GROWLM_FAULT", spec)
         else:
             monkeypatch.delenv("GROWLM_FAULT", raising=False)
+
     return arm
 
 
@@ -71,14 +77,17 @@ def assert_same_run(run: Path, reference: Path) -> None:
     assert not left, f"temporaries left: {left}"
 
 
-@pytest.mark.parametrize("spec", ["step:3:interrupt", "checkpoint:2:interrupt", "export:1:interrupt",
-                                  "stage:1:interrupt", "checkpoint:3:enospc"])
+@pytest.mark.parametrize(
+    "spec",
+    ["step:3:interrupt", "checkpoint:2:interrupt", "export:1:interrupt", "stage:1:interrupt", "checkpoint:3:enospc"],
+)
 def test_interrupted_run_resumes_bit_identical(spec, config, reference, fault, tmp_path, capsys):
     run = tmp_path / "run"
     fault(spec)
     code = main(["grow", str(config), "--out", str(run)])
-    said = [line[line.index("growlm grow:"):] for line in capsys.readouterr().err.splitlines()
-            if "growlm grow:" in line]
+    said = [
+        line[line.index("growlm grow:") :] for line in capsys.readouterr().err.splitlines() if "growlm grow:" in line
+    ]
     assert len(said) == 1 and "--resume" in said[0]
     if spec.endswith("enospc"):
         assert code == 2 and "no space left" in said[0]
@@ -96,8 +105,12 @@ def test_sigkill_while_a_stage_is_exported_loses_nothing(config, reference, tmp_
     """The old order recorded the stage-end checkpoint before the export: a kill there lost stage 1 for good."""
     run = tmp_path / "run"
     env = {**os.environ, "GROWLM_FAULT": "export:1"}
-    out = subprocess.run([sys.executable, "-m", "growlm", "grow", str(config), "--out", str(run)], env=env,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "growlm", "grow", str(config), "--out", str(run)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == -9, out.stderr[-2000:]
     assert list((run / "stages" / "1").glob(".model.*.tmp")), "the kill came while the export was written"
     assert main(["grow", "--resume", "--out", str(run)]) == 0  # the dead process's lock does not block
@@ -106,8 +119,21 @@ def test_sigkill_while_a_stage_is_exported_loses_nothing(config, reference, tmp_
 
 def test_damaged_checkpoints_fall_back_to_an_intact_one(config, tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["grow", str(config), "--out", str(run), "--set", "growth.stages.1.tokens=32", "--set",
-                 "train.keep_checkpoints=1"]) == 0
+    assert (
+        main(
+            [
+                "grow",
+                str(config),
+                "--out",
+                str(run),
+                "--set",
+                "growth.stages.1.tokens=32",
+                "--set",
+                "train.keep_checkpoints=1",
+            ]
+        )
+        == 0
+    )
     kept = sorted((run / "checkpoints").glob("step-*"))
     assert len(kept) == 2, "at least two checkpoints are kept"
     assert set(json.loads((kept[-1] / "state.json").read_text())["sha256"]) == {"model.safetensors", "rng.pt"}
@@ -145,8 +171,7 @@ def test_resume_refuses_training_overrides_and_records_the_rest(reference, tmp_p
     err = capsys.readouterr().err
     assert "train.lr cannot change" in err and "train.log_every" in err
     assert not (run / "resumes.jsonl").exists()
-    assert main(["grow", "--resume", "--out", str(run), "--set", "train.log_every=3", "--set",
-                 "train.threads=1"]) == 0
+    assert main(["grow", "--resume", "--out", str(run), "--set", "train.log_every=3", "--set", "train.threads=1"]) == 0
     rows = [json.loads(x) for x in (run / "resumes.jsonl").read_text().splitlines()]
     assert rows[-1]["overrides"] == ["train.log_every=3", "train.threads=1"]
     assert rows[-1]["checkpoint"].endswith("-stage-end")
@@ -171,9 +196,20 @@ def test_eval_run_stopped_while_writing_results_completes_on_rerun(reference, fa
     import shutil
 
     arc = tmp_path / "arc.jsonl"
-    arc.write_text("".join(json.dumps({"id": f"q{i}", "question": f"Which one is {i}?", "answerKey": "A",
-                                       "choices": {"text": ["alpha", "beta"], "label": ["A", "B"]}}) + "\n"
-                           for i in range(3)))
+    arc.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": f"q{i}",
+                    "question": f"Which one is {i}?",
+                    "answerKey": "A",
+                    "choices": {"text": ["alpha", "beta"], "label": ["A", "B"]},
+                }
+            )
+            + "\n"
+            for i in range(3)
+        )
+    )
     runs = {name: shutil.copytree(reference, tmp_path / name) for name in ("whole", "stopped")}
     args = ["--tasks", "arc_easy", "--no-progress", "--task-file", f"arc_easy={arc}"]
     assert main(["eval-run", str(runs["whole"]), *args]) == 0
@@ -185,3 +221,19 @@ def test_eval_run_stopped_while_writing_results_completes_on_rerun(reference, fa
     for name in ("eval_by_depth.csv", "eval_by_depth.json"):
         assert (runs["stopped"] / name).read_text() == (runs["whole"] / name).read_text()
     assert not [p for p in runs["stopped"].rglob(".*") if p.name != ".growlm.lock"]
+
+
+def test_a_resume_stopped_while_it_trims_the_metrics_keeps_them_whole(config, reference, fault, tmp_path, capsys):
+    """A resume first drops the rows logged after its checkpoint; that rewrite is atomic, so stopping it there
+    leaves the old metrics.jsonl whole, and the next resume still ends as the uninterrupted run."""
+    run = tmp_path / "run"
+    fault("step:5:interrupt")  # stage 2, after the step-4 checkpoint: step 5's rows are logged again on resume
+    assert main(["grow", str(config), "--out", str(run)]) == 130
+    before = (run / "metrics.jsonl").read_bytes()
+    fault("write metrics.jsonl:1:interrupt")  # the trimmed copy is written, not yet renamed into place
+    assert main(["grow", "--resume", "--out", str(run)]) == 130
+    assert (run / "metrics.jsonl").read_bytes() == before
+    fault(None)
+    assert main(["grow", "--resume", "--out", str(run)]) == 0
+    assert_same_run(run, reference)
+    capsys.readouterr()

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from growlm.errors import GrowlmError
+from growlm.io import atomic_write_text
 
 TENSORBOARD_SCALARS = ("loss", "val_loss", "lr", "tokens_per_s", "mfu")
 
@@ -58,9 +59,12 @@ class MetricsLog:
         """Drop rows logged after `after_step` (and, at that step, rows of stages after `stage`), which a resume
         from that step logs again."""
         if self.enabled and self.path.is_file():
-            rows = [r for r in read_metrics(self.path) if r["step"] < after_step or (
-                r["step"] == after_step and (stage is None or r.get("stage", 0) <= stage))]
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+            rows = [
+                r
+                for r in read_metrics(self.path)
+                if r["step"] < after_step or (r["step"] == after_step and (stage is None or r.get("stage", 0) <= stage))
+            ]
+            atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in rows))  # a kill keeps the old file
 
     def rows(self) -> list[dict]:
         return read_metrics(self.path) if self.path.is_file() else []
