@@ -30,15 +30,26 @@ from growlm.composition import ComposedModel
 from growlm.decode import decode
 from growlm.evals.harness import ChoiceRequest, score_choices, sequence_loglikelihoods
 
-MODES = {"mean_logits": ("mean_logits", 0.0), "mean_probs": ("mean_probs", 0.0), "posterior": ("posterior", 0.0),
-         "fixed-share 0.01": ("posterior", 0.01)}
+MODES = {
+    "mean_logits": ("mean_logits", 0.0),
+    "mean_probs": ("mean_probs", 0.0),
+    "posterior": ("posterior", 0.0),
+    "fixed-share 0.01": ("posterior", 0.01),
+}
 
 
 def expert(seed: int, hidden: int = 256) -> LlamaForCausalLM:
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=65536, hidden_size=hidden, intermediate_size=hidden * 11 // 4, num_hidden_layers=3,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=128,
-                         tie_word_embeddings=False)
+    config = LlamaConfig(
+        vocab_size=65536,
+        hidden_size=hidden,
+        intermediate_size=hidden * 11 // 4,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=128,
+        tie_word_embeddings=False,
+    )
     return LlamaForCausalLM(config).eval()
 
 
@@ -89,8 +100,11 @@ def main() -> None:
         both = times["expert A"] + times["expert B"]
         rows.append([task, "A + B", f"{both:.3f}", "1.00"])
         rows += [[task, name, f"{times[name]:.3f}", f"{times[name] / both:.2f}"] for name in MODES]
-    print_table(f"Composed evaluation vs the sum of its experts (CPU seconds, 1 thread, hidden {args.hidden})",
-                ["workload", "model", "seconds", "ratio"], rows)
+    print_table(
+        f"Composed evaluation vs the sum of its experts (CPU seconds, 1 thread, hidden {args.hidden})",
+        ["workload", "model", "seconds", "ratio"],
+        rows,
+    )
 
 
 if __name__ == "__main__":

@@ -76,14 +76,25 @@ def _tokenize_rate(tok, texts: list[str]) -> float:
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one thread, like one worker
     start = time.process_time()
     for i in range(0, len(sample), 64):
-        tok.encode_batch(sample[i: i + 64])
+        tok.encode_batch(sample[i : i + 64])
     return size / 1e6 / (time.process_time() - start)
 
 
 def _run_prepare(root: Path, tokenizer: str | None, workers: int) -> tuple[float, float, float]:
     """(wall seconds, CPU seconds, peak RSS MB) of `growlm data prepare` in a child process."""
-    command = [sys.executable, "-m", "growlm", "data", "prepare", "--source", str(root / "corpus"),
-               "--out", str(root / "shards"), "--workers", str(workers)]
+    command = [
+        sys.executable,
+        "-m",
+        "growlm",
+        "data",
+        "prepare",
+        "--source",
+        str(root / "corpus"),
+        "--out",
+        str(root / "shards"),
+        "--workers",
+        str(workers),
+    ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command + (["--tokenizer", tokenizer] if tokenizer else []), check=True)
@@ -110,16 +121,22 @@ def main() -> None:
     try:
         size = write_corpus(root / "corpus", texts, int(args.size_mb * 1e6), int(args.shard_mb * 1e6), args.format)
         files = sum(1 for _ in (root / "corpus").iterdir())
-        print(f"corpus: {size / 1e6:.0f} MB of text from {', '.join(names)} in {files} {args.format} files; "
-              f"{args.workers} workers, load average {os.getloadavg()[0]:.1f} on "
-              f"{len(os.sched_getaffinity(0))} cores, tokenizer {tok.sha256[:12]}")
+        print(
+            f"corpus: {size / 1e6:.0f} MB of text from {', '.join(names)} in {files} {args.format} files; "
+            f"{args.workers} workers, load average {os.getloadavg()[0]:.1f} on "
+            f"{len(os.sched_getaffinity(0))} cores, tokenizer {tok.sha256[:12]}"
+        )
         seconds, cpu, child_rss = _run_prepare(root, args.tokenizer, args.workers)
         mb, ceiling = size / 1e6, _tokenize_rate(tok, texts)
         self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"prepare: {seconds:.1f} s wall, {mb / seconds:.2f} MB/s, {mb / seconds / args.workers:.2f} MB/s per "
-              f"worker; {mb / cpu:.2f} MB per CPU second (target >= 2); one core tokenizing alone: "
-              f"{ceiling:.2f} MB per CPU second")
-        print(f"peak RSS: prepare (largest process) {child_rss:.0f} MB (target < 2048), this benchmark {self_rss:.0f} MB")
+        print(
+            f"prepare: {seconds:.1f} s wall, {mb / seconds:.2f} MB/s, {mb / seconds / args.workers:.2f} MB/s per "
+            f"worker; {mb / cpu:.2f} MB per CPU second (target >= 2); one core tokenizing alone: "
+            f"{ceiling:.2f} MB per CPU second"
+        )
+        print(
+            f"peak RSS: prepare (largest process) {child_rss:.0f} MB (target < 2048), this benchmark {self_rss:.0f} MB"
+        )
     finally:
         if not args.dir:
             shutil.rmtree(root, ignore_errors=True)

@@ -36,14 +36,19 @@ from growlm.tokenizer import default_tokenizer
 
 def item_sets(n: int) -> dict[str, list[ChoiceRequest]]:
     mmlu = load_questions("test", EvalSettings())[:n]
-    hellaswag = {k: olmes_choice_items("hellaswag", commonsense.VARIANTS["hellaswag"], "validation", k)[:n]
-                 for k in (0, 5)}
+    hellaswag = {
+        k: olmes_choice_items("hellaswag", commonsense.VARIANTS["hellaswag"], "validation", k)[:n] for k in (0, 5)
+    }
     return {
         "mmlu": [ChoiceRequest(context(q, []), tuple(f" {c}" for c in LETTERS)) for q in mmlu],
-        "arc_easy": [ChoiceRequest(it.context, it.continuations)
-                     for it in olmes_choice_items("arc_easy", ARC_VARIANTS, "test", 0)[:n]],
-        **{f"hellaswag {k}-shot": [ChoiceRequest(it.context, it.continuations) for it in items]
-           for k, items in hellaswag.items()},
+        "arc_easy": [
+            ChoiceRequest(it.context, it.continuations)
+            for it in olmes_choice_items("arc_easy", ARC_VARIANTS, "test", 0)[:n]
+        ],
+        **{
+            f"hellaswag {k}-shot": [ChoiceRequest(it.context, it.continuations) for it in items]
+            for k, items in hellaswag.items()
+        },
     }
 
 
@@ -81,25 +86,52 @@ def main() -> None:
     rows = []
     for layers in args.layers:
         torch.manual_seed(0)
-        config = LlamaConfig(vocab_size=65536, hidden_size=256, intermediate_size=1024, num_hidden_layers=layers,
-                             num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,
-                             tie_word_embeddings=False)
+        config = LlamaConfig(
+            vocab_size=65536,
+            hidden_size=256,
+            intermediate_size=1024,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            max_position_embeddings=1024,
+            tie_word_embeddings=False,
+        )
         model = LlamaForCausalLM(config).eval()
         for name, requests in sets.items():
             results = {}
-            times = interleaved({
-                "per choice": lambda: results.__setitem__("ref", per_choice(model, tokenizer, requests)),
-                "harness 1": lambda: score_choices(model, tokenizer, requests, max_batch=1),
-                "harness": lambda: results.__setitem__("ours", score_choices(model, tokenizer, requests)),
-            }, repeats=args.repeats, warmup=0, clock=time.process_time)
-            diff = max(abs(a - b) for ref, ours in zip(results["ref"], results["ours"])
-                       for a, b in zip(ref, ours.loglikelihoods))
+            times = interleaved(
+                {
+                    "per choice": lambda: results.__setitem__("ref", per_choice(model, tokenizer, requests)),
+                    "harness 1": lambda: score_choices(model, tokenizer, requests, max_batch=1),
+                    "harness": lambda: results.__setitem__("ours", score_choices(model, tokenizer, requests)),
+                },
+                repeats=args.repeats,
+                warmup=0,
+                clock=time.process_time,
+            )
+            diff = max(
+                abs(a - b)
+                for ref, ours in zip(results["ref"], results["ours"])
+                for a, b in zip(ref, ours.loglikelihoods)
+            )
             rate = {k: len(requests) / v for k, v in times.items()}
-            rows.append([layers, name, f"{rate['per choice']:.1f}", f"{rate['harness 1']:.1f}",
-                         f"{rate['harness']:.1f}", f"{rate['harness 1'] / rate['per choice']:.2f}x",
-                         f"{rate['harness'] / rate['per choice']:.2f}x", f"{diff:.1e}"])
-    print_table("items per CPU second (higher is better); ratios against the per-choice loop",
-                ["layers", "task", "per choice", "harness 1", "harness", "x (1)", "x", "max |dLL|"], rows)
+            rows.append(
+                [
+                    layers,
+                    name,
+                    f"{rate['per choice']:.1f}",
+                    f"{rate['harness 1']:.1f}",
+                    f"{rate['harness']:.1f}",
+                    f"{rate['harness 1'] / rate['per choice']:.2f}x",
+                    f"{rate['harness'] / rate['per choice']:.2f}x",
+                    f"{diff:.1e}",
+                ]
+            )
+    print_table(
+        "items per CPU second (higher is better); ratios against the per-choice loop",
+        ["layers", "task", "per choice", "harness 1", "harness", "x (1)", "x", "max |dLL|"],
+        rows,
+    )
 
 
 if __name__ == "__main__":

@@ -65,24 +65,36 @@ def main() -> None:
     batch = torch.randint(0, 65536, (args.batch, args.context + 1), device="cuda")
     tokens = args.batch * args.context
     peak = measured_peak_flops(torch.device("cuda"), bf16=True, n=8192, reps=20)
-    print(f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, measured bf16 peak {peak / 1e12:.0f} TFLOP/s, "
-          f"d_model {args.d_model}, context {args.context}, batch {args.batch}")
+    print(
+        f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, measured bf16 peak {peak / 1e12:.0f} TFLOP/s, "
+        f"d_model {args.d_model}, context {args.context}, batch {args.batch}"
+    )
     rows, seconds = [], {}
     for name, frozen in (("monolithic 9", 0), ("3 new on 6 frozen", 6)):
         model = build_model(cfg, 9, None).cuda()
         torch.cuda.reset_peak_memory_stats()
         seconds[name] = timed(step_fn(model, frozen, batch, not args.no_compile_blocks), args.repeats)
         fpt = flops_per_token(model, args.context).total
-        rows.append([name, f"{seconds[name] * 1e3:.1f}", f"{tokens / seconds[name]:,.0f}",
-                     f"{tokens * fpt / seconds[name] / peak:.1%}", f"{torch.cuda.max_memory_allocated() / 2**30:.1f}",
-                     f"{fpt / 1e9:.2f}"])
+        rows.append(
+            [
+                name,
+                f"{seconds[name] * 1e3:.1f}",
+                f"{tokens / seconds[name]:,.0f}",
+                f"{tokens * fpt / seconds[name] / peak:.1%}",
+                f"{torch.cuda.max_memory_allocated() / 2**30:.1f}",
+                f"{fpt / 1e9:.2f}",
+            ]
+        )
         del model
         torch.cuda.empty_cache()
-    print_table("\npaper-scale training step (bf16)", ["step", "ms", "tokens/s", "MFU", "peak GiB", "GFLOP/token"],
-                rows)
+    print_table(
+        "\npaper-scale training step (bf16)", ["step", "ms", "tokens/s", "MFU", "peak GiB", "GFLOP/token"], rows
+    )
     ratio = [float(r[5]) for r in rows]
-    print(f"\nstage/monolithic: time {seconds['3 new on 6 frozen'] / seconds['monolithic 9']:.2f}x, "
-          f"FLOPs {ratio[1] / ratio[0]:.2f}x")
+    print(
+        f"\nstage/monolithic: time {seconds['3 new on 6 frozen'] / seconds['monolithic 9']:.2f}x, "
+        f"FLOPs {ratio[1] / ratio[0]:.2f}x"
+    )
 
 
 if __name__ == "__main__":

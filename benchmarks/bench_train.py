@@ -72,10 +72,10 @@ def profile(model, batch: torch.Tensor, chunk: int, repeats: int, bf16: bool) ->
     hidden = loss_model.hidden_states(inputs).detach().reshape(-1, weight.shape[1]).to(dtype)
     starts = range(0, hidden.shape[0], chunk)
     softmax_grad = _chunk_fn(True)
-    logits = [hidden[a:a + chunk] @ weight.T for a in starts]
+    logits = [hidden[a : a + chunk] @ weight.T for a in starts]
     grads = [torch.empty_like(z) for z in logits]
     for z, g, a in zip(logits, grads, starts):
-        softmax_grad(z, targets[a:a + chunk], g)
+        softmax_grad(z, targets[a : a + chunk], g)
 
     def step():
         loss_model(batch).backward()
@@ -85,7 +85,7 @@ def profile(model, batch: torch.Tensor, chunk: int, repeats: int, bf16: bool) ->
 
     def head_matmuls():
         for a, g in zip(starts, grads):
-            h = hidden[a:a + chunk]
+            h = hidden[a : a + chunk]
             h @ weight.T, g @ weight, g.T @ h
 
     def blocks():
@@ -99,19 +99,33 @@ def profile(model, batch: torch.Tensor, chunk: int, repeats: int, bf16: bool) ->
         hidden @ weight.T
 
     loss_model(batch).backward()  # gradients in place for clip_adamw
-    t = interleaved({"step": step, "LM head matmuls (3)": head_matmuls,
-                     "softmax + its gradient": lambda: [softmax_grad(z, targets[a:a + chunk], g)
-                                                        for z, g, a in zip(logits, grads, starts)],
-                     "decoder blocks fwd + bwd": blocks, "grad clip + AdamW": clip_adamw,
-                     "peak: one head matmul": one_matmul}, repeats)
+    t = interleaved(
+        {
+            "step": step,
+            "LM head matmuls (3)": head_matmuls,
+            "softmax + its gradient": lambda: [
+                softmax_grad(z, targets[a : a + chunk], g) for z, g, a in zip(logits, grads, starts)
+            ],
+            "decoder blocks fwd + bwd": blocks,
+            "grad clip + AdamW": clip_adamw,
+            "peak: one head matmul": one_matmul,
+        },
+        repeats,
+    )
     peak = 2 * hidden.numel() * weight.shape[0] / t.pop("peak: one head matmul")
     total = t.pop("step")
     t["other"] = total - sum(t.values())
     tokens = inputs.numel()
     step_flops = flops_per_token(model, inputs.shape[1]).total * tokens
     rows = [[name, f"{v:.3f}", f"{v / total:.0%}"] for name, v in t.items()]
-    rows.append(["step", f"{total:.3f}", f"{tokens / total:,.0f} tokens/s, {step_flops / total / 1e9:,.0f} GFLOP/s, "
-                                         f"MFU {step_flops / total / peak:.0%} of {peak / 1e9:,.0f} GFLOP/s"])
+    rows.append(
+        [
+            "step",
+            f"{total:.3f}",
+            f"{tokens / total:,.0f} tokens/s, {step_flops / total / 1e9:,.0f} GFLOP/s, "
+            f"MFU {step_flops / total / peak:.0%} of {peak / 1e9:,.0f} GFLOP/s",
+        ]
+    )
     name = "bf16" if bf16 else "fp32"
     print_table(f"\n0. where growlm's {name} step spends its time", ["part", "s", "share of the step"], rows)
 
@@ -149,15 +163,20 @@ def main() -> None:
     ours_model.load_state_dict(plain_model.state_dict())
     set_trainable(ours_model, 0, train_embedding=False)
     auto = " (auto)"
-    runs = {"plain fp32 loop": make_step(plain_model, 0, False, batch, fused=False),
-            "growlm fp32 eager": make_step(ours_model, 0, False, batch, fused=True, compile=False),
-            "growlm fp32" + ("" if precision.bf16 else auto): make_step(ours_model, 0, False, batch, fused=True)}
+    runs = {
+        "plain fp32 loop": make_step(plain_model, 0, False, batch, fused=False),
+        "growlm fp32 eager": make_step(ours_model, 0, False, batch, fused=True, compile=False),
+        "growlm fp32" + ("" if precision.bf16 else auto): make_step(ours_model, 0, False, batch, fused=True),
+    }
     if True in precisions:
         runs["growlm bf16" + (auto if precision.bf16 else "")] = make_step(ours_model, 0, True, batch, fused=True)
     t = interleaved(runs, args.repeats)
     ref = t["plain fp32 loop"]
-    print_table(f"\n1. monolithic {args.depth}-block training step", ["run", "s/step", "tokens/s", "speed-up"],
-                [[k, f"{v:.3f}", f"{tokens / v:,.0f}", f"{ref / v:.2f}x"] for k, v in t.items()])
+    print_table(
+        f"\n1. monolithic {args.depth}-block training step",
+        ["run", "s/step", "tokens/s", "speed-up"],
+        [[k, f"{v:.3f}", f"{tokens / v:,.0f}", f"{ref / v:.2f}x"] for k, v in t.items()],
+    )
 
     # 2. 3 new blocks on 6 frozen vs monolithic 9
     mono = build_model(cfg, 9, substrate)
@@ -166,13 +185,28 @@ def main() -> None:
     set_trainable(grown, 6, train_embedding=False)
     rows = []
     for bf16 in precisions:
-        t = interleaved({"monolithic 9": make_step(mono, 0, bf16, batch, True),
-                         "3 on 6 frozen": make_step(grown, 6, bf16, batch, True)}, args.repeats)
+        t = interleaved(
+            {
+                "monolithic 9": make_step(mono, 0, bf16, batch, True),
+                "3 on 6 frozen": make_step(grown, 6, bf16, batch, True),
+            },
+            args.repeats,
+        )
         f_mono, f_grown = flops_per_token(mono, args.context).total, flops_per_token(grown, args.context).total
-        rows.append(["bf16" if bf16 else "fp32", f"{t['monolithic 9']:.3f}", f"{t['3 on 6 frozen']:.3f}",
-                     f"{t['3 on 6 frozen'] / t['monolithic 9']:.2f}x", f"{f_grown / f_mono:.2f}x"])
-    print_table("\n2. constructive stage (3 new on 6 frozen) vs monolithic 9-block step",
-                ["precision", "mono s", "constructive s", "time ratio", "FLOP ratio"], rows)
+        rows.append(
+            [
+                "bf16" if bf16 else "fp32",
+                f"{t['monolithic 9']:.3f}",
+                f"{t['3 on 6 frozen']:.3f}",
+                f"{t['3 on 6 frozen'] / t['monolithic 9']:.2f}x",
+                f"{f_grown / f_mono:.2f}x",
+            ]
+        )
+    print_table(
+        "\n2. constructive stage (3 new on 6 frozen) vs monolithic 9-block step",
+        ["precision", "mono s", "constructive s", "time ratio", "FLOP ratio"],
+        rows,
+    )
 
 
 if __name__ == "__main__":

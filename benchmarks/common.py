@@ -7,8 +7,9 @@ import time
 from typing import Callable
 
 
-def interleaved(runs: dict[str, Callable[[], None]], repeats: int, warmup: int = 1,
-                clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
+def interleaved(
+    runs: dict[str, Callable[[], None]], repeats: int, warmup: int = 1, clock: Callable[[], float] = time.perf_counter
+) -> dict[str, float]:
     """Median seconds per call of each function, calling them in turn so load changes hit all alike.
 
     clock=time.process_time measures this process's CPU seconds instead of wall time.
@@ -43,6 +44,8 @@ def machine_line(precision=None) -> str:
     from growlm.precision import cpu_capability
     from growlm.provenance import cpu_model
 
-    line = (f"{cpu_model()} ({os.cpu_count()} cores, {cpu_capability()}), torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")
+    line = (
+        f"{cpu_model()} ({os.cpu_count()} cores, {cpu_capability()}), torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}"
+    )
     return line + (f"\n{precision.describe()}" if precision is not None else "")

@@ -98,8 +98,10 @@ class World:
         return path
 
     def build_inputs(self) -> None:
-        words = ("the of and to in a is that for it as was with be by on not he this are or his from at which but "
-                 "have an they you were her she there one all we their").split()
+        words = (
+            "the of and to in a is that for it as was with be by on not he this are or his from at which but "
+            "have an they you were her she there one all we their"
+        ).split()
         rng = random.Random(0)
         docs = [" ".join(rng.choice(words) for _ in range(120)).capitalize() + "." for _ in range(60)]
         self.add("text", self.root / "text.txt").write_text("\n\n".join(docs))
@@ -133,8 +135,11 @@ class World:
         (dots / ".backup.old").write_text("my backup")
         hfds = self.add("user_hfds", self.root / "user_hfds")  # what datasets.Dataset.save_to_disk writes
         hfds.mkdir()
-        (hfds / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}],
-                                                     "_fingerprint": "6c1a", "_split": "train"}))
+        (hfds / "state.json").write_text(
+            json.dumps(
+                {"_data_files": [{"filename": "data-00000-of-00001.arrow"}], "_fingerprint": "6c1a", "_split": "train"}
+            )
+        )
         (hfds / "dataset_info.json").write_text("{}")
         (hfds / "data-00000-of-00001.arrow").write_bytes(GARBAGE)
         md = self.add("user_md", self.root / "user_md")
@@ -144,8 +149,7 @@ class World:
         os.symlink(user, self.add("link_user", self.root / "link_user"))
 
     def decoys(self) -> list[Path]:
-        return [self.p(n) for n in ("user", "user_state", "user_dots", "user_md", "userfile", "link_user",
-                                    "user_hfds")]
+        return [self.p(n) for n in ("user", "user_state", "user_dots", "user_md", "userfile", "link_user", "user_hfds")]
 
     def inputs(self) -> list[Path]:
         return [self.p(n) for n in ("tok", "shards", "sub", "text", "docs", "model", "model1", "ckpt", "comp")]
@@ -156,8 +160,10 @@ class World:
         edit_json(m / "tokenizer_config.json", auto_map={"AutoTokenizer": ["tokenization_evil.Evil", None]})
         (m / "tokenization_evil.py").write_text(evil)
         m = self.copy("model", "m_cfgauto")
-        edit_json(m / "config.json", auto_map={"AutoConfig": "configuration_evil.Evil",
-                                               "AutoModelForCausalLM": "modeling_evil.Evil"})
+        edit_json(
+            m / "config.json",
+            auto_map={"AutoConfig": "configuration_evil.Evil", "AutoModelForCausalLM": "modeling_evil.Evil"},
+        )
         for name in ("configuration_evil.py", "modeling_evil.py"):
             (m / name).write_text(evil)
         m = self.copy("model", "m_pickle")
@@ -284,11 +290,15 @@ def file_cases(probe) -> None:
     work = probe.w.root / "o" / ".prep.prepare"
     work.mkdir(parents=True)
     (work / "run.json").write_bytes(GARBAGE)
-    c("data prepare, garbage .OUT.prepare/run.json", "data prepare --source {docs} --tokenizer {tok} --workers 1 "
-      "--out {w}/o/prep", expect=(0,))
+    c(
+        "data prepare, garbage .OUT.prepare/run.json",
+        "data prepare --source {docs} --tokenizer {tok} --workers 1 --out {w}/o/prep",
+        expect=(0,),
+    )
 
     def tamper(rc, out, err):
         return None if "changed since composition" in err else "not refused as changed"
+
     probe.w.cli("compose {e1} {e2} --out {comp_t}")
     weights = probe.w.p("e1") / "model.safetensors"
     data = bytearray(weights.read_bytes())
@@ -315,22 +325,44 @@ def force_cases(probe) -> None:
     c("eval --out user folder", "eval {model} --tasks perplexity --out {user}")
     c("substrate inspect --png user file", "substrate inspect {sub} --png {userfile}")
     c("report --force, user .md beside", "report {ref_in} --out {user_md}/page.html --force", expect=(0, 2))
-    c("export --out the run of its ckpt", "export {ref_in}/checkpoints/step-00000002 --out {ref_in} --force",
-      protect=["{ref_in}"])
-    c("substrate --out its --tokenizer", "substrate build --kind visual --tokenizer {tok_in} --out {tok_in} --force",
-      protect=["{tok_in}"])
-    c("prepare --out its --tokenizer", "data prepare --source {docs} --tokenizer {tok_in1} --out {tok_in1} --force",
-      protect=["{tok_in1}"])
+    c(
+        "export --out the run of its ckpt",
+        "export {ref_in}/checkpoints/step-00000002 --out {ref_in} --force",
+        protect=["{ref_in}"],
+    )
+    c(
+        "substrate --out its --tokenizer",
+        "substrate build --kind visual --tokenizer {tok_in} --out {tok_in} --force",
+        protect=["{tok_in}"],
+    )
+    c(
+        "prepare --out its --tokenizer",
+        "data prepare --source {docs} --tokenizer {tok_in1} --out {tok_in1} --force",
+        protect=["{tok_in1}"],
+    )
     c("grow --out its data.shards", "grow {cfg_shards_in} --out {shards_in} --force", protect=["{shards_in}"])
     c("analyze tsne --out its model", "analyze tsne {model_in} --out {model_in} --force", protect=["{model_in}"])
-    c("eval --out its model's weights", "eval {model_in1} --tasks perplexity --shards {shards} --out "
-      "{model_in1}/model.safetensors --force", protect=["{model_in1}"], timeout=60)
-    c("compose --out symlink to an expert", "compose {model_in2} {model1} --out {link_model_in} --force",
-      protect=["{model_in2}"])
-    c("report --out the run's metrics.jsonl", "report {ref_in1} --out {ref_in1}/metrics.jsonl --force",
-      protect=["{ref_in1}"])
-    c("substrate inspect --png its weights", "substrate inspect {sub_in} --png {sub_in}/substrate.safetensors "
-      "--force", protect=["{sub_in}"])
+    c(
+        "eval --out its model's weights",
+        "eval {model_in1} --tasks perplexity --shards {shards} --out {model_in1}/model.safetensors --force",
+        protect=["{model_in1}"],
+        timeout=60,
+    )
+    c(
+        "compose --out symlink to an expert",
+        "compose {model_in2} {model1} --out {link_model_in} --force",
+        protect=["{model_in2}"],
+    )
+    c(
+        "report --out the run's metrics.jsonl",
+        "report {ref_in1} --out {ref_in1}/metrics.jsonl --force",
+        protect=["{ref_in1}"],
+    )
+    c(
+        "substrate inspect --png its weights",
+        "substrate inspect {sub_in} --png {sub_in}/substrate.safetensors --force",
+        protect=["{sub_in}"],
+    )
 
 
 def run_all(probe) -> None:

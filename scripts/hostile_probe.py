@@ -41,8 +41,16 @@ ENV.pop("GROWLM_FAULT", None)
 
 def run(argv: list[str], cwd: Path, env: dict | None = None, timeout: float = 120) -> tuple[int, str, str]:
     """One growlm process, in its own session so that a timeout kills it (and only it) by process group."""
-    proc = subprocess.Popen([*GROWLM, *argv], cwd=cwd, env={**ENV, **(env or {})}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True)
+    proc = subprocess.Popen(
+        [*GROWLM, *argv],
+        cwd=cwd,
+        env={**ENV, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -72,8 +80,12 @@ def snapshot(path: Path) -> dict[str, str]:
 
 
 def changed(before: dict[str, dict], after: dict[str, dict]) -> list[str]:
-    return [f"{Path(top).name}/{rel}".removesuffix("/.") for top, entries in before.items()
-            for rel, sig in entries.items() if after[top].get(rel) != sig]
+    return [
+        f"{Path(top).name}/{rel}".removesuffix("/.")
+        for top, entries in before.items()
+        for rel, sig in entries.items()
+        if after[top].get(rel) != sig
+    ]
 
 
 def message_lines(err: str) -> list[str]:
@@ -114,8 +126,9 @@ class Probe:
     def guarded(self, protect=()) -> dict[str, dict]:
         return {str(p): snapshot(p) for p in [*self.w.decoys(), *self.w.inputs(), *protect]}
 
-    def case(self, name: str, argv: str | list[str], expect=(2,), env=None, protect=(), check=None,
-             timeout: float = 120) -> None:
+    def case(
+        self, name: str, argv: str | list[str], expect=(2,), env=None, protect=(), check=None, timeout: float = 120
+    ) -> None:
         if self.only and self.only not in name:
             return
         args = shlex.split(argv.format(**self.w.paths)) if isinstance(argv, str) else argv
@@ -150,8 +163,7 @@ class Probe:
         if why is not None:
             prefix = " ".join(f"{k}={v}" for k, v in (env or {}).items())
             self.failures.append((name, why, f"{prefix} growlm {command}".strip(), err.strip()[-1500:]))
-        print(f"{'OK  ' if why is None else 'FAIL'} {name:<38} exit {rc:>4}  {seconds:5.1f}s  {first[:80]}",
-              flush=True)
+        print(f"{'OK  ' if why is None else 'FAIL'} {name:<38} exit {rc:>4}  {seconds:5.1f}s  {first[:80]}", flush=True)
 
     def report(self) -> int:
         width = max(len(r[0]) for r in self.rows)

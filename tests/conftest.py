@@ -48,9 +48,17 @@ def tiny_llama(seed: int, layers: int = 2, positions: int = 64):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=65536, hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=positions,
-                         tie_word_embeddings=False, initializer_range=0.3)
+    config = LlamaConfig(
+        vocab_size=65536,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=positions,
+        tie_word_embeddings=False,
+        initializer_range=0.3,
+    )
     return LlamaForCausalLM(config).eval()
 
 

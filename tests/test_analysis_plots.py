@@ -16,10 +16,28 @@ def metrics(stages: int, steps: int = 20, flops_per_step: float = 1e9) -> list[d
         rows.append({"kind": "stage_start", "stage": stage, "depth": stage, "step": step})
         for s in range(steps):
             step += 1
-            rows.append({"kind": "train", "stage": stage, "depth": stage, "step": step, "loss": 5 - s / steps,
-                         "flops": step * flops_per_step, "tokens": step * 100})
-        rows.append({"kind": "val", "stage": stage, "depth": stage, "step": step, "val_loss": 4.0 - stage / 10,
-                     "flops": step * flops_per_step, "tokens": step * 100})
+            rows.append(
+                {
+                    "kind": "train",
+                    "stage": stage,
+                    "depth": stage,
+                    "step": step,
+                    "loss": 5 - s / steps,
+                    "flops": step * flops_per_step,
+                    "tokens": step * 100,
+                }
+            )
+        rows.append(
+            {
+                "kind": "val",
+                "stage": stage,
+                "depth": stage,
+                "step": step,
+                "val_loss": 4.0 - stage / 10,
+                "flops": step * flops_per_step,
+                "tokens": step * 100,
+            }
+        )
     return rows
 
 
@@ -49,8 +67,11 @@ def test_loss_vs_flops_draws_one_curve_per_run_on_a_log_axis():
 
 
 def test_metric_by_depth_has_a_panel_per_task_with_band_and_chance():
-    records = [EvalRecord(d, task, "acc", 0.25 + d / 100, 0.2, 0.35, 0.25, 100)
-               for task in ("mmlu", "arc_easy") for d in (1, 2, 3)]
+    records = [
+        EvalRecord(d, task, "acc", 0.25 + d / 100, 0.2, 0.35, 0.25, 100)
+        for task in ("mmlu", "arc_easy")
+        for d in (1, 2, 3)
+    ]
     records += [EvalRecord(d, "squad", "f1", d * 2.0) for d in (1, 2, 3)]
     records += [EvalRecord(1, "mmlu", "acc", 0.3, subject="anatomy")]
     fig = plot_metric_by_depth(records)
@@ -63,8 +84,11 @@ def test_metric_by_depth_has_a_panel_per_task_with_band_and_chance():
 
 
 def test_subject_heatmap_is_subjects_by_depth():
-    records = [EvalRecord(d, "mmlu", "acc", s + d / 10, subject=name)
-               for s, name in enumerate(["virology", "anatomy"]) for d in (1, 2, 3, 4)]
+    records = [
+        EvalRecord(d, "mmlu", "acc", s + d / 10, subject=name)
+        for s, name in enumerate(["virology", "anatomy"])
+        for d in (1, 2, 3, 4)
+    ]
     records.append(EvalRecord(1, "mmlu", "acc", 0.9))  # the overall row is not a subject
     fig = plot_subject_heatmap(records)
     grid = fig.axes[0].get_images()[0].get_array()

@@ -75,10 +75,13 @@ def test_default_output_sits_next_to_the_substrate(tmp_path):
     assert (tmp_path / "random-analysis" / "substrate.json").is_file()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--tokens", "xyz"], "not in the vocabulary"),
-    (["--tokens", "中"], "not in the vocabulary"),  # beyond this substrate's 4,096 rows
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--tokens", "xyz"], "not in the vocabulary"),
+        (["--tokens", "中"], "not in the vocabulary"),  # beyond this substrate's 4,096 rows
+    ],
+)
 def test_bad_tokens_are_clear_errors(tmp_path, capsys, args, message):
     path = save(tmp_path, lookalike_substrate())
     assert main(["analyze", "substrate", str(path), *args, "--out", str(tmp_path / "o")]) == 2

@@ -34,8 +34,10 @@ def test_eval_rows_named_task_slash_subject_become_subject_rows(tmp_path):
 
     from growlm.analysis.runs import read_eval_by_depth
 
-    rows = [{"depth": 1, "task": "mmlu", "metric": "acc", "value": 0.26},
-            {"depth": 1, "task": "mmlu/anatomy", "metric": "acc", "value": 0.3}]
+    rows = [
+        {"depth": 1, "task": "mmlu", "metric": "acc", "value": 0.26},
+        {"depth": 1, "task": "mmlu/anatomy", "metric": "acc", "value": 0.3},
+    ]
     (tmp_path / "eval_by_depth.json").write_text(json.dumps(rows))
     overall, anatomy = read_eval_by_depth(tmp_path)
     assert (overall.task, overall.subject) == ("mmlu", None)

@@ -20,19 +20,28 @@ from growlm.tokenizer import default_tokenizer
 from growlm.tokenizer.layout import BOS_ID, is_char_id
 
 # Single-character words, so each word is exactly one token whose substrate row the tests can set.
-SMALL_GROUPS = {"groups": {
-    "g1": {"en": ["b", "c", "d"], "ru": ["б", "в", "г"]},
-    "g2": {"en": ["f", "g", "h"], "ru": ["д", "ж", "з"]},
-    "g3": {"en": ["k", "m", "n"], "ru": ["к", "л", "м"]},
-    "g4": {"en": ["p", "q", "r"], "ru": ["н", "п", "р"]},
-}}
+SMALL_GROUPS = {
+    "groups": {
+        "g1": {"en": ["b", "c", "d"], "ru": ["б", "в", "г"]},
+        "g2": {"en": ["f", "g", "h"], "ru": ["д", "ж", "з"]},
+        "g3": {"en": ["k", "m", "n"], "ru": ["к", "л", "м"]},
+        "g4": {"en": ["p", "q", "r"], "ru": ["н", "п", "р"]},
+    }
+}
 
 
 def tiny_model(depth: int = 2, seed: int = 0) -> LlamaForCausalLM:
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=65536, hidden_size=16, intermediate_size=32, num_hidden_layers=depth,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=32,
-                         tie_word_embeddings=False)
+    config = LlamaConfig(
+        vocab_size=65536,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=depth,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=32,
+        tie_word_embeddings=False,
+    )
     return LlamaForCausalLM(config).eval()
 
 
@@ -46,13 +55,16 @@ def test_default_groups_cover_six_concepts_in_three_languages_without_byte_fallb
     assert all(is_char_id(i) for word_ids in ids for i in word_ids)
 
 
-@pytest.mark.parametrize("groups, message", [
-    ({"groups": {"a": ["x", "y"], "b": ["y", "z"]}}, "in both"),
-    ({"groups": {"a": ["x", "y", "z"]}}, "at least 2 groups"),
-    ({"groups": {"a": ["x"], "b": ["y", "z"]}}, "at least 2 groups"),
-    ({"groups": {"a": {"en": ["x", ""]}, "b": ["y", "z"]}}, "non-empty strings"),
-    ({"words": ["x"]}, "expected"),
-])
+@pytest.mark.parametrize(
+    "groups, message",
+    [
+        ({"groups": {"a": ["x", "y"], "b": ["y", "z"]}}, "in both"),
+        ({"groups": {"a": ["x", "y", "z"]}}, "at least 2 groups"),
+        ({"groups": {"a": ["x"], "b": ["y", "z"]}}, "at least 2 groups"),
+        ({"groups": {"a": {"en": ["x", ""]}, "b": ["y", "z"]}}, "non-empty strings"),
+        ({"words": ["x"]}, "expected"),
+    ],
+)
 def test_bad_groups_files_are_clear_errors(tmp_path, groups, message):
     path = tmp_path / "groups.json"
     path.write_text(json.dumps(groups))
@@ -103,8 +115,9 @@ def test_vectors_are_token_means_and_do_not_depend_on_batching():
     embedding = model.get_input_embeddings().weight.detach().numpy()
     # torch's and numpy's float32 means of three rows may round differently; with no absolute tolerance an entry
     # near zero would fail on one ulp.
-    np.testing.assert_allclose(batched["substrate"][1], embedding[[ord("b"), ord("c"), ord("d")]].mean(0),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        batched["substrate"][1], embedding[[ord("b"), ord("c"), ord("d")]].mean(0), rtol=1e-6, atol=1e-6
+    )
 
 
 def save_model(path, model: LlamaForCausalLM) -> None:
@@ -121,8 +134,10 @@ def test_tsne_command_scores_a_substrate_built_to_separate_the_groups(tmp_path, 
             model.get_input_embeddings().weight[ord(word.text)] = directions[group] + 0.05 * torch.randn(16)
     save_model(tmp_path / "model", model)
     out = tmp_path / "tsne"
-    assert main(["analyze", "tsne", str(tmp_path / "model"), "--groups", str(tmp_path / "groups.json"),
-                 "--out", str(out)]) == 0
+    assert (
+        main(["analyze", "tsne", str(tmp_path / "model"), "--groups", str(tmp_path / "groups.json"), "--out", str(out)])
+        == 0
+    )
     assert "layer2.block" in capsys.readouterr().out
     result = json.loads((out / "tsne.json").read_text())
     scores = {s["name"]: s for s in result["scores"]}
@@ -154,7 +169,9 @@ def test_tsne_command_refuses_bad_input_and_existing_output(tmp_path, capsys):
     (tmp_path / "o" / "keep").write_text("x")
     assert main(["analyze", "tsne", str(tmp_path / "model"), *groups, "--out", str(tmp_path / "o")]) == 2
     assert "--force" in capsys.readouterr().err
-    assert main(["analyze", "tsne", str(tmp_path / "model"), *groups, "--out", str(tmp_path / "p"),
-                 "--perplexity", "24"]) == 2
+    assert (
+        main(["analyze", "tsne", str(tmp_path / "model"), *groups, "--out", str(tmp_path / "p"), "--perplexity", "24"])
+        == 2
+    )
     assert "perplexity" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()

@@ -9,14 +9,28 @@ import growlm
 PACKAGE = Path(growlm.__file__).parent
 # Lowest first: a component may import only components listed before it (and itself).
 LAYERS = [
-    "errors", "io", "provenance", "precision",  # shared basics
-    "tokenizer", "substrate", "data",       # inputs
-    "model",                                # the Llama decoder, growth operators, the exported folder
-    "config",                               # the run config, validated against the registries below it
-    "train",                                # plan, loop, checkpoints, metrics, run directory, recipe
-    "composition", "loading", "decode", "generation",
-    "evals", "analysis", "study",
-    "api", "commands", "cli", "__main__", "__init__",
+    "errors",
+    "io",
+    "provenance",
+    "precision",  # shared basics
+    "tokenizer",
+    "substrate",
+    "data",  # inputs
+    "model",  # the Llama decoder, growth operators, the exported folder
+    "config",  # the run config, validated against the registries below it
+    "train",  # plan, loop, checkpoints, metrics, run directory, recipe
+    "composition",
+    "loading",
+    "decode",
+    "generation",
+    "evals",
+    "analysis",
+    "study",
+    "api",
+    "commands",
+    "cli",
+    "__main__",
+    "__init__",
 ]
 MAX_FILE_LINES = 400
 MAX_FUNCTION_LINES = 60
@@ -50,8 +64,11 @@ def test_imports_go_downward_only():
     upward = []
     for path in sources():
         here = LAYERS.index(component(path))
-        upward += [f"{path.relative_to(PACKAGE)} imports growlm.{c}" for c in imported_components(path)
-                   if c in LAYERS and LAYERS.index(c) > here]
+        upward += [
+            f"{path.relative_to(PACKAGE)} imports growlm.{c}"
+            for c in imported_components(path)
+            if c in LAYERS and LAYERS.index(c) > here
+        ]
     assert not upward, "\n".join(upward)
 
 

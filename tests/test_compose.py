@@ -19,17 +19,27 @@ SUBSTRATE = {"kind": "binary", "sha256": "b" * 64}
 def make_expert(path, depth, seed, max_positions=64):
     """A tiny random exported model folder."""
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=65536, hidden_size=32, intermediate_size=64, num_hidden_layers=depth,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=max_positions,
-                         tie_word_embeddings=False, initializer_range=0.3)
+    config = LlamaConfig(
+        vocab_size=65536,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=depth,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=max_positions,
+        tie_word_embeddings=False,
+        initializer_range=0.3,
+    )
     return write_model(LlamaForCausalLM(config), default_tokenizer(), path, {"substrate": SUBSTRATE})
 
 
 @pytest.fixture(scope="module")
 def experts(tmp_path_factory):
     root = tmp_path_factory.mktemp("experts")
-    return [make_expert(root / "a", depth=1, seed=1, max_positions=64),
-            make_expert(root / "b", depth=2, seed=2, max_positions=48)]
+    return [
+        make_expert(root / "a", depth=1, seed=1, max_positions=64),
+        make_expert(root / "b", depth=2, seed=2, max_positions=48),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +83,7 @@ def test_kv_cached_decoding_matches_a_full_forward(expert_models, mode):
         out = model(input_ids=ids[:, :4], use_cache=True)
         steps = [out.logits]
         for t in range(4, 10):
-            out = model(input_ids=ids[:, t:t + 1], cache=out.cache, use_cache=True)
+            out = model(input_ids=ids[:, t : t + 1], cache=out.cache, use_cache=True)
             steps.append(out.logits)
     assert len(out.cache) == 2
     torch.testing.assert_close(torch.cat(steps, dim=1), full, rtol=1e-4, atol=1e-4)
@@ -118,13 +128,16 @@ def test_copied_experts_make_the_folder_self_contained(tmp_path):
     assert model.config.expert_depths == [1, 2]
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"substrate": {"kind": "binary", "sha256": "c" * 64}}, "different substrate sha256 .*b{64} vs c{64}"),
-    ({"substrate": {"kind": "visual", "sha256": "b" * 64}}, "different substrate kind"),
-    ({"vocab_size": 131072}, "different vocab size"),
-    ({"tokenizer_sha256": "0" * 64}, "tokenizer.json hashes to"),
-    ({"substrate": {"kind": "trainable", "sha256": None}}, "no frozen substrate"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"substrate": {"kind": "binary", "sha256": "c" * 64}}, "different substrate sha256 .*b{64} vs c{64}"),
+        ({"substrate": {"kind": "visual", "sha256": "b" * 64}}, "different substrate kind"),
+        ({"vocab_size": 131072}, "different vocab size"),
+        ({"tokenizer_sha256": "0" * 64}, "tokenizer.json hashes to"),
+        ({"substrate": {"kind": "trainable", "sha256": None}}, "no frozen substrate"),
+    ],
+)
 def test_compose_refuses_mismatched_experts(experts, tmp_path, capsys, change, message):
     odd = tmp_path / "odd"
     shutil.copytree(experts[1], odd)
@@ -137,11 +150,14 @@ def test_compose_refuses_mismatched_experts(experts, tmp_path, capsys, change, m
     assert not (tmp_path / "c").exists()
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (["--weights", "1,2,3"], "3 weights for 2 experts"),
-    (["--weights", "1,-1"], "non-negative"),
-    (["--weights", "0,0"], "all zero"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--weights", "1,2,3"], "3 weights for 2 experts"),
+        (["--weights", "1,-1"], "non-negative"),
+        (["--weights", "0,0"], "all zero"),
+    ],
+)
 def test_cli_refuses_bad_weights(experts, tmp_path, capsys, extra, message):
     assert main(["compose", *map(str, experts), "--out", str(tmp_path / "c"), *extra]) == 2
     err = capsys.readouterr().err
@@ -191,8 +207,25 @@ def test_cli_calibration_is_recorded_in_the_composition(experts, tmp_path):
     text = tmp_path / "val.txt"
     text.write_text("The quick brown fox jumps over the lazy dog. Съешь же ещё этих мягких булок. " * 20)
     out = tmp_path / "c"
-    assert main(["compose", *map(str, experts), "--out", str(out), "--calibrate-on", str(text),
-                 "--calibrate-tokens", "96", "--calibrate-steps", "3", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "compose",
+                *map(str, experts),
+                "--out",
+                str(out),
+                "--calibrate-on",
+                str(text),
+                "--calibrate-tokens",
+                "96",
+                "--calibrate-steps",
+                "3",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     composition = json.loads((out / "composition.json").read_text())
     calibration = composition["calibration"]
     assert calibration["tokens"] == 96 and calibration["windows"] == 2
@@ -205,8 +238,23 @@ def test_cli_calibration_is_recorded_in_the_composition(experts, tmp_path):
 
 def test_posterior_mode_and_switch_rate_are_recorded_and_loaded(experts, tmp_path, capsys):
     out = tmp_path / "c"
-    assert main(["compose", *map(str, experts), "--out", str(out), "--mode", "posterior", "--weights", "1,3",
-                 "--switch-rate", "0.02"]) == 0
+    assert (
+        main(
+            [
+                "compose",
+                *map(str, experts),
+                "--out",
+                str(out),
+                "--mode",
+                "posterior",
+                "--weights",
+                "1,3",
+                "--switch-rate",
+                "0.02",
+            ]
+        )
+        == 0
+    )
     assert "switch rate 0.02" in capsys.readouterr().out
     composition = json.loads((out / "composition.json").read_text())
     assert composition["mode"] == "posterior" and composition["switch_rate"] == 0.02
@@ -218,14 +266,18 @@ def test_posterior_mode_and_switch_rate_are_recorded_and_loaded(experts, tmp_pat
         first = model(input_ids=ids[:, :1], use_cache=True)
     # One token seen, nothing predicted yet: the weights for the next token are the prior.
     # float64 weights from the float32 prior and one step of the posterior's arithmetic: 1e-8 off, not exact
-    torch.testing.assert_close(first.cache.weights, torch.tensor([[0.25, 0.75]], dtype=torch.float64), rtol=0,
-                               atol=1e-6)
+    torch.testing.assert_close(
+        first.cache.weights, torch.tensor([[0.25, 0.75]], dtype=torch.float64), rtol=0, atol=1e-6
+    )
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (["--switch-rate", "0.1"], "posterior only"),
-    (["--mode", "posterior", "--switch-rate", "1"], "must be in [0, 1)"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--switch-rate", "0.1"], "posterior only"),
+        (["--mode", "posterior", "--switch-rate", "1"], "must be in [0, 1)"),
+    ],
+)
 def test_cli_refuses_bad_switch_rates(experts, tmp_path, capsys, extra, message):
     assert main(["compose", *map(str, experts), "--out", str(tmp_path / "c"), *extra]) == 2
     assert message in capsys.readouterr().err

@@ -5,9 +5,9 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import tiny_llama
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from conftest import tiny_llama
 from growlm.composition import ComposedModel
 from growlm.composition.posterior import PosteriorCache
 from growlm.decode import decode
@@ -150,9 +150,9 @@ def test_kv_cached_incremental_decoding_matches_one_full_forward(experts, rate):
         out = model(input_ids=ids[:, :4], use_cache=True)
         steps = [out.logits]
         for t in range(4, ids.shape[1]):
-            out = model(input_ids=ids[:, t:t + 1], cache=out.cache, use_cache=True)
+            out = model(input_ids=ids[:, t : t + 1], cache=out.cache, use_cache=True)
             steps.append(out.logits)
-        alone = [model(input_ids=ids[r:r + 1], use_cache=True).cache.weights for r in range(2)]
+        alone = [model(input_ids=ids[r : r + 1], use_cache=True).cache.weights for r in range(2)]
     # Step-by-step, full-sequence and one-row forwards run float32 matmuls of different shapes, whose last bits
     # vary with shape, thread count and load; the posterior sums ~18 such log-probabilities. A real error (a token
     # counted twice, a row mixed into another) moves the weights by 1e-2 or more.
@@ -183,8 +183,10 @@ def test_choice_scores_condition_the_posterior_on_the_shared_context(experts, to
     """The harness runs the context once and scores each continuation against its (row-selected) cache."""
     model = ComposedModel(experts[:2], None, "posterior", 0.01).eval()
     context = "The fox. Съешь ещё"
-    requests = [ChoiceRequest(context, (" one two", " three four five", " six")),
-                ChoiceRequest(context + " more", (" seven eight", " nine"))]
+    requests = [
+        ChoiceRequest(context, (" one two", " three four five", " six")),
+        ChoiceRequest(context + " more", (" seven eight", " nine")),
+    ]
     scores = score_choices(model, tokenizer, requests, batch_tokens=32)
     for request, result in zip(requests, scores):
         for continuation, got in zip(request.continuations, result.loglikelihoods):
@@ -192,7 +194,7 @@ def test_choice_scores_condition_the_posterior_on_the_shared_context(experts, to
             full = tokenizer.encode(request.context + continuation, add_special_tokens=False)
             assert len(full) <= 64, "within the window: no truncation"
             ids = torch.tensor([full])
-            want = mixture_token_lp(model, ids)[0, len(ctx) - 1:].sum().item()
+            want = mixture_token_lp(model, ids)[0, len(ctx) - 1 :].sum().item()
             assert got == pytest.approx(want, abs=1e-3)
 
 
@@ -204,7 +206,7 @@ def test_greedy_decoding_through_the_shared_loop_matches_argmax_of_full_forwards
     with torch.no_grad():
         for _ in range(8):
             ids.append(int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax()))
-    assert got == ids[len(prompt):]
+    assert got == ids[len(prompt) :]
 
 
 def test_posterior_cache_row_selection_repeats_rows(experts):
@@ -235,6 +237,7 @@ def test_mixed_documents_alternate_languages_paragraph_by_paragraph():
     assert mixed_documents(docs, paragraphs=2) == ["one\nтри\n一\ntwo", "four\nодин\n二\nдва\n三"]
     with pytest.raises(GrowlmError, match="two or more"):
         mixed_documents({"en": ["x"]})
+
     def score(v):
         return {("perplexity/mixed", "loss"): SimpleNamespace(mean=v)}
 
@@ -271,8 +274,9 @@ def test_chunked_vocabulary_passes_do_not_change_the_result(experts, monkeypatch
     torch.testing.assert_close(results[1], results[2], rtol=0, atol=1e-4)
 
 
-@pytest.mark.parametrize("mode,rate", [("posterior", 0.0), ("posterior", 0.05), ("mean_probs", 0.0),
-                                       ("mean_logits", 0.0)])
+@pytest.mark.parametrize(
+    "mode,rate", [("posterior", 0.0), ("posterior", 0.05), ("mean_probs", 0.0), ("mean_logits", 0.0)]
+)
 def test_target_scoring_equals_the_full_distribution_at_the_targets(experts, mode, rate):
     """token_logprobs (what the harness scores with) = log-softmax of forward's logits at the targets, for a
     fresh call and for padded rows continuing a row-selected cache."""

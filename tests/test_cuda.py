@@ -73,16 +73,27 @@ def test_lora_merge_keeps_the_function_on_the_gpu(model, batch):
 
 
 def _grow(config, out, *extra):
-    return [sys.executable, "-m", "growlm", "grow", *([str(config)] if config else []), "--out", str(out),
-            "--set", "train.device='cuda'", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "growlm",
+        "grow",
+        *([str(config)] if config else []),
+        "--out",
+        str(out),
+        "--set",
+        "train.device='cuda'",
+        *extra,
+    ]
 
 
 def test_resume_after_kill_is_bit_identical_on_the_same_gpu(tiny_config, tmp_path):
     cfg = tiny_config()
     full, killed = tmp_path / "full", tmp_path / "killed"
     subprocess.run(_grow(cfg, full), check=True, capture_output=True)
-    proc = subprocess.Popen(_grow(cfg, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        _grow(cfg, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     latest, deadline = killed / "checkpoints" / "latest", time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         if latest.exists() and latest.read_text().strip() >= "step-00000006":
@@ -90,8 +101,9 @@ def test_resume_after_kill_is_bit_identical_on_the_same_gpu(tiny_config, tmp_pat
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    subprocess.run([sys.executable, "-m", "growlm", "grow", "--resume", "--out", str(killed)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "growlm", "grow", "--resume", "--out", str(killed)], check=True, capture_output=True
+    )
     a, b = (load_file(run / "stages" / "2" / "model" / "model.safetensors") for run in (full, killed))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     val = [json.loads((run / "stages" / "summary.json").read_text())[-1]["val_loss"] for run in (full, killed)]

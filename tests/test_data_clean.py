@@ -50,7 +50,7 @@ def test_html_paragraphs_keep_ids_and_text_and_drop_furniture(tmp_path):
 
 
 def test_fortunes_split_on_percent_lines_and_lose_terminal_codes():
-    raw = ("First\nentry\n%\n\x1b[33m  -- Colour\x1b[m\n%\r\n%\nwhole ____\b\b\b\bBODY and Ren'\be\x07\n%\n")
+    raw = "First\nentry\n%\n\x1b[33m  -- Colour\x1b[m\n%\r\n%\nwhole ____\b\b\b\bBODY and Ren'\be\x07\n%\n"
     text, bad = decode_utf8(raw.encode("utf-8"))
     assert bad == 0
     assert split_fortunes(text) == ["First\nentry", "  -- Colour", "whole BODY and Rene"]

@@ -9,8 +9,10 @@ from growlm.data.prepare import prepare
 from growlm.data.shards import ShardSet
 from growlm.tokenizer import default_tokenizer
 
-VOCAB = ("river stone light garden window paper silver morning quiet table orange music winter forest letter "
-         "bridge candle number yellow history pocket mirror thunder basket").split()
+VOCAB = (
+    "river stone light garden window paper silver morning quiet table orange music winter forest letter "
+    "bridge candle number yellow history pocket mirror thunder basket"
+).split()
 
 
 def _sentence(rng, k):
@@ -28,7 +30,7 @@ def planted(tmp_path_factory):
     for item, d in zip(items[:8], targets):
         words = item.upper().replace(":", " ;").split()
         start = rng.randint(0, len(words) - 14)
-        docs[d] += " ... " + " ".join(words[start: start + 14]) + "!"  # 14 words of the item: one shared 13-gram
+        docs[d] += " ... " + " ".join(words[start : start + 14]) + "!"  # 14 words of the item: one shared 13-gram
     folder = root / "docs"
     folder.mkdir()
     (folder / "docs.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in docs), "utf-8")
@@ -64,8 +66,20 @@ def test_drop_writes_shards_without_the_overlapping_documents(planted, tmp_path)
 
 
 def test_normalised_words_split_cjk_into_characters():
-    assert normalized_words("Hello, WORLD_wide! Ｆｕｌｌ-width 1998年新年讲话 кот.") == \
-        ["hello", "world", "wide", "full", "width", "1998", "年", "新", "年", "讲", "话", "кот"]
+    assert normalized_words("Hello, WORLD_wide! Ｆｕｌｌ-width 1998年新年讲话 кот.") == [
+        "hello",
+        "world",
+        "wide",
+        "full",
+        "width",
+        "1998",
+        "年",
+        "新",
+        "年",
+        "讲",
+        "话",
+        "кот",
+    ]
 
 
 def test_short_items_are_counted(planted):
@@ -88,8 +102,24 @@ def test_cli_reads_txt_and_jsonl_items(planted, tmp_path, capsys):
     (tmp_path / "items.jsonl").write_text("".join(json.dumps({"q": it, "a": ["x"]}) + "\n" for it in items[4:]))
     assert read_items(tmp_path / "items.jsonl", ["q", "a"])[0] == items[4] + "\nx"
     report = tmp_path / "report.json"
-    assert main(["data", "decontaminate", "--shards", str(shards), "--against", str(tmp_path / "items.txt"),
-                 str(tmp_path / "items.jsonl"), "--field", "q", "--report", str(report)]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "decontaminate",
+                "--shards",
+                str(shards),
+                "--against",
+                str(tmp_path / "items.txt"),
+                str(tmp_path / "items.jsonl"),
+                "--field",
+                "q",
+                "--report",
+                str(report),
+            ]
+        )
+        == 0
+    )
     assert "8 documents share a 13-gram with 8 items" in capsys.readouterr().out
     assert {o["doc_id"] for o in json.loads(report.read_text())["overlaps"]} == targets
     assert main(["data", "decontaminate", "--shards", str(shards), "--against", str(tmp_path / "items.jsonl")]) == 2

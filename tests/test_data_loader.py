@@ -52,8 +52,7 @@ def test_windows_are_contiguous_slices_of_a_shard(shards):
     loader = TokenWindows(plain, seq_len=20, batch_size=8, seed=2)
     flat = [np.asarray(part.tokens) for part in ShardSet(plain).splits("train")]
     for row in loader.batch(0).numpy():
-        assert any(np.any(np.all(np.lib.stride_tricks.sliding_window_view(f, row.size) == row, axis=1))
-                   for f in flat)
+        assert any(np.any(np.all(np.lib.stride_tricks.sliding_window_view(f, row.size) == row, axis=1)) for f in flat)
 
 
 def test_validation_batches_are_fixed(shards):
@@ -78,8 +77,9 @@ def test_mixture_weights_are_honoured(shards):
     assert share < 0.25  # the Cyrillic source is the small one
     assert _cyrillic_share(natural, 60) == pytest.approx(share, abs=0.04)
     weighted = TokenWindows(mixed, seq_len=64, batch_size=16, seed=0)
-    assert weighted.weights == pytest.approx({weighted.manifest["sources"][0]["name"]: 0.3,
-                                              weighted.manifest["sources"][1]["name"]: 0.7})
+    assert weighted.weights == pytest.approx(
+        {weighted.manifest["sources"][0]["name"]: 0.3, weighted.manifest["sources"][1]["name"]: 0.7}
+    )
     assert _cyrillic_share(weighted, 60) == pytest.approx(0.7, abs=0.04)
 
 
@@ -88,8 +88,10 @@ def test_shards_made_with_another_tokenizer_are_refused(shards):
     other = build_tokenizer(["abab abab abab"] * 5, 3)
     with pytest.raises(GrowlmError, match="made with tokenizer"):
         TokenWindows(plain, seq_len=16, batch_size=2, tokenizer=other)
-    assert TokenWindows(plain, seq_len=16, batch_size=2, tokenizer=default_tokenizer()).tokenizer_sha256 == \
-        default_tokenizer().sha256
+    assert (
+        TokenWindows(plain, seq_len=16, batch_size=2, tokenizer=default_tokenizer()).tokenizer_sha256
+        == default_tokenizer().sha256
+    )
 
 
 def test_windows_longer_than_a_source_are_refused(shards):

@@ -29,13 +29,16 @@ def _files(folder):
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("entries, expected", [
-    (["shakespeare"], [("shakespeare", None)]),
-    (["a", "b"], [("a", None), ("b", None)]),
-    (["fortunes-ru:0.25", "shakespeare:0.75"], [("fortunes-ru", 0.25), ("shakespeare", 0.75)]),
-    (["/data/x:y.txt#text:2", "b:1e1"], [("/data/x:y.txt#text", 2.0), ("b", 10.0)]),
-    (["C:/corpus"], [("C:/corpus", None)]),
-])
+@pytest.mark.parametrize(
+    "entries, expected",
+    [
+        (["shakespeare"], [("shakespeare", None)]),
+        (["a", "b"], [("a", None), ("b", None)]),
+        (["fortunes-ru:0.25", "shakespeare:0.75"], [("fortunes-ru", 0.25), ("shakespeare", 0.75)]),
+        (["/data/x:y.txt#text:2", "b:1e1"], [("/data/x:y.txt#text", 2.0), ("b", 10.0)]),
+        (["C:/corpus"], [("C:/corpus", None)]),
+    ],
+)
 def test_config_and_cli_entries_parse_identically(entries, expected):
     assert parse_sources(entries, CONFIG) == parse_sources(entries, CLI) == expected
 
@@ -49,20 +52,24 @@ def test_config_and_cli_give_the_same_shards(folders, tmp_path):
     manifest = json.loads((tmp_path / "config" / "manifest.json").read_text())
     assert not manifest["weights_given"]  # no weights: proportional to tokens, not an equal mix
     assert [s["weight"] for s in manifest["sources"]] == pytest.approx(
-        [s["splits"]["train"]["tokens"] / manifest["splits"]["train"]["tokens"] for s in manifest["sources"]])
+        [s["splits"]["train"]["tokens"] / manifest["splits"]["train"]["tokens"] for s in manifest["sources"]]
+    )
 
 
-@pytest.mark.parametrize("entries, match", [
-    (["a:2", "b"], "give a weight to every source"),
-    (["a", "b:0.5"], "give a weight to every source"),
-    (["a:0", "b:1"], "positive numbers"),
-    (["a:-1"], "positive numbers"),
-    (["a:nan"], "positive numbers"),
-    (["a:inf"], "positive numbers"),
-    (["shakespeare:two"], "'two' in 'shakespeare:two' is not a number"),
-    ([":2"], "no source name"),
-    ([""], "no source name"),
-])
+@pytest.mark.parametrize(
+    "entries, match",
+    [
+        (["a:2", "b"], "give a weight to every source"),
+        (["a", "b:0.5"], "give a weight to every source"),
+        (["a:0", "b:1"], "positive numbers"),
+        (["a:-1"], "positive numbers"),
+        (["a:nan"], "positive numbers"),
+        (["a:inf"], "positive numbers"),
+        (["shakespeare:two"], "'two' in 'shakespeare:two' is not a number"),
+        ([":2"], "no source name"),
+        ([""], "no source name"),
+    ],
+)
 def test_bad_entries_are_refused_naming_where(entries, match):
     for where in (CONFIG, CLI):
         with pytest.raises(GrowlmError, match=match) as err:
@@ -71,12 +78,26 @@ def test_bad_entries_are_refused_naming_where(entries, match):
 
 
 def test_partial_weights_refused_by_cli_and_prepare(folders, tmp_path, capsys):
-    assert main(["data", "prepare", "--source", f"{folders['latin']}:2", "--source", folders["cyrillic"],
-                 "--out", str(tmp_path / "x")]) == 2
+    assert (
+        main(
+            [
+                "data",
+                "prepare",
+                "--source",
+                f"{folders['latin']}:2",
+                "--source",
+                folders["cyrillic"],
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
     assert f"{CLI}: give a weight to every source" in capsys.readouterr().err
     with pytest.raises(GrowlmError, match="give a weight to every source"):
-        prepare([(folders["latin"], 2.0), (folders["cyrillic"], None)], default_tokenizer(), tmp_path / "y",
-                progress=False)
+        prepare(
+            [(folders["latin"], 2.0), (folders["cyrillic"], None)], default_tokenizer(), tmp_path / "y", progress=False
+        )
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
     check_weights([None, None], CONFIG)
     check_weights([1.0, 3.0], CONFIG)

@@ -14,9 +14,11 @@ from growlm.io import sha256_file
 from growlm.tokenizer import build_tokenizer, default_tokenizer, load_tokenizer
 from growlm.tokenizer.layout import EOS_ID
 
-WORDS = {"en": "the quick brown fox jumps over lazy dogs and cats".split(),
-         "ru": "быстрая рыжая лиса прыгает через ленивую собаку и кошку".split(),
-         "zh": list("我们的人民在新年里发表讲话祝愿世界和平")}
+WORDS = {
+    "en": "the quick brown fox jumps over lazy dogs and cats".split(),
+    "ru": "быстрая рыжая лиса прыгает через ленивую собаку и кошку".split(),
+    "zh": list("我们的人民在新年里发表讲话祝愿世界和平"),
+}
 
 
 def _corpus(folder, lang, n_docs, seed=0):
@@ -93,8 +95,13 @@ def test_split_is_deterministic_by_document_and_seed(corpora, tokenizer, tmp_pat
 
 
 def test_max_chars_caps_each_source_and_keeps_validation(corpora, tokenizer, tmp_path):
-    out = prepare([(str(corpora["ru"]), None), (str(corpora["zh"]), None)], tokenizer, tmp_path / "s",
-                  max_chars=500, progress=False)
+    out = prepare(
+        [(str(corpora["ru"]), None), (str(corpora["zh"]), None)],
+        tokenizer,
+        tmp_path / "s",
+        max_chars=500,
+        progress=False,
+    )
     for s in ShardSet(out).sources:
         assert s["splits"]["train"]["chars"] + s["splits"]["val"]["chars"] == 500
         assert s["splits"]["val"]["chars"] == 25
@@ -141,16 +148,33 @@ def test_bad_input_is_refused(corpora, tokenizer, tmp_path):
 
 def test_cli_prepare_and_errors(corpora, tmp_path, capsys):
     out = tmp_path / "cli"
-    assert main(["data", "prepare", "--source", f"{corpora['en']}:3", "--source", f"{corpora['zh']}:1",
-                 "--out", str(out), "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "prepare",
+                "--source",
+                f"{corpora['en']}:3",
+                "--source",
+                f"{corpora['zh']}:1",
+                "--out",
+                str(out),
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     m = json.loads((out / "manifest.json").read_text())
     assert [s["weight"] for s in m["sources"]] == [0.75, 0.25] and m["weights_given"]
     assert main(["data", "prepare", "--source", "nonexistent-corpus", "--out", str(tmp_path / "x")]) == 2
     assert "unknown source 'nonexistent-corpus'" in capsys.readouterr().err
     assert main(["data", "prepare", "--source", str(corpora["en"]), "--out", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
-    assert np.fromfile(out / m["sources"][0]["splits"]["train"]["tokens_file"], dtype="<u2").size == \
-        m["sources"][0]["splits"]["train"]["tokens"]
+    assert (
+        np.fromfile(out / m["sources"][0]["splits"]["train"]["tokens_file"], dtype="<u2").size
+        == m["sources"][0]["splits"]["train"]["tokens"]
+    )
 
 
 def test_a_damaged_work_folder_is_started_afresh_and_an_input_is_never_the_output(corpora, tokenizer, tmp_path):
@@ -163,6 +187,8 @@ def test_a_damaged_work_folder_is_started_afresh_and_an_input_is_never_the_outpu
     assert not (tmp_path / ".out.prepare").exists()
     tok = tmp_path / "tok"
     tokenizer.save(tok)
-    assert main(["data", "prepare", "--source", str(corpora["en"]), "--tokenizer", str(tok), "--out", str(tok),
-                 "--force"]) == 2
+    assert (
+        main(["data", "prepare", "--source", str(corpora["en"]), "--tokenizer", str(tok), "--out", str(tok), "--force"])
+        == 2
+    )
     assert load_tokenizer(tok).sha256 == tokenizer.sha256

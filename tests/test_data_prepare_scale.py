@@ -22,8 +22,10 @@ from growlm.errors import GrowlmError
 from growlm.io import sha256_file
 from growlm.tokenizer import build_tokenizer
 
-WORDS = ("the quick brown fox jumps over lazy dogs and cats быстрая рыжая лиса прыгает 我们的人民在新年里发表讲话 "
-         "é ü 😀 \u2028 ").split(" ")
+WORDS = (
+    "the quick brown fox jumps over lazy dogs and cats быстрая рыжая лиса прыгает 我们的人民在新年里发表讲话 "
+    "é ü 😀 \u2028 "
+).split(" ")
 TOKENIZER_SHA256 = "da925e0c44cbaf4a1545797a4639dbe121e576c055427d221ff631336be1850e"
 N_FILES = {"default": 45, "capped": 43}  # 41 in corpus/a, b.jsonl, c.parquet, 2 in corpus/d
 
@@ -85,8 +87,12 @@ NAMES = {"a": "corpus/a", "b": "corpus/b.jsonl", "c": "corpus/c.parquet#body", "
 RUNS = {
     "default": lambda s: {"sources": [(s[k], None) for k in "abcd"]},
     "zero": lambda s: {"sources": [(s["d"], None)], "val_fraction": 0.0, "seed": 2},
-    "capped": lambda s: {"sources": [(s["b"], 3.0), (s["a"], 1.0), (s["c"], 2.0)], "val_fraction": 0.2, "seed": 5,
-                         "max_chars": 7000},
+    "capped": lambda s: {
+        "sources": [(s["b"], 3.0), (s["a"], 1.0), (s["c"], 2.0)],
+        "val_fraction": 0.2,
+        "seed": 5,
+        "max_chars": 7000,
+    },
 }
 EXPECTED = {
     "default": {
@@ -167,8 +173,11 @@ def _hashes(out):
             path = out.parent / (folder if folder.endswith((".jsonl", ".parquet")) else f"{folder}/{rel}")
             assert digest == sha256_file(path), rel
         s["files"] = sorted(s["files"])
-    hashes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16]
-              for p in sorted(out.iterdir()) if p.is_file() and p.name != "manifest.json"}
+    hashes = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+        for p in sorted(out.iterdir())
+        if p.is_file() and p.name != "manifest.json"
+    }
     hashes["manifest"] = hashlib.sha256(json.dumps(m, sort_keys=True).encode()).hexdigest()[:16]
     return hashes
 
@@ -193,10 +202,12 @@ def test_resumes_after_a_kill_without_redoing_finished_files(corpus, run, monkey
     root, tok = corpus
     monkeypatch.chdir(root)
     kwargs = RUNS[run](NAMES)
-    code = (f"from growlm.data.prepare import prepare; from growlm.tokenizer import load_tokenizer; "
-            f"prepare({kwargs['sources']!r}, load_tokenizer('tok'), 'killed-{run}', progress=False, workers=1, "
-            f"val_fraction={kwargs.get('val_fraction', 0.05)}, seed={kwargs.get('seed', 0)}, "
-            f"max_chars={kwargs.get('max_chars')})")
+    code = (
+        f"from growlm.data.prepare import prepare; from growlm.tokenizer import load_tokenizer; "
+        f"prepare({kwargs['sources']!r}, load_tokenizer('tok'), 'killed-{run}', progress=False, workers=1, "
+        f"val_fraction={kwargs.get('val_fraction', 0.05)}, seed={kwargs.get('seed', 0)}, "
+        f"max_chars={kwargs.get('max_chars')})"
+    )
     tok.save(root / "tok")
     env = {**os.environ, "GROWLM_FAULT": "prepare:5"}  # SIGKILL once 5 files are done
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
@@ -214,7 +225,6 @@ def test_resumes_after_a_kill_without_redoing_finished_files(corpus, run, monkey
     assert _hashes(out) == EXPECTED[run]
 
 
-
 def test_ctrl_c_with_workers_keeps_finished_files_and_the_rerun_matches(corpus, monkeypatch, capsys):
     root, tok = corpus
     monkeypatch.chdir(root)
@@ -228,6 +238,7 @@ def test_ctrl_c_with_workers_keeps_finished_files_and_the_rerun_matches(corpus, 
     out = prepare(kwargs["sources"], tok, "interrupted", progress=False, workers=2)
     assert "files already done" in capsys.readouterr().err
     assert _hashes(out) == EXPECTED["default"]
+
 
 def test_changed_inputs_are_not_taken_from_a_stale_work_folder(corpus, monkeypatch):
     root, tok = corpus
@@ -247,7 +258,6 @@ def test_a_bad_file_fails_with_its_message_from_a_worker(tmp_path):
     for i in range(3):
         (tmp_path / "c" / f"{i}.jsonl").write_text('{"text": "fine"}\n' + ("not json\n" if i == 2 else ""))
     with pytest.raises(GrowlmError, match=r"2\.jsonl line 2 is not JSON"):
-        prepare([(str(tmp_path / "c"), None)], build_tokenizer(["fine"], 1), tmp_path / "o", progress=False,
-                workers=2)
+        prepare([(str(tmp_path / "c"), None)], build_tokenizer(["fine"], 1), tmp_path / "o", progress=False, workers=2)
     with pytest.raises(GrowlmError, match="workers must be at least 1"):
         prepare([(str(tmp_path / "c"), None)], build_tokenizer(["fine"], 1), tmp_path / "o", workers=0)

@@ -45,7 +45,6 @@ def test_record_files_with_named_field(tmp_path):
         _texts(str(tmp_path / "r.parquet"))
 
 
-
 def test_compressed_jsonl_and_batched_records_keep_record_numbers(tmp_path, monkeypatch):
     """.jsonl.gz/.jsonl.zst are read like .jsonl; Parquet and Arrow are read in batches of BATCH_ROWS rows, and
     the #k of a document is its record's number in the whole file, whatever the batch."""

@@ -9,8 +9,25 @@ from growlm.data.clean import decode_utf8
 from growlm.data.textstream import ReadStats, lines
 from growlm.errors import GrowlmError
 
-PIECES = [b"abc", "é漢😀".encode(), b"\r\n", b"\r", b"\n", b"\xff", b"\xe2\x82", b"\xc3", b"\x0b", b"\x0c", b"\x1c",
-          "\u2028".encode(), "\u0085".encode(), b"\xef\xbb\xbf", b" ", b"\n\n", b"\r\r\n"]
+PIECES = [
+    b"abc",
+    "é漢😀".encode(),
+    b"\r\n",
+    b"\r",
+    b"\n",
+    b"\xff",
+    b"\xe2\x82",
+    b"\xc3",
+    b"\x0b",
+    b"\x0c",
+    b"\x1c",
+    "\u2028".encode(),
+    "\u0085".encode(),
+    b"\xef\xbb\xbf",
+    b" ",
+    b"\n\n",
+    b"\r\r\n",
+]
 
 
 def _random_bytes(rng):

@@ -2,8 +2,8 @@ import random
 
 import pytest
 import torch
-from conftest import tiny_llama
 
+from conftest import tiny_llama
 from growlm.composition import ComposedModel
 from growlm.evals.harness import (
     ChoiceRequest,
@@ -24,8 +24,10 @@ def requests(n: int, seed: int = 0) -> list[ChoiceRequest]:
         return " ".join(rng.choice(WORDS) for _ in range(rng.randint(lo, hi)))
 
     # Few distinct context lengths, so that equal-length contexts really share forward passes.
-    return [ChoiceRequest(f"Q: {words(2, 3)}\nA:", tuple(f" {words(1, 4)}" for _ in range(rng.randint(2, 4))))
-            for _ in range(n)]
+    return [
+        ChoiceRequest(f"Q: {words(2, 3)}\nA:", tuple(f" {words(1, 4)}" for _ in range(rng.randint(2, 4))))
+        for _ in range(n)
+    ]
 
 
 def by_hand(model, tokenizer, request: ChoiceRequest, keep: int | None = None) -> list[float]:
@@ -69,8 +71,9 @@ def test_batched_and_unbatched_scoring_agree(model, tokenizer):
         # Equal up to float rounding: BLAS picks kernels by matrix shape, so bitwise equality across batch sizes
         # is not guaranteed; a padding or position mistake would show as differences of order 0.1-10.
         assert a.loglikelihoods == pytest.approx(b.loglikelihoods, abs=1e-4)
-        assert max(range(len(a.loglikelihoods)), key=a.loglikelihoods.__getitem__) == \
-            max(range(len(b.loglikelihoods)), key=b.loglikelihoods.__getitem__)
+        assert max(range(len(a.loglikelihoods)), key=a.loglikelihoods.__getitem__) == max(
+            range(len(b.loglikelihoods)), key=b.loglikelihoods.__getitem__
+        )
 
 
 def lm_eval_window(model, tokenizer, context: str, continuation: str) -> float:
@@ -78,10 +81,10 @@ def lm_eval_window(model, tokenizer, context: str, continuation: str) -> float:
     context + continuation minus the last one, logits -> log_softmax, the continuation's log-probabilities summed."""
     window = model.config.max_position_embeddings
     ctx, cont = encode_pair(tokenizer, context, continuation)
-    inp = (ctx + cont)[-(window + 1):][:-1]
+    inp = (ctx + cont)[-(window + 1) :][:-1]
     with torch.no_grad():
         logprobs = model(input_ids=torch.tensor([inp])).logits[0].log_softmax(-1)
-    rows = logprobs[len(inp) - len(cont):]
+    rows = logprobs[len(inp) - len(cont) :]
     return sum(rows[t, tok].item() for t, tok in enumerate(cont))
 
 
@@ -102,9 +105,13 @@ def test_each_choice_is_cut_to_fit_the_window_on_its_own(model, tokenizer):
 
 def test_per_choice_windows_match_a_direct_computation_in_a_batch(model, tokenizer):
     rng = random.Random(5)
-    reqs = [ChoiceRequest(" ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 16))) + ":",
-                          tuple(" " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 8)))
-                                for _ in range(3))) for _ in range(10)]
+    reqs = [
+        ChoiceRequest(
+            " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 16))) + ":",
+            tuple(" " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 8))) for _ in range(3)),
+        )
+        for _ in range(10)
+    ]
     got = score_choices(model, tokenizer, reqs, batch_tokens=512)
     assert any(s.truncated for s in got) and not all(s.truncated for s in got)
     for request, scored in zip(reqs, got):

@@ -8,12 +8,15 @@ def test_normalisation_follows_the_official_script():
     assert normalize_answer("an apple, a pear") == "apple pear"
 
 
-@pytest.mark.parametrize("gold,pred,em,f", [
-    ("Denver Broncos", "the denver broncos.", 1.0, 1.0),
-    ("Denver Broncos", "Broncos", 0.0, 2 * (1 * 0.5) / 1.5),
-    ("the cat sat", "cat sat down", 0.0, 0.8),  # precision 2/3, recall 1
-    ("Saint Bernadette Soubirous", "Paris", 0.0, 0.0),
-])
+@pytest.mark.parametrize(
+    "gold,pred,em,f",
+    [
+        ("Denver Broncos", "the denver broncos.", 1.0, 1.0),
+        ("Denver Broncos", "Broncos", 0.0, 2 * (1 * 0.5) / 1.5),
+        ("the cat sat", "cat sat down", 0.0, 0.8),  # precision 2/3, recall 1
+        ("Saint Bernadette Soubirous", "Paris", 0.0, 0.0),
+    ],
+)
 def test_exact_match_and_f1_on_known_strings(gold, pred, em, f):
     assert exact_match(gold, pred) == em
     assert f1(gold, pred) == pytest.approx(f)

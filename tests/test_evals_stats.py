@@ -47,7 +47,7 @@ def test_majority_baseline_and_skipped_items_are_reported():
     items = [McItem(str(k), "Q:", (" yes", " no"), gold=k % 3 != 0) for k in range(6)]  # gold: 0 1 1 0 1 1
     scored = [ChoiceScores((-1.0, -2.0), (2, 2), (2, 2), (0, 1 if k == 1 else 0)) for k in range(5)]
     records = [item_record(it, s) for it, s in zip(items, [*scored, None])]
-    acc, = accuracy_scores("t", records, [2] * 6, ("acc",), "validation", 0, "harness", EvalSettings())
+    (acc,) = accuracy_scores("t", records, [2] * 6, ("acc",), "validation", 0, "harness", EvalSettings())
     assert (acc.n, acc.skipped) == (5, 1) and records[5]["skipped"]
     assert acc.value == pytest.approx(2 / 5)  # always picks " yes" (index 0): right on items 0 and 3
     assert acc.majority == pytest.approx(3 / 5) and acc.truncated == pytest.approx(1 / 5)

@@ -9,8 +9,12 @@ from growlm.evals.arc import parse_row
 from growlm.evals.mmlu import Question, context
 from growlm.evals.taskfiles import get, read_rows
 
-ARC_ROW = {"id": "Mercury_1", "question": "Which is a metal?",
-           "choices": {"text": ["wood", "iron", "glass"], "label": ["A", "B", "C"]}, "answerKey": "B"}
+ARC_ROW = {
+    "id": "Mercury_1",
+    "question": "Which is a metal?",
+    "choices": {"text": ["wood", "iron", "glass"], "label": ["A", "B", "C"]},
+    "answerKey": "B",
+}
 
 
 def test_jsonl_parquet_and_arrow_give_the_same_rows(tmp_path):
@@ -22,8 +26,10 @@ def test_jsonl_parquet_and_arrow_give_the_same_rows(tmp_path):
         writer.write_table(table)
     for name in ("a.jsonl", "a.parquet", "a.arrow"):
         questions = [parse_row(r) for r in read_rows(tmp_path / name)]
-        assert [(q.id, q.answer, q.labels) for q in questions] == [("Mercury_1", 1, ("A", "B", "C")),
-                                                                   ("Mercury_2", 2, ("A", "B", "C"))]
+        assert [(q.id, q.answer, q.labels) for q in questions] == [
+            ("Mercury_1", 1, ("A", "B", "C")),
+            ("Mercury_2", 2, ("A", "B", "C")),
+        ]
 
 
 def test_errors_name_the_file_the_line_and_the_field(tmp_path):
@@ -35,8 +41,9 @@ def test_errors_name_the_file_the_line_and_the_field(tmp_path):
     path.write_text(json.dumps(ARC_ROW) + "\n{not json\n")
     with pytest.raises(GrowlmError, match=rf"{path}:2: not valid JSON"):
         read_rows(path)
-    pq.write_table(pa.Table.from_pylist([{"question": "q", "choices": {"text": ["a"], "label": ["A"]}}]),
-                   tmp_path / "arc.parquet")
+    pq.write_table(
+        pa.Table.from_pylist([{"question": "q", "choices": {"text": ["a"], "label": ["A"]}}]), tmp_path / "arc.parquet"
+    )
     with pytest.raises(GrowlmError, match=r"arc.parquet row 1: missing field 'answerKey'"):
         [parse_row(r) for r in read_rows(tmp_path / "arc.parquet")]
 
@@ -61,4 +68,5 @@ def test_mmlu_prompt_is_lm_evaluation_harness_wording():
     assert context(q, [shot]) == (
         "The following are multiple choice questions (with answers) about high school physics.\n\n"
         "Why?\nA. w\nB. x\nC. y\nD. z\nAnswer: A\n\n"
-        "What moves?\nA. a\nB. b\nC. c\nD. d\nAnswer:")
+        "What moves?\nA. a\nB. b\nC. c\nD. d\nAnswer:"
+    )

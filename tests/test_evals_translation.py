@@ -23,16 +23,35 @@ REFERENCES = {
 def sacrebleu_cli(tmp_path, hyps, refs, tokenize):
     (tmp_path / "hyp.txt").write_text("\n".join(hyps) + "\n", encoding="utf-8")
     (tmp_path / "ref.txt").write_text("\n".join(refs) + "\n", encoding="utf-8")
-    out = subprocess.run([sys.executable, "-m", "sacrebleu", str(tmp_path / "ref.txt"), "-i", str(tmp_path / "hyp.txt"),
-                          "-m", "bleu", "chrf", "-tok", tokenize, "-b", "-w", "6"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sacrebleu",
+            str(tmp_path / "ref.txt"),
+            "-i",
+            str(tmp_path / "hyp.txt"),
+            "-m",
+            "bleu",
+            "chrf",
+            "-tok",
+            tokenize,
+            "-b",
+            "-w",
+            "6",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return json.loads(out)
 
 
 @pytest.mark.parametrize("tgt,tokenize", [("en", "13a"), ("zh", "zh")])
 def test_corpus_bleu_and_chrf_match_the_sacrebleu_command_line(tmp_path, tgt, tokenize):
-    scores, bleu_stats, _ = corpus_scores("t", HYPOTHESES[tgt], REFERENCES[tgt], tgt, "x", 0, "harness",
-                                          EvalSettings(resamples=50))
+    scores, bleu_stats, _ = corpus_scores(
+        "t", HYPOTHESES[tgt], REFERENCES[tgt], tgt, "x", 0, "harness", EvalSettings(resamples=50)
+    )
     bleu, chrf = sacrebleu_cli(tmp_path, HYPOTHESES[tgt], REFERENCES[tgt], tokenize)
     assert [s.metric for s in scores] == ["bleu", "chrf"]
     assert scores[0].value == pytest.approx(bleu, abs=1e-5) and scores[1].value == pytest.approx(chrf, abs=1e-5)
@@ -71,10 +90,14 @@ def test_documentation_pairs_come_only_from_held_out_pages():
 
 def test_pairs_repeated_in_training_pages_are_dropped():
     long_en = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
-    pairs = [Pair("a", {"en": "Open the File menu now", "ru": "Откройте меню «Файл»"}),
-             Pair("b", {"en": "Close every window you opened", "ru": "Закройте все окна"}),
-             Pair("c", {"en": long_en, "ru": "числа"}),
-             Pair("d", {"en": "Save the document before printing it", "ru": "Сохраните документ"})]
-    training = ["Some page\nЗакройте все окна\nmore text",  # b's Russian side is a training paragraph
-                f"intro {long_en.upper()} outro"]  # c shares a 13-word n-gram (case-folded)
+    pairs = [
+        Pair("a", {"en": "Open the File menu now", "ru": "Откройте меню «Файл»"}),
+        Pair("b", {"en": "Close every window you opened", "ru": "Закройте все окна"}),
+        Pair("c", {"en": long_en, "ru": "числа"}),
+        Pair("d", {"en": "Save the document before printing it", "ru": "Сохраните документ"}),
+    ]
+    training = [
+        "Some page\nЗакройте все окна\nmore text",  # b's Russian side is a training paragraph
+        f"intro {long_en.upper()} outro",
+    ]  # c shares a 13-word n-gram (case-folded)
     assert [p.id for p in decontaminated(pairs, training)] == ["a", "d"]

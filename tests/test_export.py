@@ -9,15 +9,33 @@ from growlm.cli import main
 
 def test_export_checkpoints_of_a_lora_run(tiny_config, tmp_path):
     run = tmp_path / "run"
-    assert main(["grow", str(tiny_config()), "--out", str(run), "--set", "growth.stages.1.lora=true",
-                 "--set", "growth.budget_factor=1.05"]) == 0
+    assert (
+        main(
+            [
+                "grow",
+                str(tiny_config()),
+                "--out",
+                str(run),
+                "--set",
+                "growth.stages.1.lora=true",
+                "--set",
+                "growth.budget_factor=1.05",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((run / "stages" / "summary.json").read_text())
     assert summary[1]["lora_rank"] > 0
     assert summary[1]["trainable_params"] <= 1.05 * summary[0]["trainable_params"]
 
     ckpts = sorted((run / "checkpoints").iterdir())
-    mid = next(p for p in ckpts if p.is_dir() and json.loads((p / "state.json").read_text())["stage"] == 1
-               and not json.loads((p / "state.json").read_text())["stage_complete"])
+    mid = next(
+        p
+        for p in ckpts
+        if p.is_dir()
+        and json.loads((p / "state.json").read_text())["stage"] == 1
+        and not json.loads((p / "state.json").read_text())["stage_complete"]
+    )
     assert any("lora" in k for k in load_file(mid / "model.safetensors"))
     out = tmp_path / "mid"
     assert main(["export", str(mid), "--out", str(out)]) == 0
@@ -28,6 +46,9 @@ def test_export_checkpoints_of_a_lora_run(tiny_config, tmp_path):
 
     end = next(p for p in ckpts if p.name.endswith("stage-end") and "00000008" in p.name)
     assert main(["export", str(end), "--out", str(tmp_path / "end")]) == 0
-    a, b = load_file(tmp_path / "end" / "model.safetensors"), load_file(run / "stages" / "2" / "model" / "model.safetensors")
+    a, b = (
+        load_file(tmp_path / "end" / "model.safetensors"),
+        load_file(run / "stages" / "2" / "model" / "model.safetensors"),
+    )
     assert all(torch.equal(a[k], b[k]) for k in b)  # exact: the same tensors written twice, no arithmetic
     assert main(["export", str(end), "--out", str(tmp_path / "end")]) == 2  # exists, no --force

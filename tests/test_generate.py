@@ -60,12 +60,15 @@ def test_incremental_decoder_flushes_an_unfinished_character():
     assert decoder.flush() == TOKENIZER.decode([first, second])
 
 
-@pytest.mark.parametrize(("stop", "expected"), [
-    (["."], "hello world"),
-    (["wor", "xyz"], "hello "),
-    (["ld. m"], "hello wor"),
-    (["nowhere"], "hello world. more"),
-])
+@pytest.mark.parametrize(
+    ("stop", "expected"),
+    [
+        (["."], "hello world"),
+        (["wor", "xyz"], "hello "),
+        (["ld. m"], "hello wor"),
+        (["nowhere"], "hello world. more"),
+    ],
+)
 def test_stop_strings_cut_the_text_before_them(stop, expected):
     script = TOKENIZER.encode("hello world. more") + [EOS_ID]
     model = ScriptedLM(script)
@@ -90,7 +93,7 @@ def _greedy_without_cache(model, prompt, n):
             if token == EOS_ID:
                 break
             ids.append(token)
-    return TOKENIZER.decode(ids[len(start):])
+    return TOKENIZER.decode(ids[len(start) :])
 
 
 @pytest.mark.parametrize("kind", ["plain", "composed"])
@@ -104,8 +107,9 @@ def test_greedy_kv_cached_generation_matches_full_recomputation(models, kind):
 @pytest.mark.parametrize("kind", ["plain", "composed"])
 def test_same_seed_same_text(models, kind):
     model = models[kind]
-    runs = [generate(model, TOKENIZER, "Once", max_new_tokens=10, temperature=1.0, top_p=0.9, seed=s)
-            for s in (7, 7, 8)]
+    runs = [
+        generate(model, TOKENIZER, "Once", max_new_tokens=10, temperature=1.0, top_p=0.9, seed=s) for s in (7, 7, 8)
+    ]
     assert runs[0] == runs[1]
     assert runs[0] != runs[2]
 
@@ -119,12 +123,15 @@ def test_filter_logits_keeps_top_k_and_the_nucleus():
     assert torch.isfinite(filter_logits(logits, top_k=0, top_p=1.0)).all()
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"temperature": -1}, "temperature"),
-    ({"top_p": 0}, "top-p"),
-    ({"top_k": -2}, "top-k"),
-    ({"max_new_tokens": -1}, "max-new-tokens"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"temperature": -1}, "temperature"),
+        ({"top_p": 0}, "top-p"),
+        ({"top_k": -2}, "top-k"),
+        ({"max_new_tokens": -1}, "max-new-tokens"),
+    ],
+)
 def test_bad_sampling_settings_are_refused(kwargs, message):
     with pytest.raises(GrowlmError, match=message):
         generate(ScriptedLM([1]), TOKENIZER, "x", **kwargs)
@@ -132,8 +139,18 @@ def test_bad_sampling_settings_are_refused(kwargs, message):
 
 @pytest.mark.parametrize("kind", ["plain", "composed"])
 def test_cli_streams_prompt_and_continuation(folders, models, capsys, kind):
-    args = ["generate", str(folders[kind]), "--prompt", "Hello", "--max-new-tokens", "6", "--seed", "3",
-            "--device", "cpu"]
+    args = [
+        "generate",
+        str(folders[kind]),
+        "--prompt",
+        "Hello",
+        "--max-new-tokens",
+        "6",
+        "--seed",
+        "3",
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 0
     first = capsys.readouterr().out
     expected = generate(models[kind], TOKENIZER, "Hello", max_new_tokens=6, temperature=0.8, top_p=0.95, seed=3)
@@ -146,11 +163,14 @@ def test_cli_refuses_bad_settings_before_loading(folders, capsys):
     assert "temperature" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--device", "nonsense"], "'nonsense' is not a device"),
-    (["--device", "cuda:99"], "cuda:99 is not available on this machine"),
-    (["--temperature", "nan"], "must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--device", "nonsense"], "'nonsense' is not a device"),
+        (["--device", "cuda:99"], "cuda:99 is not available on this machine"),
+        (["--temperature", "nan"], "must be a finite number"),
+    ],
+)
 def test_cli_refuses_bad_devices_and_temperatures_before_loading(tmp_path, capsys, extra, message):
     with pytest.raises(SystemExit) as exit_:
         main(["generate", str(tmp_path / "no-model"), "--prompt", "hi", *extra])

@@ -33,8 +33,9 @@ def smoke_losses(out: Path) -> list[float]:
 def test_smoke_losses_follow_the_golden_curve(tmp_path):
     losses = smoke_losses(tmp_path / "run")
     if os.environ.get("GROWLM_REGENERATE_GOLDEN"):
-        ASSET.write_text(json.dumps({"config": "configs/smoke.toml", "set": SETTINGS, "losses": losses}, indent=1)
-                         + "\n")
+        ASSET.write_text(
+            json.dumps({"config": "configs/smoke.toml", "set": SETTINGS, "losses": losses}, indent=1) + "\n"
+        )
     golden = json.loads(ASSET.read_text())
     assert golden["set"] == SETTINGS
     assert len(losses) == len(golden["losses"]) == 16

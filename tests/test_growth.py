@@ -3,11 +3,11 @@ import torch
 
 from growlm.config import ModelConfig
 from growlm.errors import GrowlmError
-from growlm.train.flops import flops_per_token
 from growlm.model.growth import grow
+from growlm.model.llama import build_model, count_params
+from growlm.train.flops import flops_per_token
 from growlm.train.freeze import frozen_tensor_hashes, set_trainable
 from growlm.train.lora import add_lora, lora_params_per_rank, merge_lora, solve_lora_rank
-from growlm.model.llama import build_model, count_params
 
 CFG = ModelConfig(d_model=32, n_heads=4, context=16)
 

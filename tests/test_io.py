@@ -29,35 +29,47 @@ def make(root, files: dict[str, str]):
     return root
 
 
-@pytest.mark.parametrize("files, kind", [
-    ({"growlm.json": "{}", "config.json": "{}"}, "model folder"),
-    ({"composition.json": "{}"}, "composition folder"),
-    ({"study.json": "{}", "runs/x": ""}, "study folder"),
-    ({"configs/a.toml": ""}, "study folder"),
-    ({"growlm_tokenizer.json": "{}", "tokenizer.json": "{}"}, "tokenizer folder"),
-    ({"manifest.json": json.dumps({"format": "growlm-shards-v1"}), "train.bin": ""}, "shards folder"),
-    ({"manifest.json": json.dumps({"format": "growlm-substrate-v1"})}, "substrate folder"),
-    ({"config.resolved.toml": "", "metrics.jsonl": "", "checkpoints/latest": ""}, "run directory"),
-    ({"tokenizer/growlm_tokenizer.json": "{}", ".growlm.lock": ""}, "run directory"),  # killed before its header
-    ({"notes.txt": "mine"}, None),
-    ({"data/thesis.tex": "mine"}, None),  # a run's entry name, but not growlm's content
-    ({"config.resolved.toml": "", "notes.txt": "mine"}, None),  # a run holding the user's files
-    ({"manifest.json": json.dumps({"format": "npm"})}, None),
-    ({"inputs/raw.csv": ""}, None),
-    ({"inputs/.tokenizer.x1.tmp/a": ""}, "study folder"),  # stopped while building its first input
-    ({"state.json": json.dumps({"stage": 0, "stage_step": 1, "global_step": 1, "sha256": {}}),
-      "model.safetensors": ""}, "checkpoint"),
-    ({"state.json": '{"theme": "dark"}', "notes.txt": "mine"}, None),  # common marker names need growlm's content
-    ({"state.json": json.dumps({"stage": 0, "stage_step": 1, "global_step": 1, "sha256": {}}), "notes.txt": ""},
-     None),  # ... and a folder holding nothing else
-    ({"state.json": json.dumps({"_data_files": []}), "dataset_info.json": "{}", "data-00000-of-00001.arrow": ""},
-     None),  # what datasets.Dataset.save_to_disk writes
-    ({"study.json": "{}", "thesis.tex": "mine"}, None),
-    ({"study.json": "{}", "runs/a/metrics.jsonl": "", "report.html": "", "report.md": ""}, "study folder"),
-    ({"config.resolved.toml": "", "metrics.jsonl": "", "report.html": "", "report.md": ""}, "run directory"),
-    ({"tsne.json": "{}", "tsne.png": "", "scores.md": ""}, "t-SNE report"),
-    ({"substrate.json": "{}", "paper.pdf": ""}, None),
-])
+@pytest.mark.parametrize(
+    "files, kind",
+    [
+        ({"growlm.json": "{}", "config.json": "{}"}, "model folder"),
+        ({"composition.json": "{}"}, "composition folder"),
+        ({"study.json": "{}", "runs/x": ""}, "study folder"),
+        ({"configs/a.toml": ""}, "study folder"),
+        ({"growlm_tokenizer.json": "{}", "tokenizer.json": "{}"}, "tokenizer folder"),
+        ({"manifest.json": json.dumps({"format": "growlm-shards-v1"}), "train.bin": ""}, "shards folder"),
+        ({"manifest.json": json.dumps({"format": "growlm-substrate-v1"})}, "substrate folder"),
+        ({"config.resolved.toml": "", "metrics.jsonl": "", "checkpoints/latest": ""}, "run directory"),
+        ({"tokenizer/growlm_tokenizer.json": "{}", ".growlm.lock": ""}, "run directory"),  # killed before its header
+        ({"notes.txt": "mine"}, None),
+        ({"data/thesis.tex": "mine"}, None),  # a run's entry name, but not growlm's content
+        ({"config.resolved.toml": "", "notes.txt": "mine"}, None),  # a run holding the user's files
+        ({"manifest.json": json.dumps({"format": "npm"})}, None),
+        ({"inputs/raw.csv": ""}, None),
+        ({"inputs/.tokenizer.x1.tmp/a": ""}, "study folder"),  # stopped while building its first input
+        (
+            {
+                "state.json": json.dumps({"stage": 0, "stage_step": 1, "global_step": 1, "sha256": {}}),
+                "model.safetensors": "",
+            },
+            "checkpoint",
+        ),
+        ({"state.json": '{"theme": "dark"}', "notes.txt": "mine"}, None),  # common marker names need growlm's content
+        (
+            {"state.json": json.dumps({"stage": 0, "stage_step": 1, "global_step": 1, "sha256": {}}), "notes.txt": ""},
+            None,
+        ),  # ... and a folder holding nothing else
+        (
+            {"state.json": json.dumps({"_data_files": []}), "dataset_info.json": "{}", "data-00000-of-00001.arrow": ""},
+            None,
+        ),  # what datasets.Dataset.save_to_disk writes
+        ({"study.json": "{}", "thesis.tex": "mine"}, None),
+        ({"study.json": "{}", "runs/a/metrics.jsonl": "", "report.html": "", "report.md": ""}, "study folder"),
+        ({"config.resolved.toml": "", "metrics.jsonl": "", "report.html": "", "report.md": ""}, "run directory"),
+        ({"tsne.json": "{}", "tsne.png": "", "scores.md": ""}, "t-SNE report"),
+        ({"substrate.json": "{}", "paper.pdf": ""}, None),
+    ],
+)
 def test_growlm_kind_recognises_only_growlm_outputs(tmp_path, files, kind):
     assert growlm_kind(make(tmp_path / "d", files)) == kind
 
@@ -96,16 +108,30 @@ def test_a_killed_writers_temporaries_are_removed_by_the_next_write(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     here = growlm.io._host_tag()
-    stale = make(tmp_path, {f".out.{dead.pid}h{here}_k1ll3d.tmp/model.safetensors": "half", ".out.old/x": "",
-                            f".r.json.{dead.pid}h{here}_x.tmp": "", f".out.{os.getpid()}h{here}_live.tmp/x": "",
-                            f".out.{dead.pid}hffffff_other.tmp/x": "", ".out.abcdefgh.tmp/x": ""})
+    stale = make(
+        tmp_path,
+        {
+            f".out.{dead.pid}h{here}_k1ll3d.tmp/model.safetensors": "half",
+            ".out.old/x": "",
+            f".r.json.{dead.pid}h{here}_x.tmp": "",
+            f".out.{os.getpid()}h{here}_live.tmp/x": "",
+            f".out.{dead.pid}hffffff_other.tmp/x": "",
+            ".out.abcdefgh.tmp/x": "",
+        },
+    )
     with atomic_dir(stale / "out") as tmp:
         (tmp / "a").write_text("new")
         assert tmp.name.startswith(f".out.{os.getpid()}h{here}_")
     atomic_write_text(stale / "r.json", "{}")
-    assert sorted(p.name for p in stale.iterdir()) == sorted([  # live, other machines' and unknown ones stay
-        f".out.{os.getpid()}h{here}_live.tmp", f".out.{dead.pid}hffffff_other.tmp", ".out.abcdefgh.tmp", "out",
-        "r.json"])
+    assert sorted(p.name for p in stale.iterdir()) == sorted(
+        [  # live, other machines' and unknown ones stay
+            f".out.{os.getpid()}h{here}_live.tmp",
+            f".out.{dead.pid}hffffff_other.tmp",
+            ".out.abcdefgh.tmp",
+            "out",
+            "r.json",
+        ]
+    )
 
 
 def test_an_output_may_not_be_or_hold_an_input(tmp_path):
@@ -156,10 +182,18 @@ def test_force_replaces_a_file_only_if_growlm_wrote_it(tmp_path):
     from growlm.analysis.plots import png_bytes
     from growlm.io import check_output_file
 
-    ours = {"eval.json": '{"format": "growlm-eval-v1"}', "page.md": ReportBuilder("t").to_markdown(),
-            "page.html": ReportBuilder("t").to_html()}
-    theirs = {"notes.json": '{"format": "mine"}', "notes.md": "# my notes\n", "notes.html": "<html></html>",
-              "data.csv": "a,b\n", "photo.png": b"\x89PNG\r\n\x1a\n" + b"\0" * 64}
+    ours = {
+        "eval.json": '{"format": "growlm-eval-v1"}',
+        "page.md": ReportBuilder("t").to_markdown(),
+        "page.html": ReportBuilder("t").to_html(),
+    }
+    theirs = {
+        "notes.json": '{"format": "mine"}',
+        "notes.md": "# my notes\n",
+        "notes.html": "<html></html>",
+        "data.csv": "a,b\n",
+        "photo.png": b"\x89PNG\r\n\x1a\n" + b"\0" * 64,
+    }
     for name, text in {**ours, **theirs}.items():
         (tmp_path / name).write_bytes(text if isinstance(text, bytes) else text.encode())
     (tmp_path / "plot.png").write_bytes(png_bytes(Figure()))

@@ -5,8 +5,8 @@ import json
 import shutil
 
 import pytest
-from conftest import tiny_llama
 
+from conftest import tiny_llama
 from growlm.composition.folder import compose, load_composed, verified_expert_paths
 from growlm.errors import GrowlmError
 from growlm.model import folder
@@ -21,8 +21,9 @@ def experts(tmp_path_factory):
     return [folder.write_model(tiny_llama(seed), default_tokenizer(), root / f"e{seed}", META) for seed in (0, 1)]
 
 
-@pytest.mark.parametrize("name", ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                                  "generation_config.json"])
+@pytest.mark.parametrize(
+    "name", ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"]
+)
 def test_content_hash_covers_config_weights_and_tokenizer(experts, tmp_path, name):
     copy = shutil.copytree(experts[0], tmp_path / "copy")
     before = folder.content_sha256(copy)
@@ -70,14 +71,16 @@ def test_every_load_passes_trust_remote_code_false(experts, monkeypatch):
         def spy(*args, _real=real, **kwargs):
             seen.append(kwargs)
             return _real(*args, **kwargs)
+
         monkeypatch.setattr(cls, "from_pretrained", spy)
     folder.load_model(experts[0])
     folder.load_tokenizer(experts[0])
     assert len(seen) == 2 and all(k["trust_remote_code"] is False and k["local_files_only"] for k in seen)
 
 
-@pytest.mark.parametrize("name, message", [("config.json", "is damaged"),
-                                           ("model.safetensors", "cannot load the model")])
+@pytest.mark.parametrize(
+    "name, message", [("config.json", "is damaged"), ("model.safetensors", "cannot load the model")]
+)
 def test_damaged_model_files_give_one_line(experts, tmp_path, name, message):
     copy = shutil.copytree(experts[0], tmp_path / "copy")
     data = (copy / name).read_bytes()

@@ -24,8 +24,10 @@ def never() -> float:
 @pytest.fixture
 def cpu(monkeypatch):
     """Pretend the CPU reports `capability` (torch's string plus the bf16 units)."""
+
     def set_capability(capability: str) -> None:
         monkeypatch.setattr(precision, "cpu_capability", lambda: capability)
+
     return set_capability
 
 
@@ -68,8 +70,11 @@ def test_the_probe_is_measured_once_per_machine_and_read_back(tmp_path, monkeypa
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     precision.measure_bf16_speedup.cache_clear()
     calls = []
-    monkeypatch.setattr(precision, "_best_matmul_seconds", lambda dtype, n: calls.append(dtype) or
-                        (2.0 if dtype == torch.float32 else 1.0))
+    monkeypatch.setattr(
+        precision,
+        "_best_matmul_seconds",
+        lambda dtype, n: calls.append(dtype) or (2.0 if dtype == torch.float32 else 1.0),
+    )
     assert precision.measure_bf16_speedup() == 2.0 and len(calls) == 2
     precision.measure_bf16_speedup.cache_clear()
     assert precision.measure_bf16_speedup() == 2.0 and len(calls) == 2, "the second process reads the cache"

@@ -35,41 +35,120 @@ def write_run(path: Path, stages: int = 3, steps: int = 30, evaluated: bool = Tr
     rows, step, tokens, flops = [], 0, 0, 0.0
     rng = np.random.default_rng(0)
     for stage in range(1, stages + 1):
-        rows.append({"kind": "stage_start", "stage": stage, "depth": stage, "step": step, "lora_rank": 0,
-                     "trainable_params": 1000 * stage, "total_params": 5000 + 1000 * stage})
+        rows.append(
+            {
+                "kind": "stage_start",
+                "stage": stage,
+                "depth": stage,
+                "step": step,
+                "lora_rank": 0,
+                "trainable_params": 1000 * stage,
+                "total_params": 5000 + 1000 * stage,
+            }
+        )
         for s in range(steps):
             step, tokens, flops = step + 1, tokens + 256, flops + 1e9 * stage
             loss = 3 + 0.5 / stage + 2 * math.exp(-s / 5) + 0.05 * rng.standard_normal()
-            rows.append({"kind": "train", "stage": stage, "depth": stage, "step": step, "stage_step": s + 1,
-                         "loss": loss, "lr": 1e-3, "tokens": tokens, "flops": flops, "tokens_per_s": 900.0,
-                         "mfu": None, "wall": (s + 1) * 0.5})
+            rows.append(
+                {
+                    "kind": "train",
+                    "stage": stage,
+                    "depth": stage,
+                    "step": step,
+                    "stage_step": s + 1,
+                    "loss": loss,
+                    "lr": 1e-3,
+                    "tokens": tokens,
+                    "flops": flops,
+                    "tokens_per_s": 900.0,
+                    "mfu": None,
+                    "wall": (s + 1) * 0.5,
+                }
+            )
             if s % 10 == 9:
-                rows.append({"kind": "val", "stage": stage, "depth": stage, "step": step, "tokens": tokens,
-                             "flops": flops, "val_loss": loss + 0.1})
-        rows.append({"kind": "stage_end", "stage": stage, "depth": stage, "step": step, "tokens": tokens,
-                     "flops": flops, "val_loss": loss + 0.1, "wall_s": steps * 0.5 + 1,
-                     "trainable_params": 1000 * stage, "total_params": 5000 + 1000 * stage})
+                rows.append(
+                    {
+                        "kind": "val",
+                        "stage": stage,
+                        "depth": stage,
+                        "step": step,
+                        "tokens": tokens,
+                        "flops": flops,
+                        "val_loss": loss + 0.1,
+                    }
+                )
+        rows.append(
+            {
+                "kind": "stage_end",
+                "stage": stage,
+                "depth": stage,
+                "step": step,
+                "tokens": tokens,
+                "flops": flops,
+                "val_loss": loss + 0.1,
+                "wall_s": steps * 0.5 + 1,
+                "trainable_params": 1000 * stage,
+                "total_params": 5000 + 1000 * stage,
+            }
+        )
     (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (path / "config.resolved.toml").write_text('[model]\nd_model = 64\nheads = 4\n\n[plan]\nname = "<demo & co>"\n')
-    (path / "manifest.json").write_text(json.dumps({"substrate": {"kind": "visual", "sha256": "ab" * 32},
-                                                    "code": {"git_commit": "0123abcd"}, "machine": "test box"}))
+    (path / "manifest.json").write_text(
+        json.dumps(
+            {
+                "substrate": {"kind": "visual", "sha256": "ab" * 32},
+                "code": {"git_commit": "0123abcd"},
+                "machine": "test box",
+            }
+        )
+    )
     for stage in range(1, stages + 1):
         model = path / "stages" / str(stage) / "model"
         model.mkdir(parents=True)
-        (model / "growlm.json").write_text(json.dumps({
-            "format": "growlm-model-v1", "substrate": {"kind": "visual", "sha256": "ab" * 32},
-            "tokenizer_sha256": "cd" * 32, "vocab_size": 65536, "depth": stage, "stage": stage, "run": path.name}))
+        (model / "growlm.json").write_text(
+            json.dumps(
+                {
+                    "format": "growlm-model-v1",
+                    "substrate": {"kind": "visual", "sha256": "ab" * 32},
+                    "tokenizer_sha256": "cd" * 32,
+                    "vocab_size": 65536,
+                    "depth": stage,
+                    "stage": stage,
+                    "run": path.name,
+                }
+            )
+        )
     if evaluated:
         records = []
         for depth in range(1, stages + 1):
-            for task, metric, value, chance in (("mmlu", "acc", 0.24 + 0.01 * depth, 0.25),
-                                                ("arc_easy", "acc_norm", 0.3 + 0.02 * depth, 0.25),
-                                                ("squad", "f1", 2.0 * depth, None)):
-                records.append({"depth": depth, "task": task, "metric": metric, "value": value,
-                                "ci_low": value * 0.9, "ci_high": value * 1.1, "chance": chance, "n": 200})
+            for task, metric, value, chance in (
+                ("mmlu", "acc", 0.24 + 0.01 * depth, 0.25),
+                ("arc_easy", "acc_norm", 0.3 + 0.02 * depth, 0.25),
+                ("squad", "f1", 2.0 * depth, None),
+            ):
+                records.append(
+                    {
+                        "depth": depth,
+                        "task": task,
+                        "metric": metric,
+                        "value": value,
+                        "ci_low": value * 0.9,
+                        "ci_high": value * 1.1,
+                        "chance": chance,
+                        "n": 200,
+                    }
+                )
             for subject in ("anatomy", "astronomy", "virology"):
-                records.append({"depth": depth, "task": "mmlu", "metric": "acc", "subject": subject,
-                                "value": 0.2 + 0.03 * depth, "n": 50})
+                records.append(
+                    {
+                        "depth": depth,
+                        "task": "mmlu",
+                        "metric": "acc",
+                        "subject": subject,
+                        "value": 0.2 + 0.03 * depth,
+                        "n": 50,
+                    }
+                )
         (path / "eval_by_depth.json").write_text(json.dumps({"rows": records}))
     return path
 
@@ -78,10 +157,25 @@ def image_widths(html_path: Path, tmp_path: Path) -> dict[str, list[int]]:
     probe = tmp_path / "probe.html"
     probe.write_text(html_path.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
     result = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
-        capture_output=True, text=True, timeout=120)
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            probe.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     found = re.search(r'<pre id="image-probe">(.*?)</pre>', result.stdout, re.S)
     assert found, f"no probe output from chromium: {result.stderr[-2000:]}"
     widths: dict[str, list[int]] = {"report": [], "control": []}
@@ -140,11 +234,22 @@ def test_study_report_embeds_study_plots_and_compares_runs_at_equal_flops(tmp_pa
     fig.subplots().plot([0, 1], [1, 0])
     (study / "plots").mkdir()
     (study / "plots" / "extra.png").write_bytes(png_bytes(fig))
-    (study / "study.json").write_text(json.dumps({
-        "study": "nine-layer", "runs": {"constructive 1-3": "constructive", "monolithic": "monolithic"},
-        "tables": [{"title": "Comparison", "columns": ["run", "final val loss"],
-                    "rows": [["constructive 1-3", 3.21], ["monolithic", 3.1]]}],
-        "plots": ["plots/extra.png"]}))
+    (study / "study.json").write_text(
+        json.dumps(
+            {
+                "study": "nine-layer",
+                "runs": {"constructive 1-3": "constructive", "monolithic": "monolithic"},
+                "tables": [
+                    {
+                        "title": "Comparison",
+                        "columns": ["run", "final val loss"],
+                        "rows": [["constructive 1-3", 3.21], ["monolithic", 3.1]],
+                    }
+                ],
+                "plots": ["plots/extra.png"],
+            }
+        )
+    )
     assert main(["report", str(study)]) == 0
     html = (study / "report.html").read_text(encoding="utf-8")
     markdown = (study / "report.md").read_text(encoding="utf-8")
@@ -175,11 +280,14 @@ def test_existing_report_is_not_overwritten_without_force(tmp_path, capsys):
     assert main(["report", str(run), "--force"]) == 0
 
 
-@pytest.mark.parametrize("content, message", [
-    ('[{"depth": 1, "task": "mmlu", "value": 0.3}]', "missing field 'metric'"),
-    ('[{"depth": "one", "task": "mmlu", "metric": "acc", "value": 0.3}]', "bad value"),
-    ("{not json", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('[{"depth": 1, "task": "mmlu", "value": 0.3}]', "missing field 'metric'"),
+        ('[{"depth": "one", "task": "mmlu", "metric": "acc", "value": 0.3}]', "bad value"),
+        ("{not json", "not valid JSON"),
+    ],
+)
 def test_bad_evaluation_file_is_a_clear_error_and_writes_nothing(tmp_path, capsys, content, message):
     run = write_run(tmp_path / "run", evaluated=False)
     (run / "eval_by_depth.json").write_text(content)

@@ -49,8 +49,11 @@ def test_depth_study_end_to_end_then_reuses_every_run_and_evaluation(tmp_path, c
     task_columns = [c for c in table["columns"] if c.split()[0] in ("mmlu", "arc_easy", "squad")]
     assert {c.split()[0] for c in task_columns} == {"mmlu", "arc_easy", "squad"}
     assert all("[" in r[c] for r in rows for c in task_columns)  # every score carries its interval
-    assert set(study["plots"]) == {"plots/loss-over-stages-seed-0.png", "plots/scores-by-depth.png",
-                                   "plots/mmlu-subjects-by-depth.png"}
+    assert set(study["plots"]) == {
+        "plots/loss-over-stages-seed-0.png",
+        "plots/scores-by-depth.png",
+        "plots/mmlu-subjects-by-depth.png",
+    }
     assert all((out / p).read_bytes().startswith(PNG_MAGIC) for p in study["plots"])
     by_depth = json.loads((out / "runs" / "seed-0" / "eval_by_depth.json").read_text())["rows"]
     assert {r["depth"] for r in by_depth} == set(range(1, 7))
@@ -75,8 +78,11 @@ def test_nine_layer_study_compares_every_variant_on_shared_inputs(tmp_path, caps
     assert flops["constructive-binary"] < flops["monolithic-frozen-binary"]
     assert flops["unfrozen-1-9"] < flops["monolithic-trainable"]
     assert rows["constructive"]["trainable params by stage"].count("/") == 2
-    assert [rows[v]["substrate"] for v in ("constructive", "monolithic-trainable", "constructive-binary")] == \
-        ["visual", "trainable", "binary"]
+    assert [rows[v]["substrate"] for v in ("constructive", "monolithic-trainable", "constructive-binary")] == [
+        "visual",
+        "trainable",
+        "binary",
+    ]
     bpb = [c for c in table["columns"] if c.startswith("bpb ")]
     assert bpb == ["bpb validation", "bpb fortunes-en", "bpb libreoffice-help-en", "bpb debian-handbook-en"]
     assert all(" ± " in row[c] for row in rows.values() for c in bpb)  # every seed measured on every domain
@@ -98,8 +104,10 @@ def test_nine_layer_study_compares_every_variant_on_shared_inputs(tmp_path, caps
         assert all(len(per_seed) == 2 for per_budget in comparison["losses"].values() for per_seed in per_budget)
         assert all(d["p"] is not None for ds in comparison["differences"].values() for d in ds)
     assert [t["title"] for t in study["tables"][1:]] == [
-        "Equal-FLOPs comparison, visual substrate group", "Equal-FLOPs comparison, binary substrate group",
-        "Learning-rate sweep (seed 0)"]
+        "Equal-FLOPs comparison, visual substrate group",
+        "Equal-FLOPs comparison, binary substrate group",
+        "Learning-rate sweep (seed 0)",
+    ]
     assert (out / "plots" / "val-loss-vs-flops.png").read_bytes().startswith(PNG_MAGIC)
     clean = study["decontamination"]
     assert clean["tasks"] == ["arc_easy"] and clean["items"] > 2000 and clean["documents_checked"] > 0
@@ -118,13 +126,22 @@ def test_compose_study_evaluates_experts_and_composition_and_states_where_it_los
     out = tmp_path / "compose"
     run_study("compose", out, capsys)
     table = only_table(out)
-    assert [row[0] for row in table["rows"]][2:] == ["composition mean_logits", "composition mean_probs",
-                                                     "composition posterior",
-                                                     "composition fixed-share (switch rate 0.01)"]
+    assert [row[0] for row in table["rows"]][2:] == [
+        "composition mean_logits",
+        "composition mean_probs",
+        "composition posterior",
+        "composition fixed-share (switch rate 0.01)",
+    ]
     assert [row[0].split()[0] for row in table["rows"]][:2] == ["A", "B"]
     columns = " ".join(table["columns"])
-    for name in ("perplexity/en loss", "perplexity/ru loss", "perplexity/zh loss", "perplexity/mixed loss",
-                 "perplexity/mixed bpb", "arc_easy acc"):
+    for name in (
+        "perplexity/en loss",
+        "perplexity/ru loss",
+        "perplexity/zh loss",
+        "perplexity/mixed loss",
+        "perplexity/mixed bpb",
+        "arc_easy acc",
+    ):
         assert name in columns
     for direction in ("en-ru", "ru-en", "en-zh", "zh-en"):
         assert f"translation/{direction} bleu" in columns and f"translation/{direction} chrf" in columns
@@ -139,13 +156,20 @@ def test_compose_study_evaluates_experts_and_composition_and_states_where_it_los
     fixed_share = json.loads((out / "composed/seed-0/fixed-share/model/composition.json").read_text())
     assert fixed_share["mode"] == "posterior" and fixed_share["switch_rate"] == 0.01
     assert "On mixed-language text posterior" in table["note"]
-    assert [(composed / e["path"]).resolve() for e in composition["experts"]] == \
-        [(run / "stages" / "3" / "model").resolve() for run in experts]
+    assert [(composed / e["path"]).resolve() for e in composition["experts"]] == [
+        (run / "stages" / "3" / "model").resolve() for run in experts
+    ]
 
-    files = {"A": experts[0] / "stages/3/eval/perplexity.json", "B": experts[1] / "stages/3/eval/perplexity.json",
-             "composition": composed.parent / "eval" / "perplexity.json"}
-    worse = [lang for lang in ("en", "ru", "zh")
-             if _loss(files["composition"], lang) > min(_loss(files[e], lang) for e in ("A", "B"))]
+    files = {
+        "A": experts[0] / "stages/3/eval/perplexity.json",
+        "B": experts[1] / "stages/3/eval/perplexity.json",
+        "composition": composed.parent / "eval" / "perplexity.json",
+    }
+    worse = [
+        lang
+        for lang in ("en", "ru", "zh")
+        if _loss(files["composition"], lang) > min(_loss(files[e], lang) for e in ("A", "B"))
+    ]
     note = table["note"]
     if worse:
         assert "NOT at least as good" in note and all(f"{lang} (" in note for lang in worse)
@@ -158,17 +182,30 @@ def _score(mean: float) -> OverSeeds:
 
 
 def test_verdict_names_exactly_the_languages_where_the_composition_loses():
-    models = {"A": {("perplexity/en", "loss"): _score(3.0), ("perplexity/ru", "loss"): _score(3.5),
-                    ("perplexity/zh", "loss"): _score(6.0)},
-              "B": {("perplexity/en", "loss"): _score(3.1), ("perplexity/ru", "loss"): _score(6.0),
-                    ("perplexity/zh", "loss"): _score(4.0)},
-              "composition": {("perplexity/en", "loss"): _score(2.9), ("perplexity/ru", "loss"): _score(3.8),
-                              ("perplexity/zh", "loss"): _score(4.0)}}
+    models = {
+        "A": {
+            ("perplexity/en", "loss"): _score(3.0),
+            ("perplexity/ru", "loss"): _score(3.5),
+            ("perplexity/zh", "loss"): _score(6.0),
+        },
+        "B": {
+            ("perplexity/en", "loss"): _score(3.1),
+            ("perplexity/ru", "loss"): _score(6.0),
+            ("perplexity/zh", "loss"): _score(4.0),
+        },
+        "composition": {
+            ("perplexity/en", "loss"): _score(2.9),
+            ("perplexity/ru", "loss"): _score(3.8),
+            ("perplexity/zh", "loss"): _score(4.0),
+        },
+    }
     text = verdict(models, ["A", "B"])
     assert "NOT" in text and "ru (3.8000 vs 3.5000" in text and "expert A" in text
     assert "en (" not in text and "zh (" not in text  # better on en, equal on zh
     models["composition"][("perplexity/ru", "loss")] = _score(3.4)
-    assert "at least as good as the better expert on every language measured (en, ru, zh)" in verdict(models, ["A", "B"])
+    assert "at least as good as the better expert on every language measured (en, ru, zh)" in verdict(
+        models, ["A", "B"]
+    )
 
 
 def test_scores_over_seeds_average_values_and_intervals_and_drop_partial_keys():
@@ -191,7 +228,7 @@ def test_interrupted_run_resumes_and_finished_run_is_reused(tiny_config, tmp_pat
     # Cut the run back to where a kill in the middle of stage 2 leaves it: last checkpoint mid-stage, no export.
     checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir() if p.is_dir())
     mid_stage_2 = [name for name in checkpoints if not name.endswith("stage-end")][-1]
-    for name in checkpoints[checkpoints.index(mid_stage_2) + 1:]:
+    for name in checkpoints[checkpoints.index(mid_stage_2) + 1 :]:
         shutil.rmtree(run / "checkpoints" / name)
     (run / "checkpoints" / "latest").write_text(mid_stage_2 + "\n")
     shutil.rmtree(run / "stages" / "2")

@@ -49,8 +49,10 @@ def test_identity_growth_leaves_the_loss_exactly_unchanged_and_arms_share_stage_
         summary = run.read_summaries()
         assert [s["val_loss_at_start"] for s in summary[1:]] == [s["val_loss"] for s in summary[:-1]]
     # operators act only at growth: with the same seed and rate, stage 1 is the same run
-    first = {arm: RunDir(out / "runs" / arm / "lr-0.001" / "seed-0").read_summaries()[0]["val_loss"]
-             for arm in ("paper", "identity", "copy_top", "stack")}
+    first = {
+        arm: RunDir(out / "runs" / arm / "lr-0.001" / "seed-0").read_summaries()[0]["val_loss"]
+        for arm in ("paper", "identity", "copy_top", "stack")
+    }
     assert len(set(first.values())) == 1
 
 

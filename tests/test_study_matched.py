@@ -27,8 +27,11 @@ def test_a_budget_the_run_never_reached_has_no_loss():
 
 
 def test_val_curve_keeps_validation_rows_in_logged_order():
-    rows = [{"kind": "train", "flops": 1, "loss": 9}, {"kind": "val", "flops": 2, "val_loss": 5.0},
-            {"kind": "val", "flops": 2, "val_loss": 5.5, "at_stage_start": True}]
+    rows = [
+        {"kind": "train", "flops": 1, "loss": 9},
+        {"kind": "val", "flops": 2, "val_loss": 5.0},
+        {"kind": "val", "flops": 2, "val_loss": 5.5, "at_stage_start": True},
+    ]
     assert val_curve(rows) == [(2.0, 5.0), (2.0, 5.5)]
 
 
@@ -49,15 +52,18 @@ def test_one_seed_has_no_interval_and_no_p():
 
 
 def test_compare_reads_every_arm_at_fractions_of_the_smallest_total():
-    curves = {"mono": [[(0.0, 10.0), (20.0, 4.0)], [(0.0, 10.0), (20.0, 5.0)]],
-              "grown": [GROWN, [(0.0, 10.0), (10.0, 4.0), (10.0, 4.2), (24.0, 2.6)]]}
+    curves = {
+        "mono": [[(0.0, 10.0), (20.0, 4.0)], [(0.0, 10.0), (20.0, 5.0)]],
+        "grown": [GROWN, [(0.0, 10.0), (10.0, 4.0), (10.0, 4.2), (24.0, 2.6)]],
+    }
     assert common_budgets([c for runs in curves.values() for c in runs]) == [5.0, 10.0, 15.0, 20.0]
     comparison = compare(curves, "mono")
     assert comparison.losses["mono"][-1] == [4.0, 5.0]
     assert comparison.losses["grown"][1] == [4.0, 4.0]  # the stage's end, not the grown model's first loss
     assert comparison.losses["grown"][-1] == pytest.approx([3.0, 4.2 - 1.6 * 10 / 14])
     assert comparison.differences["grown"][-1].mean == pytest.approx(
-        np.mean(np.subtract(comparison.losses["grown"][-1], [4.0, 5.0])))
+        np.mean(np.subtract(comparison.losses["grown"][-1], [4.0, 5.0]))
+    )
     assert "mono" not in comparison.differences
     table = comparison_table(comparison, "t")
     assert table.rows[0][0] == "mono" and table.rows[0][2] is None and table.rows[1][2].startswith("-")

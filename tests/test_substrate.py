@@ -45,7 +45,7 @@ def hex_bitmap(line: str) -> np.ndarray:
     digits = line.split(":")[1]
     width = len(digits) // 4
     step = width // 4
-    rows = [format(int(digits[r * step:(r + 1) * step], 16), f"0{width}b") for r in range(16)]
+    rows = [format(int(digits[r * step : (r + 1) * step], 16), f"0{width}b") for r in range(16)]
     return np.array([[c == "1" for c in row] for row in rows])
 
 

@@ -23,14 +23,18 @@ def test_build_then_inspect_with_png(tmp_path, capsys):
     assert main(["substrate", "inspect", str(out), "--png", str(png)]) == 2  # no silent overwrite
     assert main(["substrate", "inspect", str(out), "--png", str(png), "--force", "--json"]) == 0
     report = json.loads(capsys.readouterr().out.split("\nwrote ")[0])
-    assert report["collision_groups"] == 0 and report["row_norm"]["max"] == pytest.approx(32**0.5)  # id 0xFFFF: all 32 values are 1
+    assert report["collision_groups"] == 0 and report["row_norm"]["max"] == pytest.approx(
+        32**0.5
+    )  # id 0xFFFF: all 32 values are 1
 
 
 def test_visual_with_a_tokenizer_folder_has_distinct_ngrams(tmp_path, capsys):
     tok = build_tokenizer(["and ard " * 50, "the cat and the dog " * 20], 10)
     tok.save(tmp_path / "tok")
     out, png = tmp_path / "vis", tmp_path / "vis.png"
-    assert main(["substrate", "build", "--kind", "visual", "--tokenizer", str(tmp_path / "tok"), "--out", str(out)]) == 0
+    assert (
+        main(["substrate", "build", "--kind", "visual", "--tokenizer", str(tmp_path / "tok"), "--out", str(out)]) == 0
+    )
     assert main(["substrate", "inspect", str(out), "--png", str(png)]) == 0
     assert " 0 groups" in capsys.readouterr().out and png.stat().st_size > 10_000
     sub = load_substrate(out)
@@ -43,8 +47,10 @@ def test_force_replaces_an_existing_output(tmp_path):
     out = tmp_path / "s"
     assert main(["substrate", "build", "--kind", "random", "--dim", "16", "--out", str(out)]) == 0
     assert main(["substrate", "build", "--kind", "random", "--dim", "16", "--out", str(out)]) == 2
-    assert main(["substrate", "build", "--kind", "random", "--dim", "16", "--seed", "1", "--out", str(out),
-                 "--force"]) == 0
+    assert (
+        main(["substrate", "build", "--kind", "random", "--dim", "16", "--seed", "1", "--out", str(out), "--force"])
+        == 0
+    )
     assert load_substrate(out).manifest["params"] == {"dim": 16, "seed": 1}
 
 

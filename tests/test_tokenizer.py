@@ -10,7 +10,8 @@ from transformers import AutoTokenizer
 
 from growlm.cli import main
 from growlm.errors import GrowlmError
-from growlm.tokenizer import build_tokenizer, default_tokenizer, layout as L, load_tokenizer
+from growlm.tokenizer import build_tokenizer, default_tokenizer, load_tokenizer
+from growlm.tokenizer import layout as L
 
 CORPUS = [
     "the thing is that the other thing then thinks of the theatre " * 20,
@@ -124,9 +125,11 @@ def test_cli_build_encode_and_errors(tmp_path, capsys):
 
 def test_tokenizer_does_not_import_data():
     """The tokenizer package stands alone: growlm.data imports it, never the other way round."""
-    code = ("import importlib, pkgutil, sys, growlm.tokenizer as t\n"
-            "for m in pkgutil.iter_modules(t.__path__): importlib.import_module(f'growlm.tokenizer.{m.name}')\n"
-            "print(sorted(m for m in sys.modules if m.startswith('growlm.data')))")
+    code = (
+        "import importlib, pkgutil, sys, growlm.tokenizer as t\n"
+        "for m in pkgutil.iter_modules(t.__path__): importlib.import_module(f'growlm.tokenizer.{m.name}')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('growlm.data')))"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "[]"
     package = Path(__file__).resolve().parents[1] / "src" / "growlm" / "tokenizer"

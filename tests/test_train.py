@@ -24,8 +24,15 @@ def weights(run: Path, stage: int) -> dict[str, torch.Tensor]:
 def test_run_layout_export_parity_and_frozen_blocks(tiny_config, tmp_path):
     run = tmp_path / "run"
     assert main(["grow", str(tiny_config()), "--out", str(run)]) == 0
-    for name in ("config.resolved.toml", "manifest.json", "metrics.jsonl", "checkpoints/latest",
-                 "stages/1/model/config.json", "stages/2/model/model.safetensors", "stages/2/model/growlm.json"):
+    for name in (
+        "config.resolved.toml",
+        "manifest.json",
+        "metrics.jsonl",
+        "checkpoints/latest",
+        "stages/1/model/config.json",
+        "stages/2/model/model.safetensors",
+        "stages/2/model/growlm.json",
+    ):
         assert (run / name).exists(), name
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     kinds = {r["kind"] for r in rows}
@@ -87,9 +94,21 @@ def test_refuses_existing_run_and_bad_config(tiny_config, tmp_path, capsys):
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_config, tmp_path):
     run = tmp_path / "run"
     cfg = tiny_config()
-    out = subprocess.run(grow_cmd(str(cfg), "--out", str(run), "--set", "train.lr=1e6", "--set",
-                                  "train.grad_clip=0.0", "--set", "train.precision='fp32'"),
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        grow_cmd(
+            str(cfg),
+            "--out",
+            str(run),
+            "--set",
+            "train.lr=1e6",
+            "--set",
+            "train.grad_clip=0.0",
+            "--set",
+            "train.precision='fp32'",
+        ),
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 3, out.stderr[-2000:]
     assert "loss became" in out.stderr and "step" in out.stderr
     assert not (run / "stages" / "2").exists()
@@ -136,11 +155,26 @@ def test_old_blocks_train_at_their_fraction_of_the_learning_rate(tiny_config, tm
     """One stage-2 step with old_blocks_lr_scale = 0.25 moves the stage-1 block by a quarter of what
     train_old_blocks (the full rate) moves it, from the same gradients; everything else moves the same."""
     runs = {}
-    for name, setting in (("scaled", "growth.stages.1.old_blocks_lr_scale=0.25"),
-                          ("full", "growth.stages.1.train_old_blocks=true")):
+    for name, setting in (
+        ("scaled", "growth.stages.1.old_blocks_lr_scale=0.25"),
+        ("full", "growth.stages.1.train_old_blocks=true"),
+    ):
         runs[name] = tmp_path / name
-        assert main(["grow", str(tiny_config()), "--out", str(runs[name]), "--set", setting,
-                     "--set", "growth.stages.1.tokens=128"]) == 0
+        assert (
+            main(
+                [
+                    "grow",
+                    str(tiny_config()),
+                    "--out",
+                    str(runs[name]),
+                    "--set",
+                    setting,
+                    "--set",
+                    "growth.stages.1.tokens=128",
+                ]
+            )
+            == 0
+        )
     w1 = weights(runs["full"], 1)
     # Exact: same process, same config for stage 1, deterministic CPU training.
     assert all(torch.equal(w1[k], v) for k, v in weights(runs["scaled"], 1).items()), "same stage 1"
@@ -155,10 +189,22 @@ def test_old_blocks_train_at_their_fraction_of_the_learning_rate(tiny_config, tm
 
 
 def test_old_blocks_are_trained_one_way_only(tiny_config, tmp_path, capsys):
-    for extra, said in (("growth.stages.1.train_old_blocks=true", "not both"), ("growth.stages.1.lora=true",
-                                                                               "none is frozen")):
-        code = main(["grow", str(tiny_config()), "--out", str(tmp_path / "run"), "--set",
-                     "growth.stages.1.old_blocks_lr_scale=0.5", "--set", extra])
+    for extra, said in (
+        ("growth.stages.1.train_old_blocks=true", "not both"),
+        ("growth.stages.1.lora=true", "none is frozen"),
+    ):
+        code = main(
+            [
+                "grow",
+                str(tiny_config()),
+                "--out",
+                str(tmp_path / "run"),
+                "--set",
+                "growth.stages.1.old_blocks_lr_scale=0.5",
+                "--set",
+                extra,
+            ]
+        )
         assert code == 2 and said in capsys.readouterr().err
         assert not (tmp_path / "run").exists()
 
@@ -168,11 +214,20 @@ def test_warmup_tokens_give_every_stage_the_same_warmup(tiny_config):
     from growlm.study.runs import configure
     from growlm.train.plan import Plan
 
-    cfg = configure(load_config(tiny_config()), {"growth.stages.0.tokens": 64 * 40, "growth.stages.1.tokens": 64 * 7,
-                                  "train.warmup_tokens": 4 * 64, "train.batch_size": 4, "model.context": 16})
+    cfg = configure(
+        load_config(tiny_config()),
+        {
+            "growth.stages.0.tokens": 64 * 40,
+            "growth.stages.1.tokens": 64 * 7,
+            "train.warmup_tokens": 4 * 64,
+            "train.batch_size": 4,
+            "model.context": 16,
+        },
+    )
     plan = Plan(cfg)
     assert [plan.warmup_steps(k) for k in range(2)] == [4, 4]
     assert [plan.lr(1, s) / plan.stage_lr(1) for s in range(4)] == pytest.approx([0.25, 0.5, 0.75, 1.0])
-    by_fraction = Plan(cfg.model_copy(update={"train": cfg.train.model_copy(
-        update={"warmup_tokens": None, "warmup_frac": 0.1})}))
+    by_fraction = Plan(
+        cfg.model_copy(update={"train": cfg.train.model_copy(update={"warmup_tokens": None, "warmup_frac": 0.1})})
+    )
     assert [by_fraction.warmup_steps(k) for k in range(2)] == [4, 1]

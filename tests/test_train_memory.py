@@ -37,8 +37,21 @@ def test_available_memory_is_read():
 def test_grow_refuses_a_model_far_too_large_at_once(tiny_config, tmp_path, capsys):
     cfg = tiny_config()
     out = tmp_path / "run"
-    assert main(["grow", str(cfg), "--out", str(out), "--set", "model.d_model=16384", "--set",
-                 "growth.stages.0.add_blocks=64"]) == 2
+    assert (
+        main(
+            [
+                "grow",
+                str(cfg),
+                "--out",
+                str(out),
+                "--set",
+                "model.d_model=16384",
+                "--set",
+                "growth.stages.0.add_blocks=64",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "GiB" in err and "--ignore-memory-check" in err and len(err.strip().splitlines()) == 1
     assert not out.exists(), "refused before the run directory was made"
@@ -48,5 +61,17 @@ def test_ignore_memory_check_trains_anyway(tiny_config, tmp_path, monkeypatch):
     monkeypatch.setattr(memory, "available_bytes", lambda device: (1 << 20, "available RAM"))
     cfg = tiny_config()
     assert main(["grow", str(cfg), "--out", str(tmp_path / "a"), "--set", "growth.stages.1.tokens=128"]) == 2
-    assert main(["grow", str(cfg), "--out", str(tmp_path / "b"), "--set", "growth.stages.1.tokens=128",
-                 "--ignore-memory-check"]) == 0
+    assert (
+        main(
+            [
+                "grow",
+                str(cfg),
+                "--out",
+                str(tmp_path / "b"),
+                "--set",
+                "growth.stages.1.tokens=128",
+                "--ignore-memory-check",
+            ]
+        )
+        == 0
+    )

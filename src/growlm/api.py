@@ -1,11 +1,11 @@
 """growlm's Python API: what the CLI verbs call, for notebooks and scripts.
 
-    import growlm
-    run = growlm.grow("configs/demo.toml", out="runs/demo", overrides=["train.lr=1e-3"])
-    model, tokenizer = growlm.load(run.stage_model())
-    print(growlm.generate(run.stage_model(), "ROMEO:", max_new_tokens=50))
-    scores = growlm.evaluate(run.stage_model(), "arc_easy,mmlu", limit=50)
-    growlm.compose([expert_a, expert_b], out="composed")
+import growlm
+run = growlm.grow("configs/demo.toml", out="runs/demo", overrides=["train.lr=1e-3"])
+model, tokenizer = growlm.load(run.stage_model())
+print(growlm.generate(run.stage_model(), "ROMEO:", max_new_tokens=50))
+scores = growlm.evaluate(run.stage_model(), "arc_easy,mmlu", limit=50)
+growlm.compose([expert_a, expert_b], out="composed")
 """
 
 from __future__ import annotations
@@ -16,8 +16,14 @@ from typing import Any, Sequence
 from growlm.loading import device_for
 
 
-def grow(config=None, out: str | Path | None = None, overrides: Sequence[str] = (), resume: bool = False,
-         force: bool = False, check_memory: bool = True):
+def grow(
+    config=None,
+    out: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    resume: bool = False,
+    force: bool = False,
+    check_memory: bool = True,
+):
     """Train by a growth plan: `config` is a TOML path or a growlm.config.RunConfig (None with resume=True).
 
     Returns a GrowResult: .run (the RunDir), .summaries (one per stage), .stage_model(k).
@@ -60,10 +66,19 @@ def generate(model: str | Path, prompt: str, device: str = "auto", **sampling: A
     return continue_text(lm, tokenizer, prompt, **sampling)
 
 
-def compose(experts: Sequence[str | Path], out: str | Path, mode: str = "mean_logits",
-            weights: Sequence[float] | None = None, force: bool = False, copy: bool = False,
-            calibrate_on: Sequence[str | Path] | None = None, calibrate_tokens: int = 16384,
-            calibrate_steps: int = 40, device: str = "auto", switch_rate: float = 0.0) -> dict:
+def compose(
+    experts: Sequence[str | Path],
+    out: str | Path,
+    mode: str = "mean_logits",
+    weights: Sequence[float] | None = None,
+    force: bool = False,
+    copy: bool = False,
+    calibrate_on: Sequence[str | Path] | None = None,
+    calibrate_tokens: int = 16384,
+    calibrate_steps: int = 40,
+    device: str = "auto",
+    switch_rate: float = 0.0,
+) -> dict:
     """Write a composed model folder from expert folders; returns its composition.json content.
 
     mode: mean_logits (the paper), mean_probs, or posterior (each expert weighted by its posterior given the text
@@ -84,6 +99,7 @@ def compose(experts: Sequence[str | Path], out: str | Path, mode: str = "mean_lo
         raise GrowlmError(f"--switch-rate applies to --mode posterior only, not {mode}; drop it or change the mode")
     calibration = None
     if calibrate_on:
-        calibration = calibrate_on_files(experts, calibrate_on, weights, mode, calibrate_tokens, calibrate_steps,
-                                         device_for(device), switch_rate)
+        calibration = calibrate_on_files(
+            experts, calibrate_on, weights, mode, calibrate_tokens, calibrate_steps, device_for(device), switch_rate
+        )
     return write_composition(experts, out, mode, weights, force, copy, calibration, switch_rate)

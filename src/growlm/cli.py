@@ -57,9 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         if not _disk_full(err):
             raise
         where = f" writing {err.filename}" if getattr(err, "filename", None) else ""
-        print(f"growlm {args.command}: error: no space left on the device{where}; temporary files were removed, "
-              f"nothing half-written was kept; free some space, then run the same command again"
-              f"{_resume_hint(args)}", file=sys.stderr)
+        print(
+            f"growlm {args.command}: error: no space left on the device{where}; temporary files were removed, "
+            f"nothing half-written was kept; free some space, then run the same command again"
+            f"{_resume_hint(args)}",
+            file=sys.stderr,
+        )
         return 2
     return int(result or 0)
 
@@ -69,7 +72,8 @@ def _disk_full(err: Exception) -> bool:
     if isinstance(err, OSError):
         return err.errno in (errno.ENOSPC, errno.EDQUOT)
     return isinstance(err, SafetensorError) and any(
-        f"(os error {code})" in str(err) for code in (errno.ENOSPC, errno.EDQUOT))
+        f"(os error {code})" in str(err) for code in (errno.ENOSPC, errno.EDQUOT)
+    )
 
 
 def _check_text_arguments(args) -> None:

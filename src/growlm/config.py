@@ -89,8 +89,13 @@ class StageConfig(Strict):
     lora: bool = Field(False, description="LoRA adapters on every frozen block train too")
     train_embedding: bool | None = Field(None, description="default: true only for substrate.kind = 'trainable'")
     train_old_blocks: bool = Field(False, description="unfreeze the blocks of earlier stages (monolithic-like)")
-    old_blocks_lr_scale: float = Field(0.0, ge=0, le=1, description="the earlier stages' blocks keep training at "
-                                       "this fraction of the stage's learning rate (0: frozen, the paper)")
+    old_blocks_lr_scale: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="the earlier stages' blocks keep training at "
+        "this fraction of the stage's learning rate (0: frozen, the paper)",
+    )
 
     @model_validator(mode="after")
     def _one_way_to_train_old_blocks(self) -> "StageConfig":
@@ -134,14 +139,21 @@ class TrainConfig(Strict):
     lr: float = Field(3e-3, gt=0, le=1e6)
     min_lr_ratio: float = Field(0.1, ge=0, le=1)
     warmup_frac: float = Field(0.05, ge=0, lt=1, description="warm-up share of each stage (re-warmed per stage)")
-    warmup_tokens: int | None = Field(None, ge=1, description="warm-up length in tokens, the same for every stage "
-                                      "(overrides warmup_frac; capped at the stage's length)")
+    warmup_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="warm-up length in tokens, the same for every stage "
+        "(overrides warmup_frac; capped at the stage's length)",
+    )
     weight_decay: float = Field(0.1, ge=0)
     beta1: float = Field(0.9, ge=0, lt=1)
     beta2: float = Field(0.95, ge=0, lt=1)
     grad_clip: float = Field(1.0, ge=0, description="0 = no clipping")
-    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 on CUDA with bf16 and on CPUs "
-                                                      "with fast bf16 (AMX, AVX512-BF16; measured), fp32 elsewhere")
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto",
+        description="auto: bf16 on CUDA with bf16 and on CPUs "
+        "with fast bf16 (AMX, AVX512-BF16; measured), fp32 elsewhere",
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
     log_every: int = Field(10, ge=1)
@@ -185,8 +197,10 @@ def apply_override(data: dict, assignment: str) -> None:
         else:
             node = node.setdefault(part, [] if nxt.isdigit() else {})
         if not isinstance(node, (dict, list)):
-            raise GrowlmError(f"--set {key}: {'.'.join(parts[:i + 1])} is a single value, not a table; set it "
-                              f"directly, e.g. --set {'.'.join(parts[:i + 1])}=...")
+            raise GrowlmError(
+                f"--set {key}: {'.'.join(parts[: i + 1])} is a single value, not a table; set it "
+                f"directly, e.g. --set {'.'.join(parts[: i + 1])}=..."
+            )
     last = parts[-1]
     if isinstance(node, list):
         idx = int(last) if last.isdigit() else -1
@@ -237,7 +251,9 @@ def read_toml(path: str | Path) -> dict:
 def load_config(path: str | Path | None, overrides: list[str] = (), base: RunConfig | None = None) -> RunConfig:
     """The config at `path` (or `base`, or the defaults) with --set overrides applied, validated."""
     source = str(path or "config")
-    data = base.model_dump() if base is not None else validate_config(read_toml(path) if path else {}, source).model_dump()
+    data = (
+        base.model_dump() if base is not None else validate_config(read_toml(path) if path else {}, source).model_dump()
+    )
     for assignment in overrides:
         apply_override(data, assignment)
     return validate_config(data, source + " with --set")
@@ -261,8 +277,11 @@ def _toml_value(v: Any) -> str:
 
 
 def _toml_table(data: dict, path: list[str]) -> str:
-    scalars = {k: v for k, v in data.items() if v is not None and not isinstance(v, dict)
-               and not (isinstance(v, list) and v and isinstance(v[0], dict))}
+    scalars = {
+        k: v
+        for k, v in data.items()
+        if v is not None and not isinstance(v, dict) and not (isinstance(v, list) and v and isinstance(v[0], dict))
+    }
     lines = [f"{k} = {_toml_value(v)}" for k, v in scalars.items()]
     out = ("[" + ".".join(path) + "]\n" if path and lines else "") + "".join(line + "\n" for line in lines)
     for k, v in data.items():

@@ -16,9 +16,15 @@ import torch
 Choose = Callable[[torch.Tensor, int], "torch.Tensor | Sequence[int]"]  # (last logits B x V, step) -> B token ids
 
 
-def decode(model, prompts: Sequence[Sequence[int]], caps: Sequence[int], choose: Choose, eos_id: int,
-           stopped: Callable[[list[int]], bool] | None = None,
-           attention_mask: bool = True) -> Iterator[tuple[int, int]]:
+def decode(
+    model,
+    prompts: Sequence[Sequence[int]],
+    caps: Sequence[int],
+    choose: Choose,
+    eos_id: int,
+    stopped: Callable[[list[int]], bool] | None = None,
+    attention_mask: bool = True,
+) -> Iterator[tuple[int, int]]:
     """Yield (row, token) for every token kept, step by step, rows in order within a step.
 
     `stopped(new_ids)` is asked after each kept token whether the row is done. With attention_mask=False the model

@@ -32,13 +32,13 @@ class IncrementalDecoder:
         self.ids.append(token_id)
         text = self.tokenizer.decode(self.ids)
         stable = len(text.rstrip("\ufffd"))
-        piece = text[self.emitted:stable]
+        piece = text[self.emitted : stable]
         self.emitted = max(self.emitted, stable)
         return piece
 
     def flush(self) -> str:
         text = self.tokenizer.decode(self.ids)
-        piece, self.emitted = text[self.emitted:], len(text)
+        piece, self.emitted = text[self.emitted :], len(text)
         return piece
 
 
@@ -56,8 +56,9 @@ def filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) 
     return logits
 
 
-def next_token(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None,
-               generator: torch.Generator) -> int:
+def next_token(
+    logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None, generator: torch.Generator
+) -> int:
     if temperature == 0:
         return int(torch.argmax(logits))
     logits = filter_logits(logits.float().cpu() / temperature, top_k, top_p)
@@ -88,12 +89,20 @@ def _first_stop(text: str, stops: Sequence[str]) -> int | None:
     return min(hits) if hits else None
 
 
-def _sampled_ids(model, prompt_ids: list[int], max_new_tokens: int, temperature: float, top_k: int | None,
-                 top_p: float | None, seed: int) -> Iterator[int]:
+def _sampled_ids(
+    model,
+    prompt_ids: list[int],
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    seed: int,
+) -> Iterator[int]:
     context = model.config.max_position_embeddings
     if len(prompt_ids) >= context:
-        raise GrowlmError(f"prompt is {len(prompt_ids)} tokens with the leading </s>; the model's context is "
-                          f"{context}; shorten it")
+        raise GrowlmError(
+            f"prompt is {len(prompt_ids)} tokens with the leading </s>; the model's context is {context}; shorten it"
+        )
     generator = torch.Generator().manual_seed(seed)
 
     def choose(logits: torch.Tensor, step: int) -> list[int]:
@@ -104,9 +113,17 @@ def _sampled_ids(model, prompt_ids: list[int], max_new_tokens: int, temperature:
         yield token
 
 
-def iter_generate(model, tokenizer, prompt: str, max_new_tokens: int = 128, temperature: float = 1.0,
-                  top_k: int | None = None, top_p: float | None = None, seed: int = 0,
-                  stop: Sequence[str] | None = None) -> Iterator[str]:
+def iter_generate(
+    model,
+    tokenizer,
+    prompt: str,
+    max_new_tokens: int = 128,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int = 0,
+    stop: Sequence[str] | None = None,
+) -> Iterator[str]:
     """Yield the continuation of `prompt` piece by piece as it is generated.
 
     Stops at end-of-text, after max_new_tokens, at the model's context length, or before the first stop string
@@ -125,16 +142,24 @@ def iter_generate(model, tokenizer, prompt: str, max_new_tokens: int = 128, temp
             return
         keep = _held_back(pending, stops)
         if len(pending) > keep:
-            yield pending[:len(pending) - keep]
-            pending = pending[len(pending) - keep:]
+            yield pending[: len(pending) - keep]
+            pending = pending[len(pending) - keep :]
     pending += decoder.flush()
     cut = _first_stop(pending, stops)
     if pending[:cut]:
         yield pending[:cut]
 
 
-def generate(model, tokenizer, prompt: str, max_new_tokens: int = 128, temperature: float = 1.0,
-             top_k: int | None = None, top_p: float | None = None, seed: int = 0,
-             stop: Sequence[str] | None = None) -> str:
+def generate(
+    model,
+    tokenizer,
+    prompt: str,
+    max_new_tokens: int = 128,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int = 0,
+    stop: Sequence[str] | None = None,
+) -> str:
     """The continuation of `prompt` (without the prompt); see iter_generate."""
     return "".join(iter_generate(model, tokenizer, prompt, max_new_tokens, temperature, top_k, top_p, seed, stop))

@@ -94,8 +94,10 @@ def check_output_file(path: str | Path, force: bool, flag: str = "--out") -> Pat
     if path.is_dir():
         raise GrowlmError(f"{flag} {path} is a folder; give a file path (e.g. {path / 'results.json'})")
     if path.exists() and force and not growlm_file(path):
-        raise GrowlmError(f"--force refused: {path} is not a file growlm wrote; growlm replaces only its own "
-                          f"outputs: remove it yourself or choose another {flag}")
+        raise GrowlmError(
+            f"--force refused: {path} is not a file growlm wrote; growlm replaces only its own "
+            f"outputs: remove it yourself or choose another {flag}"
+        )
     return check_output(path, force)
 
 
@@ -122,21 +124,58 @@ def growlm_file(path: Path) -> bool:
 
 
 # Files only growlm writes, by what they mark; generic manifest.json counts when its "format" is growlm's.
-MARKERS = {"growlm.json": "model folder", "composition.json": "composition folder", "study.json": "study folder",
-           "growlm_tokenizer.json": "tokenizer folder", "state.json": "checkpoint", "tsne.json": "t-SNE report",
-           "substrate.json": "substrate report"}
+MARKERS = {
+    "growlm.json": "model folder",
+    "composition.json": "composition folder",
+    "study.json": "study folder",
+    "growlm_tokenizer.json": "tokenizer folder",
+    "state.json": "checkpoint",
+    "tsne.json": "t-SNE report",
+    "substrate.json": "substrate report",
+}
 # What growlm writes into a run directory (growlm.train.rundir) and a study folder (growlm.study).
-RUN_ENTRIES = {"config.resolved.toml", "manifest.json", "metrics.jsonl", "resumes.jsonl", "tensorboard",
-               "checkpoints", "tokenizer", "data", "substrate", "stages", "eval_by_depth.json", "eval_by_depth.csv",
-               "eval_by_depth.png", "eval_by_depth_paper.json", "eval_by_depth_paper.csv",
-               "eval_by_depth_paper.png", "report.html", "report.md"}
-STUDY_ENTRIES = {"study.json", "inputs", "inputs-binary", "heldout", "runs", "configs", "composed", "tables",
-                 "tables.md", "plots", "report.html", "report.md"}
+RUN_ENTRIES = {
+    "config.resolved.toml",
+    "manifest.json",
+    "metrics.jsonl",
+    "resumes.jsonl",
+    "tensorboard",
+    "checkpoints",
+    "tokenizer",
+    "data",
+    "substrate",
+    "stages",
+    "eval_by_depth.json",
+    "eval_by_depth.csv",
+    "eval_by_depth.png",
+    "eval_by_depth_paper.json",
+    "eval_by_depth_paper.csv",
+    "eval_by_depth_paper.png",
+    "report.html",
+    "report.md",
+}
+STUDY_ENTRIES = {
+    "study.json",
+    "inputs",
+    "inputs-binary",
+    "heldout",
+    "runs",
+    "configs",
+    "composed",
+    "tables",
+    "tables.md",
+    "plots",
+    "report.html",
+    "report.md",
+}
 # Markers with common names (a `datasets` folder has a state.json too) count only in a folder holding nothing but
 # what growlm puts there, and a checkpoint's state.json only with growlm's keys.
-MARKED_ENTRIES = {"state.json": {"state.json", "model.safetensors", "optimizer.pt", "rng.pt"},
-                  "study.json": STUDY_ENTRIES, "tsne.json": {"tsne.json", "tsne.png", "scores.png", "scores.md"},
-                  "substrate.json": {"substrate.json", "histograms.png", "substrate.md"}}
+MARKED_ENTRIES = {
+    "state.json": {"state.json", "model.safetensors", "optimizer.pt", "rng.pt"},
+    "study.json": STUDY_ENTRIES,
+    "tsne.json": {"tsne.json", "tsne.png", "scores.png", "scores.md"},
+    "substrate.json": {"substrate.json", "histograms.png", "substrate.md"},
+}
 STATE_KEYS = {"stage", "stage_step", "global_step", "sha256"}
 LOCK_FILE = ".growlm.lock"
 _TEMP_NAME = re.compile(r"\..+\.[A-Za-z0-9_]+\.tmp")  # .NAME.RANDOM.tmp of mkstemp/mkdtemp
@@ -145,8 +184,11 @@ _TEMP_NAME = re.compile(r"\..+\.[A-Za-z0-9_]+\.tmp")  # .NAME.RANDOM.tmp of mkst
 def is_temporary(name: str) -> bool:
     """A temp file or folder of atomic_write_*/atomic_dir (.NAME.RANDOM.tmp, .NAME.old) or the lock, left
     behind by a killed process."""
-    return name == LOCK_FILE or bool(_TEMP_NAME.fullmatch(name)) or (
-        name.startswith(".") and name.endswith(".old") and name.count(".") >= 2)
+    return (
+        name == LOCK_FILE
+        or bool(_TEMP_NAME.fullmatch(name))
+        or (name.startswith(".") and name.endswith(".old") and name.count(".") >= 2)
+    )
 
 
 def _leftover(path: Path) -> bool:
@@ -164,21 +206,31 @@ def growlm_kind(path: str | Path) -> str | None:
     if names & {"config.resolved.toml", "metrics.jsonl"}:
         return "run directory" if names <= RUN_ENTRIES else None
     for marker, kind in MARKERS.items():
-        if marker in names and names <= MARKED_ENTRIES.get(marker, names) and (
-                marker != "state.json" or STATE_KEYS <= _json_keys(path / marker)):
+        if (
+            marker in names
+            and names <= MARKED_ENTRIES.get(marker, names)
+            and (marker != "state.json" or STATE_KEYS <= _json_keys(path / marker))
+        ):
             return kind
     if "manifest.json" in names:
         return _growlm_format(path / "manifest.json")
     # a run killed before its header (or a study's inputs): only built inputs, each recognised
     inputs = {"tokenizer", "data", "substrate", "shards-clean", "inputs.json", "decontamination.json"}
     files = {"inputs.json", "decontamination.json"}
-    if names and names <= inputs and all(map(_built, (path / n for n in names - files))) and all(
-            _growlm_format(path / n) for n in names & files - {"inputs.json"}):
+    if (
+        names
+        and names <= inputs
+        and all(map(_built, (path / n for n in names - files)))
+        and all(_growlm_format(path / n) for n in names & files - {"inputs.json"})
+    ):
         return "run directory"
     # a study killed before study.json: its configs, or inputs growlm built
     built = names & {"inputs", "inputs-binary"}
-    if names and names <= STUDY_ENTRIES and ("configs" in names or (built and all(map(_built, (
-            path / n for n in built))))):
+    if (
+        names
+        and names <= STUDY_ENTRIES
+        and ("configs" in names or (built and all(map(_built, (path / n for n in built)))))
+    ):
         return "study folder"
     return None
 
@@ -217,18 +269,24 @@ def check_replaceable(path: str | Path, force: bool, flag: str = "--out") -> Pat
     shown = sorted(p.name for p in path.iterdir())
     holds = f"it holds {', '.join(shown[:3])}{', ...' if len(shown) > 3 else ''}"
     if kind is None and not force:
-        raise GrowlmError(f"output {path} already exists and is not something growlm made ({holds}); choose "
-                          f"another {flag} (--force replaces only growlm's own outputs)")
+        raise GrowlmError(
+            f"output {path} already exists and is not something growlm made ({holds}); choose "
+            f"another {flag} (--force replaces only growlm's own outputs)"
+        )
     if not force:
-        raise GrowlmError(f"output {path} already exists (a {kind}); choose another {flag} or pass --force to "
-                          "replace it")
+        raise GrowlmError(
+            f"output {path} already exists (a {kind}); choose another {flag} or pass --force to replace it"
+        )
     here = Path.cwd().resolve()
     if path.resolve() in (here, *here.parents, Path.home().resolve()):
-        raise GrowlmError(f"--force refused: {path} is the current folder, one above it or the home folder; "
-                          f"choose another {flag}")
+        raise GrowlmError(
+            f"--force refused: {path} is the current folder, one above it or the home folder; choose another {flag}"
+        )
     if kind is None:
-        raise GrowlmError(f"--force refused: {path} is not something growlm made ({holds}); growlm replaces only "
-                          f"its own outputs: remove it yourself or choose another {flag}")
+        raise GrowlmError(
+            f"--force refused: {path} is not something growlm made ({holds}); growlm replaces only "
+            f"its own outputs: remove it yourself or choose another {flag}"
+        )
     return path
 
 
@@ -238,8 +296,10 @@ def check_not_input(out: str | Path, inputs: Iterable[str | Path | None], flag: 
     target = Path(out).resolve()
     for given in inputs:
         if given and (target == Path(given).resolve() or target in Path(given).resolve().parents):
-            raise GrowlmError(f"{flag} {out} would overwrite the input {given} (the same path or a folder holding "
-                              f"it); choose another {flag}")
+            raise GrowlmError(
+                f"{flag} {out} would overwrite the input {given} (the same path or a folder holding "
+                f"it); choose another {flag}"
+            )
 
 
 def clear_folder(path: Path, keep: tuple[str, ...] = (LOCK_FILE,)) -> None:
@@ -290,7 +350,7 @@ def remove_stale_temporaries(path: Path) -> None:
     another machine's (a shared file system) and unknown ones are left alone."""
     start = f".{path.name}."
     for p in path.parent.glob(f"{glob.escape(start)}*h*_*.tmp") if path.parent.is_dir() else ():
-        pid, _, host = p.name[len(start):].partition("_")[0].partition("h")
+        pid, _, host = p.name[len(start) :].partition("_")[0].partition("h")
         if pid.isdigit() and host == _host_tag() and not _alive(int(pid)):
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
 

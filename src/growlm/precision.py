@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from growlm.io import atomic_write_json
+
 SETTINGS = ("auto", "bf16", "fp32")
 # bf16 is chosen when its matmul throughput is at least this multiple of float32's. CPUs with native bf16 measure
 # 1.6-3x, emulated bf16 0.01-0.02x; a threshold far from both keeps a noisy probe from flipping the choice.
@@ -36,10 +37,10 @@ PROBE_N = 256
 
 @dataclass(frozen=True)
 class Precision:
-    chosen: str                 # "bf16" or "fp32": what the run computes in
-    setting: str                # what the config asked for: "auto", "bf16" or "fp32"
-    device: str                 # "cpu" or "cuda"
-    capability: str             # what the hardware offers, e.g. "AVX512+AMX+AVX512_BF16", "AVX2", "NVIDIA H100"
+    chosen: str  # "bf16" or "fp32": what the run computes in
+    setting: str  # what the config asked for: "auto", "bf16" or "fp32"
+    device: str  # "cpu" or "cuda"
+    capability: str  # what the hardware offers, e.g. "AVX512+AMX+AVX512_BF16", "AVX2", "NVIDIA H100"
     bf16_speedup: float | None  # measured bf16 / float32 matmul throughput (CPU probe); None where not measured
     reason: str
 
@@ -61,8 +62,10 @@ class Precision:
     def warning(self) -> str | None:
         """A one-line warning when an explicit bf16 will be slow here."""
         if self.setting == "bf16" and self.bf16_speedup is not None and self.bf16_speedup < FAST_BF16_RATIO:
-            return (f"warning: train.precision = 'bf16' on a CPU without fast bf16 ({self.capability}): a bf16 "
-                    f"matmul runs at {self.bf16_speedup:.2g}x float32 here; set train.precision = 'auto' or 'fp32'")
+            return (
+                f"warning: train.precision = 'bf16' on a CPU without fast bf16 ({self.capability}): a bf16 "
+                f"matmul runs at {self.bf16_speedup:.2g}x float32 here; set train.precision = 'auto' or 'fp32'"
+            )
         return None
 
 
@@ -129,8 +132,7 @@ def _read_cache(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def choose(setting: str, device: torch.device | str,
-           probe: Callable[[], float] | None = None) -> Precision:
+def choose(setting: str, device: torch.device | str, probe: Callable[[], float] | None = None) -> Precision:
     """The precision a run with `train.precision = setting` computes in on `device`. `probe` returns the bf16 /
     float32 throughput ratio (default: measure_bf16_speedup; tests inject one)."""
     if setting not in SETTINGS:

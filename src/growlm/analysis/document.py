@@ -79,23 +79,29 @@ class ReportBuilder:
         if not data.startswith(PNG_SIGNATURE):
             raise GrowlmError(f"plot {caption!r} is not a PNG image; reports embed PNG files only")
         encoded = base64.b64encode(data).decode("ascii")
-        self._html.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{encoded}">'
-                          f"<figcaption>{html.escape(caption)}</figcaption></figure>\n")
+        self._html.append(
+            f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{encoded}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>\n"
+        )
         self._markdown.append(f"*Figure: {caption}* (embedded in the HTML report)\n")
 
     def preformatted(self, summary: str, text: str, open_: bool = False) -> None:
-        self._html.append(f"<details{' open' if open_ else ''}><summary>{html.escape(summary)}</summary>"
-                          f"<pre>{html.escape(text)}</pre></details>\n")
+        self._html.append(
+            f"<details{' open' if open_ else ''}><summary>{html.escape(summary)}</summary>"
+            f"<pre>{html.escape(text)}</pre></details>\n"
+        )
         self._markdown.append(f"<details><summary>{summary}</summary>\n\n```\n{text.rstrip()}\n```\n</details>\n")
 
     def to_html(self) -> str:
         nav = "".join(f'<a href="#{a}">{html.escape(h)}</a>' for a, h in self._sections)
         subtitle = f'<p class="sub">{html.escape(self.subtitle)}</p>' if self.subtitle else ""
-        return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-                f'<meta name="viewport" content="width=device-width, initial-scale=1">\n{HTML_MARK}\n'
-                f"<title>{html.escape(self.title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
-                f"<h1>{html.escape(self.title)}</h1>\n{subtitle}\n<nav>{nav}</nav>\n{''.join(self._html)}"
-                f"</main>\n</body>\n</html>\n")
+        return (
+            f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n{HTML_MARK}\n'
+            f"<title>{html.escape(self.title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
+            f"<h1>{html.escape(self.title)}</h1>\n{subtitle}\n<nav>{nav}</nav>\n{''.join(self._html)}"
+            f"</main>\n</body>\n</html>\n"
+        )
 
     def to_markdown(self) -> str:
         subtitle = f"{self.subtitle}\n\n" if self.subtitle else ""

@@ -57,18 +57,33 @@ def plot_loss_curve(metrics: Sequence[Mapping], title: str = "Training loss") ->
         ax.plot(steps, losses, color="C0", alpha=0.25, lw=0.8)
         ax.plot(steps, ema(losses, max(1, len(losses) // 60)), color="C0", lw=1.6, label="train (smoothed)")
         # The first steps (loss ~ ln V) would flatten everything else; growth spikes come later and stay in view.
-        ax.set_ylim(top=max(losses[len(losses) // 20:] + [r["val_loss"] for r in grown]) * 1.05)
+        ax.set_ylim(top=max(losses[len(losses) // 20 :] + [r["val_loss"] for r in grown]) * 1.05)
     if val:
-        ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", color="C3", ms=3.5, lw=1.2,
-                label="validation")
+        ax.plot(
+            [r["step"] for r in val], [r["val_loss"] for r in val], "o-", color="C3", ms=3.5, lw=1.2, label="validation"
+        )
         if grown:
-            ax.plot([r["step"] for r in grown], [r["val_loss"] for r in grown], "^", color="C3", ms=7, mfc="white",
-                    label="validation right after growth")
+            ax.plot(
+                [r["step"] for r in grown],
+                [r["val_loss"] for r in grown],
+                "^",
+                color="C3",
+                ms=7,
+                mfc="white",
+                label="validation right after growth",
+            )
     for r in _rows(metrics, "stage_start"):
         if r.get("stage", 1) > 1:
             ax.axvline(r["step"], color="0.35", ls="--", lw=0.9)
-            ax.annotate(f"depth {r['depth']}", (r["step"], 1), xycoords=("data", "axes fraction"),
-                        xytext=(3, -12), textcoords="offset points", fontsize=8, color="0.25")
+            ax.annotate(
+                f"depth {r['depth']}",
+                (r["step"], 1),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, -12),
+                textcoords="offset points",
+                fontsize=8,
+                color="0.25",
+            )
     ax.set(xlabel="step", ylabel="loss (nats/token)", title=title)
     ax.grid(alpha=0.3)
     if train or val:
@@ -87,8 +102,12 @@ def plot_loss_vs_flops(curves: Mapping[str, Sequence[Mapping]]) -> Figure:
             continue
         train = [r for r in _rows(metrics, "train") if r.get("flops")]
         if train:
-            ax.plot([r["flops"] for r in train], ema([r["loss"] for r in train], max(1, len(train) // 60)),
-                    color=f"C{i}", label=f"{label} (train)")
+            ax.plot(
+                [r["flops"] for r in train],
+                ema([r["loss"] for r in train], max(1, len(train) // 60)),
+                color=f"C{i}",
+                label=f"{label} (train)",
+            )
     ax.set_xscale("log")
     ax.set(xlabel="cumulative training FLOPs", ylabel="loss (nats/token)", title="Loss at equal compute")
     ax.grid(alpha=0.3, which="both")
@@ -96,8 +115,10 @@ def plot_loss_vs_flops(curves: Mapping[str, Sequence[Mapping]]) -> Figure:
     return fig
 
 
-def plot_loss_bands(bands: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]],
-                    title: str = "Validation loss at equal compute") -> Figure:
+def plot_loss_bands(
+    bands: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]],
+    title: str = "Validation loss at equal compute",
+) -> Figure:
     """Per arm: mean validation loss against cumulative FLOPs with a band of ± one sd over seeds. The first
     tenth of the FLOPs (loss near ln V) is left out so the arms' differences stay in view."""
     fig = Figure(figsize=(9, 5), layout="constrained")
@@ -131,8 +152,9 @@ def plot_metric_by_depth(records: Sequence[EvalRecord]) -> Figure:
         depths = [r.depth for r in points]
         ax.plot(depths, [r.value for r in points], "o-", color="C0", label=metric)
         if all(r.ci_low is not None and r.ci_high is not None for r in points):
-            ax.fill_between(depths, [r.ci_low for r in points], [r.ci_high for r in points], color="C0", alpha=0.2,
-                            label="95% CI")
+            ax.fill_between(
+                depths, [r.ci_low for r in points], [r.ci_high for r in points], color="C0", alpha=0.2, label="95% CI"
+            )
         chance = {r.chance for r in points if r.chance is not None}
         if len(chance) == 1:
             ax.axhline(chance.pop(), color="C3", ls="--", lw=1, label="chance")
@@ -142,7 +164,7 @@ def plot_metric_by_depth(records: Sequence[EvalRecord]) -> Figure:
         ax.set_xticks(depths)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    for ax in axes[len(series):]:
+    for ax in axes[len(series) :]:
         ax.axis("off")
     return fig
 
@@ -161,7 +183,14 @@ def plot_subject_heatmap(records: Sequence[EvalRecord], task: str = "mmlu") -> F
     ax.set(xlabel="depth", title=f"{task} by subject and depth")
     for (i, j), value in np.ndenumerate(grid):
         if not np.isnan(value):
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
-                    color="white" if value < np.nanmean(grid) else "black")
+            ax.text(
+                j,
+                i,
+                f"{value:.2f}",
+                ha="center",
+                va="center",
+                fontsize=6,
+                color="white" if value < np.nanmean(grid) else "black",
+            )
     fig.colorbar(image, ax=ax, shrink=0.8)
     return fig

@@ -21,11 +21,11 @@ from growlm import __version__
 from growlm.analysis.document import ReportBuilder
 from growlm.analysis.plots import plot_loss_curve, plot_loss_vs_flops, plot_metric_by_depth, plot_subject_heatmap
 from growlm.analysis.runs import EvalRecord, Run, Study, load_run, load_study
-from growlm.provenance import cpu_model, git_commit
-from growlm.train.rundir import RunDir
 from growlm.analysis.tables import Table, format_value
 from growlm.errors import GrowlmError
 from growlm.io import atomic_write_text, check_output_file
+from growlm.provenance import cpu_model, git_commit
+from growlm.train.rundir import RunDir
 
 
 def _stage_numbers(metrics: list[dict]) -> list[int]:
@@ -43,11 +43,15 @@ def _stage_facts(run: Run, stage: int) -> dict:
     train = [r for r in of_stage if r["kind"] == "train"]
     start = next((r for r in of_stage if r["kind"] == "stage_start"), {})
     end = next((r for r in of_stage if r["kind"] == "stage_end"), {})
-    tail = [r["loss"] for r in train[-max(1, len(train) // 10):]]
+    tail = [r["loss"] for r in train[-max(1, len(train) // 10) :]]
     return {
-        "depth": _last(of_stage, "depth"), "steps": len(train), "lora_rank": start.get("lora_rank"),
-        "trainable_params": start.get("trainable_params"), "total_params": start.get("total_params"),
-        "tokens": end.get("tokens", _last(train, "tokens")), "flops": end.get("flops", _last(train, "flops")),
+        "depth": _last(of_stage, "depth"),
+        "steps": len(train),
+        "lora_rank": start.get("lora_rank"),
+        "trainable_params": start.get("trainable_params"),
+        "total_params": start.get("total_params"),
+        "tokens": end.get("tokens", _last(train, "tokens")),
+        "flops": end.get("flops", _last(train, "flops")),
         "train_loss": sum(tail) / len(tail) if tail else None,
         "val_at_start": next((r["val_loss"] for r in of_stage if r.get("at_stage_start")), None),
         "val_loss": end.get("val_loss", _last((r for r in of_stage if r["kind"] == "val"), "val_loss")),
@@ -57,11 +61,20 @@ def _stage_facts(run: Run, stage: int) -> dict:
 
 
 def stage_table(run: Run) -> Table:
-    columns = {"stage": "stage", "depth": "depth", "steps": "train rows", "lora_rank": "LoRA rank",
-               "trainable_params": "trainable params", "total_params": "total params", "tokens": "tokens (cum.)",
-               "flops": "FLOPs (cum.)", "train_loss": "train loss (last 10%)",
-               "val_at_start": "val loss after growth", "val_loss": "val loss (end)",
-               "wall": "wall (s)"}
+    columns = {
+        "stage": "stage",
+        "depth": "depth",
+        "steps": "train rows",
+        "lora_rank": "LoRA rank",
+        "trainable_params": "trainable params",
+        "total_params": "total params",
+        "tokens": "tokens (cum.)",
+        "flops": "FLOPs (cum.)",
+        "train_loss": "train loss (last 10%)",
+        "val_at_start": "val loss after growth",
+        "val_loss": "val loss (end)",
+        "wall": "wall (s)",
+    }
     facts = [{"stage": stage, **_stage_facts(run, stage)} for stage in _stage_numbers(run.metrics)]
     for key in ("lora_rank", "val_at_start"):
         if all(f[key] is None for f in facts):
@@ -73,16 +86,22 @@ def run_summary_row(run: Run) -> list[object]:
     facts = [_stage_facts(run, stage) for stage in _stage_numbers(run.metrics)]
     walls = [f["wall"] for f in facts if f["wall"] is not None]
     final = facts[-1] if facts else {}
-    return [run.label, final.get("depth"), len(facts), final.get("tokens"), final.get("flops"),
-            sum(walls) if walls else None, final.get("val_loss")]
+    return [
+        run.label,
+        final.get("depth"),
+        len(facts),
+        final.get("tokens"),
+        final.get("flops"),
+        sum(walls) if walls else None,
+        final.get("val_loss"),
+    ]
 
 
 def eval_table(records: list[EvalRecord], label: str) -> Table:
     overall = [r for r in records if r.subject is None]
     series = list(dict.fromkeys((r.task, r.metric) for r in overall))
     chance = {(r.task, r.metric): r.chance for r in overall if r.chance is not None}
-    columns = [f"{t} {m}" + (f" (chance {format_value(chance[t, m])})" if (t, m) in chance else "")
-               for t, m in series]
+    columns = [f"{t} {m}" + (f" (chance {format_value(chance[t, m])})" if (t, m) in chance else "") for t, m in series]
     cells = {(r.depth, r.task, r.metric): r for r in overall}
 
     def cell(r: EvalRecord | None) -> str:
@@ -91,19 +110,31 @@ def eval_table(records: list[EvalRecord], label: str) -> Table:
         interval = f" [{format_value(r.ci_low)}, {format_value(r.ci_high)}]" if r.ci_low is not None else ""
         return format_value(r.value) + interval
 
-    rows = [[depth] + [cell(cells.get((depth, t, m))) for t, m in series]
-            for depth in sorted({r.depth for r in overall})]
+    rows = [
+        [depth] + [cell(cells.get((depth, t, m))) for t, m in series] for depth in sorted({r.depth for r in overall})
+    ]
     n = {r.n for r in overall if r.n}
     note = "value [95% CI]" + (f"; items per task: {', '.join(map(str, sorted(n)))}" if n else "")
     return Table(f"Evaluation by depth: {label}", ["depth", *columns], rows, note)
 
 
 def models_table(run: Run) -> Table:
-    rows = [[stage, info.get("depth"), info.get("path"), (info.get("substrate") or {}).get("kind"),
-             (info.get("substrate") or {}).get("sha256"), info.get("tokenizer_sha256")]
-            for stage, info in run.stage_models.items()]
-    return Table(f"Exported models: {run.label}",
-                 ["stage", "depth", "folder", "substrate", "substrate sha256", "tokenizer sha256"], rows)
+    rows = [
+        [
+            stage,
+            info.get("depth"),
+            info.get("path"),
+            (info.get("substrate") or {}).get("kind"),
+            (info.get("substrate") or {}).get("sha256"),
+            info.get("tokenizer_sha256"),
+        ]
+        for stage, info in run.stage_models.items()
+    ]
+    return Table(
+        f"Exported models: {run.label}",
+        ["stage", "depth", "folder", "substrate", "substrate sha256", "tokenizer sha256"],
+        rows,
+    )
 
 
 def _flatten(data: object, prefix: str = "") -> list[list[object]]:
@@ -111,20 +142,34 @@ def _flatten(data: object, prefix: str = "") -> list[list[object]]:
         return [row for key, value in data.items() for row in _flatten(value, f"{prefix}{key}.")]
     if isinstance(data, list) and data and all(isinstance(v, Mapping) for v in data):
         return [row for i, value in enumerate(data) for row in _flatten(value, f"{prefix}{i}.")]
-    return [[prefix.rstrip("."), data if isinstance(data, int | float | str) or data is None
-             else json.dumps(data, ensure_ascii=False)]]
+    return [
+        [
+            prefix.rstrip("."),
+            data if isinstance(data, int | float | str) or data is None else json.dumps(data, ensure_ascii=False),
+        ]
+    ]
 
 
 def environment_table() -> Table:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    rows = [["made", datetime.now(timezone.utc).isoformat(timespec="seconds")], ["growlm", __version__],
-            ["git commit", git_commit()], ["python", sys.version.split()[0]], ["torch", torch.__version__],
-            ["platform", platform.platform()], ["cpu", f"{cpu_model()} ({os.cpu_count()} logical cores)"],
-            ["gpu", gpu]]
-    return Table("Environment of this report", ["item", "value"], rows,
-                 note="The machine and code that trained the run are in its manifest above.")
+    rows = [
+        ["made", datetime.now(timezone.utc).isoformat(timespec="seconds")],
+        ["growlm", __version__],
+        ["git commit", git_commit()],
+        ["python", sys.version.split()[0]],
+        ["torch", torch.__version__],
+        ["platform", platform.platform()],
+        ["cpu", f"{cpu_model()} ({os.cpu_count()} logical cores)"],
+        ["gpu", gpu],
+    ]
+    return Table(
+        "Environment of this report",
+        ["item", "value"],
+        rows,
+        note="The machine and code that trained the run are in its manifest above.",
+    )
 
 
 def _run_sections(doc: ReportBuilder, run: Run, heading: str) -> None:
@@ -132,24 +177,32 @@ def _run_sections(doc: ReportBuilder, run: Run, heading: str) -> None:
     doc.paragraph(f"Run directory: {run.path}")
     if run.metrics:
         doc.table(stage_table(run))
-        doc.figure(plot_loss_curve(run.metrics, f"Loss over all stages: {run.label}"),
-                   "Training loss (smoothed line over raw steps) and validation loss; dashed lines mark the steps "
-                   "where layers were added.")
+        doc.figure(
+            plot_loss_curve(run.metrics, f"Loss over all stages: {run.label}"),
+            "Training loss (smoothed line over raw steps) and validation loss; dashed lines mark the steps "
+            "where layers were added.",
+        )
     else:
         doc.paragraph("No metrics.jsonl: the run has not logged any training yet.")
     if run.evals:
         doc.table(eval_table(run.evals, run.label))
         if any(r.subject is None for r in run.evals):
-            doc.figure(plot_metric_by_depth(run.evals), "Every task by depth with 95% confidence bands and the "
-                                                         "chance level.")
+            doc.figure(
+                plot_metric_by_depth(run.evals), "Every task by depth with 95% confidence bands and the chance level."
+            )
         for task in dict.fromkeys(r.task for r in run.evals if r.subject is not None):
             doc.figure(plot_subject_heatmap(run.evals, task), f"{task}: score by subject and depth.")
     if run.stage_models:
         doc.table(models_table(run))
     if run.manifest:
-        doc.table(Table(f"Manifest: {run.label}", ["key", "value"], _flatten(run.manifest),
-                        note="hashes of substrate, tokenizer and data, code version and machine, as the run "
-                             "wrote them"))
+        doc.table(
+            Table(
+                f"Manifest: {run.label}",
+                ["key", "value"],
+                _flatten(run.manifest),
+                note="hashes of substrate, tokenizer and data, code version and machine, as the run wrote them",
+            )
+        )
     if run.config_text:
         doc.preformatted(f"Resolved config: {run.label} (config.resolved.toml)", run.config_text)
 
@@ -166,11 +219,18 @@ def study_document(study: Study) -> ReportBuilder:
             doc.png(plot.read_bytes(), plot.stem.replace("_", " "))
     if any(run.metrics for run in study.runs):
         doc.section("Loss at equal compute")
-        doc.figure(plot_loss_vs_flops({run.label: run.metrics for run in study.runs}),
-                   "Validation loss against cumulative training FLOPs (log scale) for every run of the study.")
+        doc.figure(
+            plot_loss_vs_flops({run.label: run.metrics for run in study.runs}),
+            "Validation loss against cumulative training FLOPs (log scale) for every run of the study.",
+        )
     doc.section("Runs")
-    doc.table(Table("Runs at a glance", ["run", "depth", "stages", "tokens", "FLOPs", "wall (s)", "final val loss"],
-                    [run_summary_row(run) for run in study.runs]))
+    doc.table(
+        Table(
+            "Runs at a glance",
+            ["run", "depth", "stages", "tokens", "FLOPs", "wall (s)", "final val loss"],
+            [run_summary_row(run) for run in study.runs],
+        )
+    )
     for run in study.runs:
         _run_sections(doc, run, f"Run: {run.label}")
     doc.section("Environment")

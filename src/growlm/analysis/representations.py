@@ -43,8 +43,9 @@ def _first(output):
 
 
 @torch.no_grad()
-def word_vectors(model: nn.Module, words: Sequence[Sequence[int]], bos_id: int, batch_size: int = 32
-                 ) -> dict[str, np.ndarray]:
+def word_vectors(
+    model: nn.Module, words: Sequence[Sequence[int]], bos_id: int, batch_size: int = 32
+) -> dict[str, np.ndarray]:
     """{representation name: (n_words, d) float32}, names as in representation_names(depth)."""
     if any(len(ids) == 0 for ids in words):
         raise GrowlmError("a word encodes to no tokens; remove empty words from the groups file")
@@ -54,21 +55,22 @@ def word_vectors(model: nn.Module, words: Sequence[Sequence[int]], bos_id: int, 
     hooks = []
     for i, layer in enumerate(layers, start=1):
         for name, module in ((f"layer{i}.attention", layer.self_attn), (f"layer{i}.block", layer)):
-            hooks.append(module.register_forward_hook(
-                lambda _m, _inp, out, name=name: captured.__setitem__(name, _first(out))))
+            hooks.append(
+                module.register_forward_hook(lambda _m, _inp, out, name=name: captured.__setitem__(name, _first(out)))
+            )
     embedding = model.get_input_embeddings()
     pooled: dict[str, list[np.ndarray]] = {name: [] for name in representation_names(len(layers))}
     try:
         for start in range(0, len(words), batch_size):
-            batch = words[start:start + batch_size]
+            batch = words[start : start + batch_size]
             width = 1 + max(len(ids) for ids in batch)
             input_ids = torch.full((len(batch), width), bos_id, dtype=torch.long)
             attention = torch.zeros((len(batch), width), dtype=torch.long)
             word_mask = torch.zeros((len(batch), width), dtype=torch.float32)
             for row, ids in enumerate(batch):
-                input_ids[row, 1:1 + len(ids)] = torch.tensor(ids)
-                attention[row, :1 + len(ids)] = 1
-                word_mask[row, 1:1 + len(ids)] = 1.0
+                input_ids[row, 1 : 1 + len(ids)] = torch.tensor(ids)
+                attention[row, : 1 + len(ids)] = 1
+                word_mask[row, 1 : 1 + len(ids)] = 1.0
             device = embedding.weight.device
             input_ids, attention, word_mask = input_ids.to(device), attention.to(device), word_mask.to(device)
             captured.clear()

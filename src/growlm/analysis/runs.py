@@ -27,6 +27,7 @@ from growlm.errors import GrowlmError
 from growlm.train.metrics import read_metrics
 from growlm.train.rundir import RunDir
 
+
 @dataclass(frozen=True)
 class EvalRecord:
     depth: int
@@ -81,10 +82,16 @@ def _record(raw: object, where: str) -> EvalRecord:
         task, subject = task.split("/", 1)
     try:
         return EvalRecord(
-            depth=int(raw["depth"]), task=task, metric=str(raw["metric"]), value=float(raw["value"]),
-            ci_low=_optional(low, float), ci_high=_optional(high, float),
-            chance=_optional(raw.get("chance"), float), n=_optional(raw.get("n"), int),
-            subject=_optional(subject, str))
+            depth=int(raw["depth"]),
+            task=task,
+            metric=str(raw["metric"]),
+            value=float(raw["value"]),
+            ci_low=_optional(low, float),
+            ci_high=_optional(high, float),
+            chance=_optional(raw.get("chance"), float),
+            n=_optional(raw.get("n"), int),
+            subject=_optional(subject, str),
+        )
     except KeyError as err:
         raise GrowlmError(f"{where}: missing field {err.args[0]!r} (need depth, task, metric, value)") from None
     except (TypeError, ValueError) as err:
@@ -120,16 +127,21 @@ def _stage_models(run: RunDir) -> dict[int, dict]:
 def load_run(path: str | Path, label: str | None = None) -> Run:
     path = Path(path)
     if not RunDir.is_run(path):
-        raise GrowlmError(f"{path} is not a run directory (no metrics.jsonl or config.resolved.toml); "
-                          "pass a folder written by `growlm grow` or `growlm study`")
+        raise GrowlmError(
+            f"{path} is not a run directory (no metrics.jsonl or config.resolved.toml); "
+            "pass a folder written by `growlm grow` or `growlm study`"
+        )
     run = RunDir(path)
     config, manifest, metrics = run.config_file, run.manifest_file, run.metrics
     return Run(
-        path=path, label=label or path.name,
+        path=path,
+        label=label or path.name,
         config_text=config.read_text(encoding="utf-8") if config.is_file() else "",
         manifest=_read_json(manifest) if manifest.is_file() else {},
         metrics=read_metrics(metrics) if metrics.is_file() else [],
-        evals=read_eval_by_depth(path), stage_models=_stage_models(run))
+        evals=read_eval_by_depth(path),
+        stage_models=_stage_models(run),
+    )
 
 
 def _table(raw: object, where: str) -> Table:
@@ -149,7 +161,7 @@ def load_study(path: str | Path) -> Study:
         raise GrowlmError(f"{spec_path}: expected a JSON object")
     run_paths = spec.get("runs") or {p.name: p.name for p in sorted(path.iterdir()) if p.is_dir() and RunDir.is_run(p)}
     if not isinstance(run_paths, dict):
-        raise GrowlmError(f"{spec_path}: \"runs\" must map labels to run folders")
+        raise GrowlmError(f'{spec_path}: "runs" must map labels to run folders')
     plots = [path / p for p in spec.get("plots", [])]
     missing = [str(p) for p in plots if not p.is_file()]
     if missing:
@@ -157,7 +169,10 @@ def load_study(path: str | Path) -> Study:
     if not run_paths and not spec:
         raise GrowlmError(f"{path} is neither a run nor a study directory (no run subfolders, no study.json)")
     return Study(
-        path=path, name=str(spec.get("study", path.name)), description=str(spec.get("description", "")),
+        path=path,
+        name=str(spec.get("study", path.name)),
+        description=str(spec.get("description", "")),
         runs=[load_run(path / p, label) for label, p in run_paths.items()],
         tables=[_table(t, f"{spec_path} table {i}") for i, t in enumerate(spec.get("tables", []))],
-        plots=plots)
+        plots=plots,
+    )

@@ -32,8 +32,9 @@ def token_ids(tokenizer: BvvTokenizer, texts: list[str], vocab: int) -> list[int
     for text in texts:
         i = ord(text) if len(text) == 1 else by_text.get(text)
         if i is None or i >= vocab or tokenizer.token_text(i) != text:
-            raise GrowlmError(f"token {text!r} is not in the vocabulary; pass single characters or n-grams of "
-                              "the --tokenizer")
+            raise GrowlmError(
+                f"token {text!r} is not in the vocabulary; pass single characters or n-grams of the --tokenizer"
+            )
         ids.append(i)
     return ids
 
@@ -51,19 +52,34 @@ class SubstrateReport:
     def tables(self) -> list[Table]:
         summary = Table(f"Substrate {self.path}", ["property", "value"], [[k, v] for k, v in self.summary.items()])
         k = max((len(v) for v in self.neighbours.values()), default=0)
-        rows = [[visible(token)] + [f"{visible(text)} {cos:.3f}" for text, _, cos in found]
-                for token, found in self.neighbours.items()]
+        rows = [
+            [visible(token)] + [f"{visible(text)} {cos:.3f}" for text, _, cos in found]
+            for token, found in self.neighbours.items()
+        ]
         neighbours = Table("Nearest neighbours (cosine)", ["token", *(f"#{i}" for i in range(1, k + 1))], rows)
         return [summary, neighbours]
 
     def to_json(self) -> dict:
-        return {"path": self.path, "manifest": self.manifest, "shape": list(self.shape), "summary": self.summary,
-                "neighbours": {t: [{"token": s, "id": i, "cosine": round(c, 6)} for s, i, c in found]
-                               for t, found in self.neighbours.items()}}
+        return {
+            "path": self.path,
+            "manifest": self.manifest,
+            "shape": list(self.shape),
+            "summary": self.summary,
+            "neighbours": {
+                t: [{"token": s, "id": i, "cosine": round(c, 6)} for s, i, c in found]
+                for t, found in self.neighbours.items()
+            },
+        }
 
 
-def analyze_substrate(path: str | Path, tokenizer: BvvTokenizer, sample: list[str] | None = None, k: int = 8,
-                      pairs: int = 20000, seed: int = 0) -> SubstrateReport:
+def analyze_substrate(
+    path: str | Path,
+    tokenizer: BvvTokenizer,
+    sample: list[str] | None = None,
+    k: int = 8,
+    pairs: int = 20000,
+    seed: int = 0,
+) -> SubstrateReport:
     substrate = load_substrate(path)
     matrix, manifest = substrate.matrix.numpy(), substrate.manifest
     vocab = matrix.shape[0]
@@ -90,13 +106,20 @@ def analyze_substrate(path: str | Path, tokenizer: BvvTokenizer, sample: list[st
     sample_rows = matrix[rng.choice(vocab, size=min(vocab, 4 * matrix.shape[1]), replace=False)]
     collisions = collision_groups(matrix)
     summary = {
-        "kind": manifest["kind"], "sha256": substrate.sha256, "vocabulary (rows)": vocab, "dimension": matrix.shape[1],
-        "zero rows": int((norms_all == 0).sum()), "groups of identical rows": len(collisions),
+        "kind": manifest["kind"],
+        "sha256": substrate.sha256,
+        "vocabulary (rows)": vocab,
+        "dimension": matrix.shape[1],
+        "zero rows": int((norms_all == 0).sum()),
+        "groups of identical rows": len(collisions),
         "rows in such groups": int(sum(len(g) for g in collisions)),
         f"rank of {len(sample_rows)} sampled rows": int(np.linalg.matrix_rank(sample_rows)),
-        "row norm mean": float(norms_all.mean()), "row norm min": float(norms_all.min()),
-        "row norm max": float(norms_all.max()), "pair cosine mean": float(pair_cosines.mean()),
-        "pair cosine std": float(pair_cosines.std()), "sampled pairs": len(pair_cosines),
+        "row norm mean": float(norms_all.mean()),
+        "row norm min": float(norms_all.min()),
+        "row norm max": float(norms_all.max()),
+        "pair cosine mean": float(pair_cosines.mean()),
+        "pair cosine std": float(pair_cosines.std()),
+        "sampled pairs": len(pair_cosines),
     }
     return SubstrateReport(str(path), manifest, matrix.shape, summary, neighbours, norms_all, pair_cosines)
 

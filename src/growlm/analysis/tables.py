@@ -48,8 +48,10 @@ class Table:
     note: str = ""
 
     def numeric_columns(self) -> list[bool]:
-        return [bool(self.rows) and all(_is_number(r[i]) or r[i] is None for r in self.rows)
-                for i in range(len(self.columns))]
+        return [
+            bool(self.rows) and all(_is_number(r[i]) or r[i] is None for r in self.rows)
+            for i in range(len(self.columns))
+        ]
 
     def cells(self) -> list[list[str]]:
         return [[format_value(v) for v in row] for row in self.rows]
@@ -57,6 +59,7 @@ class Table:
     def to_markdown(self) -> str:
         def line(cells: list[str]) -> str:
             return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+
         rule = "| " + " | ".join("---:" if n else "---" for n in self.numeric_columns()) + " |"
         body = [line(self.columns), rule, *(line(c) for c in self.cells())]
         note = f"\n{self.note}\n" if self.note else ""
@@ -64,11 +67,15 @@ class Table:
 
     def to_html(self) -> str:
         head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
-        body = "".join("<tr>" + "".join(_html_cell(v, t) for v, t in zip(row, cells)) + "</tr>"
-                       for row, cells in zip(self.rows, self.cells()))
+        body = "".join(
+            "<tr>" + "".join(_html_cell(v, t) for v, t in zip(row, cells)) + "</tr>"
+            for row, cells in zip(self.rows, self.cells())
+        )
         note = f'<p class="note">{html.escape(self.note)}</p>' if self.note else ""
-        return (f"<h3>{html.escape(self.title)}</h3>\n<div class=\"table-wrap\"><table><thead><tr>{head}</tr></thead>"
-                f"<tbody>{body}</tbody></table></div>{note}\n")
+        return (
+            f'<h3>{html.escape(self.title)}</h3>\n<div class="table-wrap"><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>{note}\n"
+        )
 
     def to_rich(self) -> RichTable:
         table = RichTable(title=self.title, caption=self.note or None)

@@ -25,8 +25,8 @@ from growlm.analysis.separation import knn_purity, knn_purity_chance, silhouette
 from growlm.analysis.tables import Table
 from growlm.analysis.word_groups import Word, load_word_groups
 from growlm.errors import GrowlmError
-from growlm.loading import load_lm
 from growlm.io import atomic_dir, atomic_write_json
+from growlm.loading import load_lm
 from growlm.tokenizer.layout import BOS_ID
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
@@ -60,14 +60,20 @@ class TsneResult:
 
     def table(self) -> Table:
         rows = [[s.name, s.silhouette_group, s.silhouette_language, s.knn_purity_group] for s in self.scores]
-        return Table(f"Group separation by layer ({len(self.words)} words)",
-                     ["representation", "silhouette (groups)", "silhouette (languages)", f"kNN@{self.knn_k} purity"],
-                     rows, note=f"silhouette: cosine, in the original space, 0 = no structure; "
-                                f"kNN purity chance level {self.knn_chance_group:.3f}")
+        return Table(
+            f"Group separation by layer ({len(self.words)} words)",
+            ["representation", "silhouette (groups)", "silhouette (languages)", f"kNN@{self.knn_k} purity"],
+            rows,
+            note=f"silhouette: cosine, in the original space, 0 = no structure; "
+            f"kNN purity chance level {self.knn_chance_group:.3f}",
+        )
 
     def to_json(self) -> dict:
         return {
-            "model": self.model, "seed": self.seed, "perplexity": self.perplexity, "knn_k": self.knn_k,
+            "model": self.model,
+            "seed": self.seed,
+            "perplexity": self.perplexity,
+            "knn_k": self.knn_k,
             "knn_chance_group": self.knn_chance_group,
             "words": [{**asdict(w), "token_ids": ids} for w, ids in zip(self.words, self.token_ids)],
             "scores": [asdict(s) for s in self.scores],
@@ -78,10 +84,14 @@ class TsneResult:
 def _score(name: str, vectors: np.ndarray, words: list[Word], knn_k: int) -> Score:
     layer, kind = layer_and_kind(name)
     languages = [w.language for w in words]
-    return Score(name, layer, kind,
-                 silhouette(vectors, [w.group for w in words]),
-                 silhouette(vectors, languages) if len(set(languages)) > 1 else None,
-                 knn_purity(vectors, [w.group for w in words], knn_k))
+    return Score(
+        name,
+        layer,
+        kind,
+        silhouette(vectors, [w.group for w in words]),
+        silhouette(vectors, languages) if len(set(languages)) > 1 else None,
+        knn_purity(vectors, [w.group for w in words], knn_k),
+    )
 
 
 def embed_2d(vectors: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
@@ -94,8 +104,14 @@ def default_perplexity(n_words: int) -> float:
     return float(min(30.0, max(2.0, (n_words - 1) / 3)))
 
 
-def analyze_tsne(model_dir: str | Path, groups_path: str | Path | None = None, *, seed: int = 0,
-                 knn_k: int = 5, perplexity: float | None = None) -> TsneResult:
+def analyze_tsne(
+    model_dir: str | Path,
+    groups_path: str | Path | None = None,
+    *,
+    seed: int = 0,
+    knn_k: int = 5,
+    perplexity: float | None = None,
+) -> TsneResult:
     model_dir = Path(model_dir)
     if (model_dir / "composition.json").is_file():
         raise GrowlmError(f"{model_dir} is a composition of experts; run the t-SNE on one expert's model folder")
@@ -113,8 +129,17 @@ def analyze_tsne(model_dir: str | Path, groups_path: str | Path | None = None, *
     for name, vecs in tqdm(vectors.items(), desc="t-SNE", unit="repr"):
         scores.append(_score(name, vecs, words, knn_k))
         coordinates[name] = embed_2d(vecs, perplexity, seed)
-    return TsneResult(str(model_dir), words, token_ids, scores, coordinates, knn_k,
-                      knn_purity_chance([w.group for w in words]), perplexity, seed)
+    return TsneResult(
+        str(model_dir),
+        words,
+        token_ids,
+        scores,
+        coordinates,
+        knn_k,
+        knn_purity_chance([w.group for w in words]),
+        perplexity,
+        seed,
+    )
 
 
 def plot_panels(result: TsneResult) -> Figure:
@@ -126,16 +151,29 @@ def plot_panels(result: TsneResult) -> Figure:
     fig = Figure(figsize=(2.9 * columns, 6.2), layout="constrained")
     axes = fig.subplots(2, columns, squeeze=False)
     by_name = {s.name: s for s in result.scores}
-    panels = {(0, 0): SUBSTRATE, **{(row, layer): f"layer{layer}.{kind}" for layer in range(1, columns)
-                                    for row, kind in enumerate(("attention", "block"))}}
+    panels = {
+        (0, 0): SUBSTRATE,
+        **{
+            (row, layer): f"layer{layer}.{kind}"
+            for layer in range(1, columns)
+            for row, kind in enumerate(("attention", "block"))
+        },
+    }
     group_index = np.array([groups.index(w.group) for w in result.words])
     language_index = np.array([languages.index(w.language) for w in result.words])
     for (row, col), name in panels.items():
         ax, xy, score = axes[row, col], result.coordinates[name], by_name[name]
         for li in range(len(languages)):
             sel = language_index == li
-            ax.scatter(xy[sel, 0], xy[sel, 1], c=[colours(g) for g in group_index[sel]],
-                       marker=MARKERS[li % len(MARKERS)], s=14, linewidths=0, alpha=0.85)
+            ax.scatter(
+                xy[sel, 0],
+                xy[sel, 1],
+                c=[colours(g) for g in group_index[sel]],
+                marker=MARKERS[li % len(MARKERS)],
+                s=14,
+                linewidths=0,
+                alpha=0.85,
+            )
         sil = "–" if score.silhouette_group is None else f"{score.silhouette_group:+.2f}"
         title = "substrate" if name == SUBSTRATE else f"layer {col} {score.kind}"
         ax.set_title(f"{title}\nsilhouette {sil} · kNN {score.knn_purity_group:.2f}", fontsize=9)
@@ -145,8 +183,10 @@ def plot_panels(result: TsneResult) -> Figure:
     legend_ax.axis("off")
     handles = [Line2D([], [], marker="o", ls="", color=colours(i), label=g) for i, g in enumerate(groups)]
     if len(languages) > 1:
-        handles += [Line2D([], [], marker=MARKERS[i % len(MARKERS)], ls="", color="0.3", label=lang)
-                    for i, lang in enumerate(languages)]
+        handles += [
+            Line2D([], [], marker=MARKERS[i % len(MARKERS)], ls="", color="0.3", label=lang)
+            for i, lang in enumerate(languages)
+        ]
     legend_ax.legend(handles=handles, loc="center", frameon=False, fontsize=9)
     fig.suptitle(f"t-SNE of word groups by layer: {result.model}", fontsize=11)
     return fig
@@ -159,17 +199,23 @@ def plot_scores(result: TsneResult) -> Figure:
     for kind, style in (("attention", "--"), ("block", "-")):
         series = [base] + [s for s in result.scores if s.kind == kind]
         layers = [s.layer for s in series]
-        left.plot(layers, [s.silhouette_group for s in series], style, marker="o", color="C0",
-                  label=f"groups, {kind}")
+        left.plot(layers, [s.silhouette_group for s in series], style, marker="o", color="C0", label=f"groups, {kind}")
         if base.silhouette_language is not None:
-            left.plot(layers, [s.silhouette_language for s in series], style, marker="s", color="C1",
-                      label=f"languages, {kind}")
+            left.plot(
+                layers,
+                [s.silhouette_language for s in series],
+                style,
+                marker="s",
+                color="C1",
+                label=f"languages, {kind}",
+            )
         right.plot(layers, [s.knn_purity_group for s in series], style, marker="o", color="C0", label=kind)
     right.axhline(result.knn_chance_group, color="0.5", ls=":", label="chance")
     left.axhline(0, color="0.5", lw=0.8)
     left.set(xlabel="layer (0 = substrate)", ylabel="silhouette (cosine)", title="Cluster separation")
-    right.set(xlabel="layer (0 = substrate)", ylabel=f"kNN@{result.knn_k} group purity", title="Neighbour purity",
-              ylim=(0, 1))
+    right.set(
+        xlabel="layer (0 = substrate)", ylabel=f"kNN@{result.knn_k} group purity", title="Neighbour purity", ylim=(0, 1)
+    )
     for ax in (left, right):
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)

@@ -14,8 +14,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     t = verbs.add_parser("tsne", help="t-SNE and group-separation scores of the substrate and every layer")
     t.add_argument("model", help="exported model folder (e.g. RUN/stages/<k>/model)")
-    t.add_argument("--groups", help="word groups JSON (default: the packaged numbers/professions/animals/colours/"
-                                    "cities/emotions in English, Russian and Chinese)")
+    t.add_argument(
+        "--groups",
+        help="word groups JSON (default: the packaged numbers/professions/animals/colours/"
+        "cities/emotions in English, Russian and Chinese)",
+    )
     t.add_argument("--out", help="output folder (default: MODEL-tsne next to the model)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--knn", type=int, default=5, help="neighbours for the kNN group purity (default 5)")

@@ -33,8 +33,10 @@ def device_name(text: str) -> str:
     except (RuntimeError, ValueError):
         raise argparse.ArgumentTypeError(f"{text!r} is not a device; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not (torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()):
-        raise argparse.ArgumentTypeError(f"{text} is not available on this machine ({torch.cuda.device_count()} "
-                                         "CUDA devices); use --device cpu or auto")
+        raise argparse.ArgumentTypeError(
+            f"{text} is not available on this machine ({torch.cuda.device_count()} "
+            "CUDA devices); use --device cpu or auto"
+        )
     return text
 
 

@@ -28,24 +28,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.set_defaults(func=_fetch)
 
     pr = verbs.add_parser("prepare", help="clean, split and tokenize sources into memory-mappable shards")
-    pr.add_argument("--source", action="append", required=True, metavar="NAME[:WEIGHT]",
-                    help="a named source or a local file/folder (PATH#FIELD for a record field); repeat for a "
-                         "mixture; WEIGHT = share of training windows (all sources or none)")
+    pr.add_argument(
+        "--source",
+        action="append",
+        required=True,
+        metavar="NAME[:WEIGHT]",
+        help="a named source or a local file/folder (PATH#FIELD for a record field); repeat for a "
+        "mixture; WEIGHT = share of training windows (all sources or none)",
+    )
     pr.add_argument("--tokenizer", help="tokenizer folder (default: the built-in one)")
     pr.add_argument("--out", required=True)
     pr.add_argument("--val-fraction", type=float, default=0.05, help="share of documents for validation")
     pr.add_argument("--seed", type=int, default=0, help="seed of the train/validation split")
     pr.add_argument("--max-chars", type=int, help="cap on characters taken from each source")
-    pr.add_argument("--workers", type=int, metavar="N",
-                    help="processes that read, clean and tokenize (default: all cores, one per 16 MB of input; the "
-                         "shards do not depend on N); rerun the same command to resume an interrupted run")
+    pr.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes that read, clean and tokenize (default: all cores, one per 16 MB of input; the "
+        "shards do not depend on N); rerun the same command to resume an interrupted run",
+    )
     pr.add_argument("--force", action="store_true", help="replace an existing --out")
     pr.set_defaults(func=_prepare)
 
     d = verbs.add_parser("decontaminate", help="report (and drop) documents sharing n-grams with evaluation items")
     d.add_argument("--shards", required=True, help="shard folder from `growlm data prepare`")
-    d.add_argument("--against", nargs="+", required=True, metavar="FILE",
-                   help=".txt (one item per line) or .jsonl/.jsonl.gz files of evaluation items")
+    d.add_argument(
+        "--against",
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help=".txt (one item per line) or .jsonl/.jsonl.gz files of evaluation items",
+    )
     d.add_argument("--field", action="append", help="JSONL field(s) holding the item text (default: text)")
     d.add_argument("--ngram", type=int, default=DEFAULT_N, help=f"n-gram length in words (default {DEFAULT_N})")
     d.add_argument("--drop", action="store_true", help="write shards without the overlapping documents to --out")
@@ -65,8 +79,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _list(args) -> None:
     print(f"{'name':<22}{'kind':<6}{'lang':<6}{'size':<13}{'installed':<11}{'package':<30}contents")
     for s in SOURCES.values():
-        print(f"{s.name:<22}{s.kind:<6}{s.language:<6}{s.size:<13}{'yes' if s.is_installed else 'no':<11}"
-              f"{s.package.label:<30}{s.description}")
+        print(
+            f"{s.name:<22}{s.kind:<6}{s.language:<6}{s.size:<13}{'yes' if s.is_installed else 'no':<11}"
+            f"{s.package.label:<30}{s.description}"
+        )
 
 
 def _fetch(args) -> None:
@@ -80,14 +96,17 @@ def _prepare(args) -> None:
     tokenizer = load_tokenizer(args.tokenizer) if args.tokenizer else default_tokenizer()
     sources = parse_sources(args.source, "growlm data prepare --source")
     check_not_input(args.out, [args.tokenizer, *local_paths(name for name, _ in sources)])
-    out = prepare(sources, tokenizer, args.out, args.val_fraction, args.seed, args.force, args.max_chars,
-                  workers=args.workers)
+    out = prepare(
+        sources, tokenizer, args.out, args.val_fraction, args.seed, args.force, args.max_chars, workers=args.workers
+    )
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     print(f"{'source':<28}{'weight':>8}{'train tokens':>14}{'val tokens':>12}{'documents':>11}")
     for s in manifest["sources"]:
         train, val = s["splits"]["train"], s["splits"]["val"]
-        print(f"{s['name'][-28:]:<28}{s['weight']:>8.3f}{train['tokens']:>14,}{val['tokens']:>12,}"
-              f"{train['documents'] + val['documents']:>11,}")
+        print(
+            f"{s['name'][-28:]:<28}{s['weight']:>8.3f}{train['tokens']:>14,}{val['tokens']:>12,}"
+            f"{train['documents'] + val['documents']:>11,}"
+        )
     print(f"shards in {out} (tokenizer {manifest['tokenizer_sha256'][:12]})")
 
 
@@ -106,9 +125,11 @@ def _decontaminate(args) -> None:
         report = drop_overlapping(args.shards, items, args.out, args.ngram, args.force)
     else:
         report = find_overlaps(args.shards, items, args.ngram)
-    print(f"{report.items:,} items ({report.items_exact:,} shorter than {report.n} words, matched whole; "
-          f"{report.items_too_short:,} under {MIN_EXACT} words, not checked), "
-          f"{report.documents_checked:,} documents checked")
+    print(
+        f"{report.items:,} items ({report.items_exact:,} shorter than {report.n} words, matched whole; "
+        f"{report.items_too_short:,} under {MIN_EXACT} words, not checked), "
+        f"{report.documents_checked:,} documents checked"
+    )
     print(f"{len(report.overlaps):,} documents share a {report.n}-gram with {len(report.contaminated_items):,} items")
     for o in report.overlaps[:20]:
         print(f"  {o.source} {o.split} {o.doc_id}: items {o.items[:5]} '{o.ngram}'")
@@ -132,6 +153,7 @@ def _export_lm_eval(args) -> None:
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
     exported = export_lm_eval(Path(args.out), tasks, args.limit, args.force)
-    print(f"wrote {len(exported)} lm-eval tasks to {args.out}; run e.g. `lm_eval --model hf --model_args "
-          f"pretrained=MODEL,add_bos_token=False --include_path {args.out} --tasks {next(iter(exported))}`")
-
+    print(
+        f"wrote {len(exported)} lm-eval tasks to {args.out}; run e.g. `lm_eval --model hf --model_args "
+        f"pretrained=MODEL,add_bos_token=False --include_path {args.out} --tasks {next(iter(exported))}`"
+    )

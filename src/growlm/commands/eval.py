@@ -8,9 +8,11 @@ from pathlib import Path
 from growlm.commands.args import add_device_option, positive_int
 from growlm.errors import GrowlmError
 
-TASK_HELP = ("comma-separated NAME or NAME:SPLIT: mmlu, arc_easy, arc_challenge (test|validation), hellaswag, csqa, "
-             "piqa, boolq, sciq (test|validation), hellaswag_olmes, csqa_olmes, piqa_olmes, sciq_olmes, squad, "
-             "translation (all|en-ru|ru-en|en-zh|zh-en), perplexity")
+TASK_HELP = (
+    "comma-separated NAME or NAME:SPLIT: mmlu, arc_easy, arc_challenge (test|validation), hellaswag, csqa, "
+    "piqa, boolq, sciq (test|validation), hellaswag_olmes, csqa_olmes, piqa_olmes, sciq_olmes, squad, "
+    "translation (all|en-ru|ru-en|en-zh|zh-en), perplexity"
+)
 
 
 def _task_file(text: str) -> tuple[str, Path]:
@@ -24,18 +26,32 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks", required=True, help=TASK_HELP)
     p.add_argument("--shots", type=int, default=0, help="examples before each question (default 0)")
     p.add_argument("--limit", type=positive_int, help="first N items of each task (MMLU: of each subject)")
-    p.add_argument("--protocol", choices=("harness", "paper"), default="harness",
-                   help="harness: log-likelihood scoring (default); paper: the author's generation-based scoring")
-    p.add_argument("--paper-length-leak", action="store_true",
-                   help="paper protocol only: generate as many tokens as the gold answer has characters, as the "
-                        "author did (leaks the answer length)")
+    p.add_argument(
+        "--protocol",
+        choices=("harness", "paper"),
+        default="harness",
+        help="harness: log-likelihood scoring (default); paper: the author's generation-based scoring",
+    )
+    p.add_argument(
+        "--paper-length-leak",
+        action="store_true",
+        help="paper protocol only: generate as many tokens as the gold answer has characters, as the "
+        "author did (leaks the answer length)",
+    )
     p.add_argument("--paper-runs", type=positive_int, default=10, help="paper protocol: sampled runs (default 10)")
-    p.add_argument("--task-file", type=_task_file, action="append", default=[], metavar="TASK=PATH",
-                   help="use a local Hugging Face format file (.jsonl/.parquet/.arrow) for TASK (repeatable)")
+    p.add_argument(
+        "--task-file",
+        type=_task_file,
+        action="append",
+        default=[],
+        metavar="TASK=PATH",
+        help="use a local Hugging Face format file (.jsonl/.parquet/.arrow) for TASK (repeatable)",
+    )
     p.add_argument("--shards", type=Path, help="perplexity: a shard folder (default: the model's run shards)")
     p.add_argument("--max-new-tokens", type=positive_int, help="generation cap for squad/translation")
-    p.add_argument("--batch-tokens", type=positive_int, default=2048,
-                   help="tokens per forward pass; bounds memory (default 2048)")
+    p.add_argument(
+        "--batch-tokens", type=positive_int, default=2048, help="tokens per forward pass; bounds memory (default 2048)"
+    )
     p.add_argument("--seed", type=int, default=1234, help="bootstrap and sampling seed (default 1234)")
     add_device_option(p)
     p.add_argument("--force", action="store_true", help="replace existing result files")
@@ -66,17 +82,26 @@ def _settings(args):
     files = dict(args.task_file)
     if len(files) != len(args.task_file):
         raise GrowlmError("--task-file names the same task twice; give one file per task")
-    return EvalSettings(shots=args.shots, limit=args.limit, protocol=args.protocol, batch_tokens=args.batch_tokens,
-                        max_new_tokens=args.max_new_tokens, seed=args.seed, paper_runs=args.paper_runs,
-                        paper_length_leak=args.paper_length_leak, task_files=files, shards=args.shards,
-                        progress=not args.no_progress)
+    return EvalSettings(
+        shots=args.shots,
+        limit=args.limit,
+        protocol=args.protocol,
+        batch_tokens=args.batch_tokens,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+        paper_runs=args.paper_runs,
+        paper_length_leak=args.paper_length_leak,
+        task_files=files,
+        shards=args.shards,
+        progress=not args.no_progress,
+    )
 
 
 def _run_eval(args) -> None:
-    from growlm.loading import device_for
     from growlm.evals.results import Score, render_table, write_results
     from growlm.evals.tasks import evaluate, parse_tasks
     from growlm.io import check_output_file
+    from growlm.loading import device_for
 
     settings = _settings(args)
     runs = parse_tasks(args.tasks, settings.protocol)
@@ -101,12 +126,12 @@ def _check_not_model_file(out: Path, model: Path) -> None:
 
 
 def _run_eval_run(args) -> None:
-    from growlm.loading import device_for
     from growlm.evals.by_depth import long_rows, output_paths, render_table, stage_models, write_tables
-    from growlm.model.folder import model_depth
     from growlm.evals.results import write_results
     from growlm.evals.tasks import evaluate, parse_tasks
     from growlm.io import check_output_file
+    from growlm.loading import device_for
+    from growlm.model.folder import model_depth
     from growlm.train.rundir import RunDir
 
     settings = _settings(args)

@@ -23,16 +23,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args) -> None:
-    from growlm.loading import device_for
     from growlm.generation import check_sampling, iter_generate
+    from growlm.loading import device_for
 
     check_sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p)
     from growlm.loading import load_lm
 
     model, tokenizer = load_lm(args.model, device=device_for(args.device))
     sys.stdout.write(args.prompt)
-    for piece in iter_generate(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature, args.top_k,
-                               args.top_p, args.seed, args.stop):
+    for piece in iter_generate(
+        model,
+        tokenizer,
+        args.prompt,
+        args.max_new_tokens,
+        args.temperature,
+        args.top_k,
+        args.top_p,
+        args.seed,
+        args.stop,
+    ):
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")

@@ -10,14 +10,26 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("grow", help="train a model by a growth plan (monolithic baselines are one-stage plans)")
     p.add_argument("config", nargs="?", help="TOML config (configs/*.toml); optional with --resume")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set train.lr=1e-3 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.lr=1e-3 (repeatable)",
+    )
     p.add_argument("--out", help="run directory (default runs/<name>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
-    p.add_argument("--force", action="store_true",
-                   help="replace an existing run directory (only something growlm made is ever replaced)")
-    p.add_argument("--ignore-memory-check", action="store_true",
-                   help="train even when the memory estimate says the run will not fit")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing run directory (only something growlm made is ever replaced)",
+    )
+    p.add_argument(
+        "--ignore-memory-check",
+        action="store_true",
+        help="train even when the memory estimate says the run will not fit",
+    )
     p.set_defaults(func=_grow)
 
     e = sub.add_parser("export", help="write a checkpoint as a plain Hugging Face model folder")
@@ -30,8 +42,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _grow(args) -> int:
     from growlm.api import grow
 
-    result = grow(args.config, args.out, args.overrides, resume=args.resume, force=args.force,
-                  check_memory=not args.ignore_memory_check)
+    result = grow(
+        args.config,
+        args.out,
+        args.overrides,
+        resume=args.resume,
+        force=args.force,
+        check_memory=not args.ignore_memory_check,
+    )
     if result.summaries is not None:
         _print_stages(result.summaries)
         print(f"run {result.run.path}: exported models in {result.run.stages}/<k>/model")
@@ -56,8 +74,15 @@ def _print_stages(summaries: list[dict]) -> None:
     for col in ("stage", "depth", "LoRA rank", "trainable", "total", "tokens", "TFLOPs", "val loss", "wall s"):
         table.add_column(col, justify="right")
     for s in summaries:
-        table.add_row(str(s["stage"]), str(s["depth"]), str(s["lora_rank"] or "-"),
-                      f"{s['trainable_params'] / 1e6:.2f}M", f"{s['total_params'] / 1e6:.2f}M",
-                      f"{s['tokens'] / 1e3:,.0f}k", f"{s['flops'] / 1e12:,.1f}", f"{s['val_loss']:.4f}",
-                      f"{s['wall_s']:.0f}")
+        table.add_row(
+            str(s["stage"]),
+            str(s["depth"]),
+            str(s["lora_rank"] or "-"),
+            f"{s['trainable_params'] / 1e6:.2f}M",
+            f"{s['total_params'] / 1e6:.2f}M",
+            f"{s['tokens'] / 1e3:,.0f}k",
+            f"{s['flops'] / 1e12:,.1f}",
+            f"{s['val_loss']:.4f}",
+            f"{s['wall_s']:.0f}",
+        )
     Console(width=max(100, Console().width)).print(table)

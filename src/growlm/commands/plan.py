@@ -11,8 +11,14 @@ GPU_NAMES = ("a100", "h100", "h200")
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plan", help="memory per GPU and time per stage of a config, before anything is allocated")
     p.add_argument("config", help="TOML config (configs/*.toml)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, as for `growlm grow`")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, as for `growlm grow`",
+    )
     p.add_argument("--gpus", type=int, default=1, help="GPUs the global batch is split over (default 1)")
     p.add_argument("--gpu", choices=GPU_NAMES, default="h100", help="GPU kind (default h100)")
     p.add_argument("--mfu", type=float, default=0.4, help="assumed model FLOPs utilisation (default 0.4)")
@@ -30,12 +36,17 @@ def _plan(args) -> None:
     if args.gpus < 1 or not 0 < args.mfu <= 1:
         raise GrowlmError("--gpus must be >= 1 and --mfu in (0, 1]")
     cfg, gpu = load_config(args.config, args.overrides), GPUS[args.gpu]
-    table = Table(title=f"{cfg.name} on {args.gpus} x {gpu.name} ({gpu.memory_gib:.0f} GiB, "
-                        f"{gpu.bf16_flops / 1e12:.0f} TFLOP/s bf16 dense) at {args.mfu:.0%} MFU", title_justify="left")
+    table = Table(
+        title=f"{cfg.name} on {args.gpus} x {gpu.name} ({gpu.memory_gib:.0f} GiB, "
+        f"{gpu.bf16_flops / 1e12:.0f} TFLOP/s bf16 dense) at {args.mfu:.0%} MFU",
+        title_justify="left",
+    )
     for column in ("stage", "depth", "trainable", "tokens", "PFLOPs", "GiB per GPU", "fits", "time"):
         table.add_column(column, justify="right")
     for row in plan_rows(stage_costs(cfg, args.gpus, gpu, args.mfu), gpu):
         table.add_row(*row)
     Console(width=120).print(table)
-    print("GiB per GPU: fp32 weights + gradients and AdamW state of what trains + activations of one micro-batch "
-          "(growlm.train.memory); time: training FLOPs / (GPUs x peak x MFU).")
+    print(
+        "GiB per GPU: fp32 weights + gradients and AdamW state of what trains + activations of one micro-batch "
+        "(growlm.train.memory); time: training FLOPs / (GPUs x peak x MFU)."
+    )

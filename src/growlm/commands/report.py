@@ -28,7 +28,12 @@ def _report(args) -> None:
 def _check_not_a_file_of(folder: Path, out: Path) -> None:
     """--out (and the .md beside it) may replace an earlier report, never another file of the run or study."""
     for target in (out, out.with_suffix(".md")):
-        if (target.is_file() and folder.resolve() in target.resolve().parents
-                and target.name not in ("report.html", "report.md")):
-            raise GrowlmError(f"--out {out} would overwrite {target}, a file of {folder}; write the report to "
-                              f"another file (default {folder / 'report.html'})")
+        if (
+            target.is_file()
+            and folder.resolve() in target.resolve().parents
+            and target.name not in ("report.html", "report.md")
+        ):
+            raise GrowlmError(
+                f"--out {out} would overwrite {target}, a file of {folder}; write the report to "
+                f"another file (default {folder / 'report.html'})"
+            )

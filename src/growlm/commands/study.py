@@ -9,41 +9,70 @@ from pathlib import Path
 
 from growlm.commands.args import positive_int
 
-STUDIES = {"depth": "growlm.study.depth", "nine-layer": "growlm.study.nine_layer", "compose": "growlm.study.compose",
-           "growth-operators": "growlm.study.growth_operators"}
+STUDIES = {
+    "depth": "growlm.study.depth",
+    "nine-layer": "growlm.study.nine_layer",
+    "compose": "growlm.study.compose",
+    "growth-operators": "growlm.study.growth_operators",
+}
 TAKES_SUBSTRATE = {"growth-operators"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("study", help="one of the paper's experiments end to end: train, evaluate, tables, plots, "
-                                     "report",
-                       description="Runs reuse finished work: rerun the same command to resume an interrupted study.")
-    p.add_argument("name", choices=list(STUDIES), help="depth: growth series by depth; nine-layer: constructive vs "
-                                                      "monolithic; compose: two experts and their compositions (logit/probability averaging, posterior, fixed-share); "
-                        "growth-operators: ways to grow to nine blocks against monolithic at equal FLOPs")
-    p.add_argument("--scale", choices=("cpu", "paper", "smoke"), default="cpu",
-                   help="cpu (default): 2 CPU cores, at most 2 h (depth), about 2.5 h (nine-layer), about 1 h idle (compose), "
-                        "about 1.5 h (growth-operators); paper: "
-                        "the paper's sizes, for GPUs; smoke: tiny, seconds, to check an install")
-    p.add_argument("--seeds", type=positive_int, help="training seeds per variant (nine-layer and growth-operators: "
-                                                   "5 at cpu scale, 2 at smoke scale; otherwise 1)")
-    p.add_argument("--substrate", choices=("visual", "binary"), default="visual",
-                   help="growth-operators: the frozen substrate every arm uses (default visual)")
+    p = sub.add_parser(
+        "study",
+        help="one of the paper's experiments end to end: train, evaluate, tables, plots, report",
+        description="Runs reuse finished work: rerun the same command to resume an interrupted study.",
+    )
+    p.add_argument(
+        "name",
+        choices=list(STUDIES),
+        help="depth: growth series by depth; nine-layer: constructive vs "
+        "monolithic; compose: two experts and their compositions (logit/probability averaging, posterior, fixed-share); "
+        "growth-operators: ways to grow to nine blocks against monolithic at equal FLOPs",
+    )
+    p.add_argument(
+        "--scale",
+        choices=("cpu", "paper", "smoke"),
+        default="cpu",
+        help="cpu (default): 2 CPU cores, at most 2 h (depth), about 2.5 h (nine-layer), about 1 h idle (compose), "
+        "about 1.5 h (growth-operators); paper: "
+        "the paper's sizes, for GPUs; smoke: tiny, seconds, to check an install",
+    )
+    p.add_argument(
+        "--seeds",
+        type=positive_int,
+        help="training seeds per variant (nine-layer and growth-operators: "
+        "5 at cpu scale, 2 at smoke scale; otherwise 1)",
+    )
+    p.add_argument(
+        "--substrate",
+        choices=("visual", "binary"),
+        default="visual",
+        help="growth-operators: the frozen substrate every arm uses (default visual)",
+    )
     p.add_argument("--out", type=Path, help="study folder (default studies/NAME-SCALE)")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override for every run of the study, e.g. --set train.device='cuda' (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for every run of the study, e.g. --set train.device='cuda' (repeatable)",
+    )
     p.add_argument("--force", action="store_true", help="delete the study folder and start over")
     p.set_defaults(func=_study)
 
 
 def _study(args) -> None:
+    from growlm.errors import GrowlmError
     from growlm.study.options import StudyOptions, prepare_root
 
-    from growlm.errors import GrowlmError
-
     if args.substrate != "visual" and args.name not in TAKES_SUBSTRATE:
-        raise GrowlmError(f"--substrate applies to {', '.join(sorted(TAKES_SUBSTRATE))}; {args.name} sets its "
-                          "substrates itself: drop --substrate")
+        raise GrowlmError(
+            f"--substrate applies to {', '.join(sorted(TAKES_SUBSTRATE))}; {args.name} sets its "
+            "substrates itself: drop --substrate"
+        )
     module = importlib.import_module(STUDIES[args.name])
     root = args.out or Path("studies") / f"{args.name}-{args.scale}"
     seeds = args.seeds or module.SCALES[args.scale].seeds

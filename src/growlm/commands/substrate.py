@@ -41,8 +41,16 @@ def run_build(args: argparse.Namespace) -> int:
 
     check_not_input(args.out, [args.tokenizer, args.font])
     check_replaceable(args.out, args.force)  # before the build, which can take a while
-    sub = build_substrate(args.kind, cell=args.cell, recipe=args.recipe, dim=args.dim, tokenizer=args.tokenizer,
-                          font=args.font, seed=args.seed, pca=args.pca)
+    sub = build_substrate(
+        args.kind,
+        cell=args.cell,
+        recipe=args.recipe,
+        dim=args.dim,
+        tokenizer=args.tokenizer,
+        font=args.font,
+        seed=args.seed,
+        pca=args.pca,
+    )
     sub.save(args.out, force=args.force)
     print(f"wrote {args.out}: {sub.kind} substrate {sub.matrix.shape[0]} x {sub.dim}, sha256 {sub.sha256}")
     return 0

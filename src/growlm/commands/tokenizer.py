@@ -19,8 +19,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     verbs = p.add_subparsers(dest="verb", required=True)
 
     b = verbs.add_parser("build", help="mine 2-/3-grams per script from a corpus and write a tokenizer folder")
-    b.add_argument("--corpus", nargs="*", default=[], metavar="SOURCE",
-                   help="text files, folders or named data sources; none = the built-in default (no n-grams)")
+    b.add_argument(
+        "--corpus",
+        nargs="*",
+        default=[],
+        metavar="SOURCE",
+        help="text files, folders or named data sources; none = the built-in default (no n-grams)",
+    )
     b.add_argument("--ngrams", type=int, default=338, help="n-grams per length per script (default 338, as the paper)")
     b.add_argument("--out", required=True)
     b.add_argument("--force", action="store_true")
@@ -56,7 +61,9 @@ def _build(args) -> None:
     with atomic_dir(args.out, args.force) as tmp:
         tok.save(tmp)
     by_script = Counter(g.script for g in tok.ngram_info)
-    print(f"tokenizer {args.out}: {len(tok.ngrams)} n-grams ({dict(by_script.most_common())}), sha256 {tok.sha256[:16]}")
+    print(
+        f"tokenizer {args.out}: {len(tok.ngrams)} n-grams ({dict(by_script.most_common())}), sha256 {tok.sha256[:16]}"
+    )
 
 
 def _encode(args) -> None:
@@ -67,8 +74,10 @@ def _decode(args) -> None:
     tok = _load(args.tokenizer)
     bad = [i for i in args.ids if not 0 <= i < tok.vocab_size]
     if bad:
-        raise GrowlmError(f"id {bad[0]} is outside the vocabulary (0 to {tok.vocab_size - 1}); give token ids "
-                          "as `growlm tokenizer encode` prints them")
+        raise GrowlmError(
+            f"id {bad[0]} is outside the vocabulary (0 to {tok.vocab_size - 1}); give token ids "
+            "as `growlm tokenizer encode` prints them"
+        )
     print(tok.decode(args.ids))
 
 

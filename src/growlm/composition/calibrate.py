@@ -29,7 +29,7 @@ CALIBRATION_WINDOW = 256
 def text_windows(token_ids: Sequence[int], window: int, max_tokens: int) -> list[torch.Tensor]:
     """Non-overlapping windows of `window` tokens from the start of a token stream, up to max_tokens in all."""
     ids = list(token_ids)[:max_tokens]
-    windows = [torch.tensor(ids[i:i + window]) for i in range(0, len(ids) - window + 1, window)]
+    windows = [torch.tensor(ids[i : i + window]) for i in range(0, len(ids) - window + 1, window)]
     if not windows:
         raise GrowlmError(f"calibration text has {len(ids)} tokens, fewer than one window of {window}; give more text")
     return windows
@@ -99,8 +99,9 @@ def expert_token_logprobs(model: ComposedModel, window: torch.Tensor) -> torch.T
     return torch.stack([z[0].float().log_softmax(-1).gather(-1, window[1:, None])[:, 0].double() for z in logits], -1)
 
 
-def calibrate_posterior(model: ComposedModel, windows: Sequence[torch.Tensor], steps: int = 40, lr: float = 0.1
-                        ) -> dict[str, Any]:
+def calibrate_posterior(
+    model: ComposedModel, windows: Sequence[torch.Tensor], steps: int = 40, lr: float = 0.1
+) -> dict[str, Any]:
     """Fit the prior and the switch rate of a posterior-mode composition (full batch: every window each step)."""
     token_lp = [expert_token_logprobs(model, w)[None] for w in windows]
     tokens = sum(lp.shape[1] for lp in token_lp)
@@ -122,14 +123,30 @@ def calibrate_posterior(model: ComposedModel, windows: Sequence[torch.Tensor], s
     learned, switch_rate = torch.softmax(prior.detach(), 0), float(torch.sigmoid(rate.detach()))
     with torch.no_grad():
         after = loss(torch.log(learned), switch_rate).item()
-    return {"weights": learned.tolist(), "initial_weights": model.weights.tolist(), "switch_rate": switch_rate,
-            "initial_switch_rate": model.switch_rate, "loss_before": before, "loss_after": after, "steps": steps,
-            "lr": lr, "windows": len(windows), "tokens": sum(len(w) for w in windows)}
+    return {
+        "weights": learned.tolist(),
+        "initial_weights": model.weights.tolist(),
+        "switch_rate": switch_rate,
+        "initial_switch_rate": model.switch_rate,
+        "loss_before": before,
+        "loss_after": after,
+        "steps": steps,
+        "lr": lr,
+        "windows": len(windows),
+        "tokens": sum(len(w) for w in windows),
+    }
 
 
-def calibrate_on_files(experts: Sequence[str | Path], files: Sequence[str | Path], weights: Sequence[float] | None,
-                       mode: str, tokens: int = 16384, steps: int = 40, device: str = "cpu",
-                       switch_rate: float = 0.0) -> dict[str, Any]:
+def calibrate_on_files(
+    experts: Sequence[str | Path],
+    files: Sequence[str | Path],
+    weights: Sequence[float] | None,
+    mode: str,
+    tokens: int = 16384,
+    steps: int = 40,
+    device: str = "cpu",
+    switch_rate: float = 0.0,
+) -> dict[str, Any]:
     """Calibrate the composition of `experts` on an equal number of tokens from each UTF-8 text file."""
     from growlm.composition.folder import load_experts
     from growlm.tokenizer import load_tokenizer

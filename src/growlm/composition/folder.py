@@ -23,8 +23,15 @@ from growlm.composition.mixing import MODES, ComposedModel, normalize_weights
 from growlm.composition.posterior import check_switch_rate
 from growlm.errors import GrowlmError
 from growlm.io import atomic_dir, atomic_write_json, sha256_dir, sha256_file
-from growlm.model.folder import (TOKENIZER_FILES, check_loadable, content_sha256, copy_tokenizer, load_model,
-                                 read_meta, write_meta)
+from growlm.model.folder import (
+    TOKENIZER_FILES,
+    check_loadable,
+    content_sha256,
+    copy_tokenizer,
+    load_model,
+    read_meta,
+    write_meta,
+)
 
 FORMAT = "growlm-composition-v1"
 COMPOSITION_FILE = "composition.json"
@@ -44,12 +51,15 @@ def _read_expert(path: Path) -> dict[str, Any]:
         raise GrowlmError(f"{path} has no tokenizer.json; re-export the model with `growlm export`")
     actual = sha256_file(path / "tokenizer.json")
     if actual != manifest.get("tokenizer_sha256"):
-        raise GrowlmError(f"{path}: tokenizer.json hashes to {actual}, growlm.json says "
-                          f"{manifest.get('tokenizer_sha256')}; re-export the model")
+        raise GrowlmError(
+            f"{path}: tokenizer.json hashes to {actual}, growlm.json says "
+            f"{manifest.get('tokenizer_sha256')}; re-export the model"
+        )
     if not manifest.get("substrate", {}).get("sha256"):
         kind = manifest.get("substrate", {}).get("kind")
-        raise GrowlmError(f"{path} has no frozen substrate (kind {kind!r}); only experts sharing one frozen "
-                          "substrate can be composed")
+        raise GrowlmError(
+            f"{path} has no frozen substrate (kind {kind!r}); only experts sharing one frozen substrate can be composed"
+        )
     return manifest
 
 
@@ -75,7 +85,8 @@ def _check_compatible(paths: Sequence[Path], manifests: Sequence[dict[str, Any]]
             if get(manifest) != get(manifests[0]):
                 raise GrowlmError(
                     f"experts {paths[0]} and {path} have different {what} ({get(manifests[0])} vs {get(manifest)}); "
-                    "only experts grown on the same frozen substrate, tokenizer and vocabulary can be composed")
+                    "only experts grown on the same frozen substrate, tokenizer and vocabulary can be composed"
+                )
 
 
 def check_out_not_expert(out: str | Path, expert_dirs: Sequence[str | Path]) -> None:
@@ -84,8 +95,10 @@ def check_out_not_expert(out: str | Path, expert_dirs: Sequence[str | Path]) -> 
     for expert in map(Path, expert_dirs):
         e = expert.resolve()
         if target == e or e in target.parents or target in e.parents:
-            raise GrowlmError(f"--out {out} would overwrite the expert {expert} (the same folder, one holding it or "
-                              "one inside it); write the composition to another folder")
+            raise GrowlmError(
+                f"--out {out} would overwrite the expert {expert} (the same folder, one holding it or "
+                "one inside it); write the composition to another folder"
+            )
 
 
 def _reference(expert: Path, out: Path) -> str:
@@ -118,8 +131,11 @@ def compose(
     weights = normalize_weights(calibration["weights"] if calibration else weights, len(paths))
     out = Path(out)
     first = manifests[0]
-    shared = {"substrate": first["substrate"], "tokenizer_sha256": first["tokenizer_sha256"],
-              "vocab_size": first["vocab_size"]}
+    shared = {
+        "substrate": first["substrate"],
+        "tokenizer_sha256": first["tokenizer_sha256"],
+        "vocab_size": first["vocab_size"],
+    }
     with atomic_dir(out, force) as tmp:
         experts = []
         for i, path in enumerate(paths):
@@ -127,16 +143,24 @@ def compose(
             if copy:
                 ref = f"experts/{i:02d}"
                 shutil.copytree(path, tmp / ref)
-            experts.append({"path": ref, "sha256": expert_sha256(tmp / ref if copy else path),
-                            "depth": manifests[i].get("depth")})
-        composition = {"format": FORMAT, "mode": mode, "weights": weights, "switch_rate": switch_rate,
-                       "experts": experts, **shared,
-                       "calibration": calibration}
+            experts.append(
+                {"path": ref, "sha256": expert_sha256(tmp / ref if copy else path), "depth": manifests[i].get("depth")}
+            )
+        composition = {
+            "format": FORMAT,
+            "mode": mode,
+            "weights": weights,
+            "switch_rate": switch_rate,
+            "experts": experts,
+            **shared,
+            "calibration": calibration,
+        }
         copy_tokenizer(paths[0], tmp)
         composition["files_sha256"] = own_files_sha256(tmp)
         atomic_write_json(tmp / COMPOSITION_FILE, composition)
-        write_meta(tmp, {"composed": True, **shared, "depth": None,
-                         "expert_depths": [m.get("depth") for m in manifests]})
+        write_meta(
+            tmp, {"composed": True, **shared, "depth": None, "expert_depths": [m.get("depth") for m in manifests]}
+        )
     return composition
 
 
@@ -155,8 +179,11 @@ def read_composition(path: str | Path) -> dict[str, Any]:
     if not isinstance(composition, dict) or composition.get("format") != FORMAT:
         raise GrowlmError(f"{file}: not a {FORMAT!r} file; recompose with `growlm compose`")
     experts = composition.get("experts")
-    if not isinstance(experts, list) or not all(isinstance(e, dict) and {"path", "sha256"} <= e.keys()
-                                                for e in experts) or not {"mode", "weights"} <= composition.keys():
+    if (
+        not isinstance(experts, list)
+        or not all(isinstance(e, dict) and {"path", "sha256"} <= e.keys() for e in experts)
+        or not {"mode", "weights"} <= composition.keys()
+    ):
         raise GrowlmError(f"{file} is damaged (experts, mode or weights missing); recompose with `growlm compose`")
     return composition
 
@@ -178,8 +205,10 @@ def verified_expert_paths(path: str | Path) -> list[Path]:
             raise GrowlmError(f"{path}: expert {entry['path']} not found at {expert}; restore it or recompose")
         actual = expert_sha256(expert)
         if actual != entry["sha256"]:
-            raise GrowlmError(f"{path}: expert {expert} changed since composition (sha256 {actual}, recorded "
-                              f"{entry['sha256']}); recompose with `growlm compose`")
+            raise GrowlmError(
+                f"{path}: expert {expert} changed since composition (sha256 {actual}, recorded "
+                f"{entry['sha256']}); recompose with `growlm compose`"
+            )
         experts.append(expert)
     return experts
 
@@ -192,7 +221,12 @@ def load_composed(path: str | Path, device: str | torch.device = "cpu") -> Compo
     composition = read_composition(path)
     experts = load_experts(verified_expert_paths(path), device)
     if composition.get("mode") not in MODES:
-        raise GrowlmError(f"{path}: composition mode {composition.get('mode')!r} is not one of {', '.join(MODES)}; "
-                          "upgrade growlm or recompose")
-    return ComposedModel(experts, composition["weights"], composition["mode"],
-                         composition.get("switch_rate", 0.0)).to(device).eval()
+        raise GrowlmError(
+            f"{path}: composition mode {composition.get('mode')!r} is not one of {', '.join(MODES)}; "
+            "upgrade growlm or recompose"
+        )
+    return (
+        ComposedModel(experts, composition["weights"], composition["mode"], composition.get("switch_rate", 0.0))
+        .to(device)
+        .eval()
+    )

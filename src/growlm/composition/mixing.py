@@ -16,8 +16,15 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from growlm.composition.posterior import (chunk_positions, check_switch_rate, log_normalizers, mix, mixture_at,
-                                         posterior_forward, posterior_targets)
+from growlm.composition.posterior import (
+    check_switch_rate,
+    chunk_positions,
+    log_normalizers,
+    mix,
+    mixture_at,
+    posterior_forward,
+    posterior_targets,
+)
 from growlm.errors import GrowlmError
 
 MODES = ("mean_logits", "mean_probs", "posterior")
@@ -51,10 +58,10 @@ def fast_combine(expert_logits: Sequence[torch.Tensor], weights: torch.Tensor, m
     out = torch.empty(flat[0].shape, dtype=torch.float32, device=flat[0].device)
     step, w = chunk_positions(flat[0].shape[1], flat[0].device), weights.float().tolist()
     for a in range(0, flat[0].shape[0], step):
-        acc = out[a:a + step]
-        torch.mul(flat[0][a:a + step], w[0], out=acc)
+        acc = out[a : a + step]
+        torch.mul(flat[0][a : a + step], w[0], out=acc)
         for z, wi in zip(flat[1:], w[1:]):
-            acc.add_(z[a:a + step], alpha=wi)
+            acc.add_(z[a : a + step], alpha=wi)
     return out.view(expert_logits[0].shape)
 
 
@@ -75,8 +82,9 @@ class ComposedModel(nn.Module):
     growlm.composition.posterior.PosteriorCache (the per-expert caches plus each row's running posterior).
     """
 
-    def __init__(self, experts: Sequence[nn.Module], weights: Sequence[float] | None, mode: str,
-                 switch_rate: float = 0.0):
+    def __init__(
+        self, experts: Sequence[nn.Module], weights: Sequence[float] | None, mode: str, switch_rate: float = 0.0
+    ):
         super().__init__()
         if mode not in MODES:
             raise GrowlmError(f"unknown composition mode {mode!r}; use one of {', '.join(MODES)}")
@@ -110,8 +118,13 @@ class ComposedModel(nn.Module):
         if len(caches) != len(self.experts):
             raise ValueError(f"cache holds {len(caches)} caches for {len(self.experts)} experts")
         outs = [
-            expert(input_ids=input_ids, attention_mask=attention_mask, cache=past, use_cache=use_cache,
-                   logits_to_keep=logits_to_keep)
+            expert(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                cache=past,
+                use_cache=use_cache,
+                logits_to_keep=logits_to_keep,
+            )
             for expert, past in zip(self.experts, caches)
         ]
         return [o.logits for o in outs], (tuple(o.cache for o in outs) if use_cache else None)
@@ -119,8 +132,16 @@ class ComposedModel(nn.Module):
     def forward(self, input_ids, attention_mask=None, cache=None, use_cache=False, logits_to_keep=0):
         if self.mode == "posterior":
             with torch.no_grad():
-                mixed, state = posterior_forward(self.experts, torch.log(self.weights), self.switch_rate, input_ids,
-                                                 attention_mask, cache, use_cache, logits_to_keep)
+                mixed, state = posterior_forward(
+                    self.experts,
+                    torch.log(self.weights),
+                    self.switch_rate,
+                    input_ids,
+                    attention_mask,
+                    cache,
+                    use_cache,
+                    logits_to_keep,
+                )
             return CausalLMOutputWithPast(logits=mixed, cache=state)
         logits, caches = self.expert_logits(input_ids, attention_mask, cache, use_cache, logits_to_keep)
         with torch.no_grad():
@@ -132,8 +153,16 @@ class ComposedModel(nn.Module):
         the probability-mixing modes mix K numbers per position instead of K vocabulary-wide distributions, so
         scoring costs what the experts' own scoring does."""
         if self.mode == "posterior":
-            return posterior_targets(self.experts, torch.log(self.weights), self.switch_rate, input_ids, targets,
-                                     attention_mask, cache, use_cache)
+            return posterior_targets(
+                self.experts,
+                torch.log(self.weights),
+                self.switch_rate,
+                input_ids,
+                targets,
+                attention_mask,
+                cache,
+                use_cache,
+            )
         logits, caches = self.expert_logits(input_ids, attention_mask, cache, use_cache)
         if self.mode == "mean_probs":
             lses = [log_normalizers(z) for z in logits]

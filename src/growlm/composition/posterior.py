@@ -33,8 +33,13 @@ def check_switch_rate(rate: float) -> float:
     return rate
 
 
-def observe(log_weights: torch.Tensor, log_prior: torch.Tensor, token_lp: torch.Tensor, valid: torch.Tensor,
-            switch_rate: float | torch.Tensor) -> torch.Tensor:
+def observe(
+    log_weights: torch.Tensor,
+    log_prior: torch.Tensor,
+    token_lp: torch.Tensor,
+    valid: torch.Tensor,
+    switch_rate: float | torch.Tensor,
+) -> torch.Tensor:
     """Log-weights after each position (B x L x K), from those before the first (B x K).
 
     token_lp (B x L x K): log-probability of each position's token under each expert's prediction for it; valid
@@ -64,8 +69,9 @@ def chunk_positions(vocab: int, device: torch.device | str = "cpu") -> int:
     return max(1, CHUNK_ELEMENTS.get(torch.device(device).type, GPU_CHUNK_ELEMENTS) // vocab)
 
 
-def mix(log_weights: torch.Tensor, expert_logits: Sequence[torch.Tensor], expert_lse: Sequence[torch.Tensor]
-        ) -> torch.Tensor:
+def mix(
+    log_weights: torch.Tensor, expert_logits: Sequence[torch.Tensor], expert_lse: Sequence[torch.Tensor]
+) -> torch.Tensor:
     """log sum_i w_i softmax(z_i), position by position: log_weights B x P x K, expert_logits K tensors of
     B x P x V, expert_lse their log-normalisers (B x P). Float32 out.
 
@@ -81,10 +87,10 @@ def mix(log_weights: torch.Tensor, expert_logits: Sequence[torch.Tensor], expert
     tiny, step = torch.finfo(torch.float32).tiny, chunk_positions(vocab, out.device)
     for b in range(batch):
         for a in range(0, positions, step):
-            acc = out[b, a:a + step]
-            torch.add(expert_logits[0][b, a:a + step], shift[0][b, a:a + step, None], out=acc).exp_()
+            acc = out[b, a : a + step]
+            torch.add(expert_logits[0][b, a : a + step], shift[0][b, a : a + step, None], out=acc).exp_()
             for z, c in zip(expert_logits[1:], shift[1:]):
-                acc.add_(torch.add(z[b, a:a + step], c[b, a:a + step, None]).exp_())
+                acc.add_(torch.add(z[b, a : a + step], c[b, a : a + step, None]).exp_())
             acc.clamp_min_(tiny).log_()
     return out
 
@@ -95,12 +101,13 @@ def log_normalizers(logits: torch.Tensor) -> torch.Tensor:
     out = torch.empty(flat.shape[0], dtype=torch.float32, device=logits.device)
     step = chunk_positions(flat.shape[1], flat.device)
     for a in range(0, flat.shape[0], step):
-        out[a:a + step] = flat[a:a + step].float().logsumexp(-1)
+        out[a : a + step] = flat[a : a + step].float().logsumexp(-1)
     return out.view(logits.shape[:-1])
 
 
-def sequence_logprobs(token_lp: torch.Tensor, log_prior: torch.Tensor, switch_rate: float | torch.Tensor
-                      ) -> torch.Tensor:
+def sequence_logprobs(
+    token_lp: torch.Tensor, log_prior: torch.Tensor, switch_rate: float | torch.Tensor
+) -> torch.Tensor:
     """The mixture's log-probability of every target (B x T) from the experts' (token_lp, B x T x K), each row a
     fresh sequence: the weights for target t are the prior updated with targets before t. Differentiable in
     log_prior and switch_rate (calibration fits them with it)."""
@@ -148,8 +155,9 @@ def _predictors(real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return before, last[:, -1]
 
 
-def _expert_pass(logits: torch.Tensor, ids: torch.Tensor, before: torch.Tensor, last: torch.Tensor,
-                 pending: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _expert_pass(
+    logits: torch.Tensor, ids: torch.Tensor, before: torch.Tensor, last: torch.Tensor, pending: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One expert's (log-probs of this call's tokens B x L, log-normalisers B x L, next pending B x V)."""
     lse = log_normalizers(logits)
     rows = torch.arange(ids.shape[0], device=ids.device)[:, None]
@@ -174,38 +182,66 @@ class _Pass:
     state: PosteriorCache
 
 
-def _posterior_pass(experts: Sequence, log_prior: torch.Tensor, switch_rate: float, input_ids: torch.Tensor,
-                    attention_mask: torch.Tensor | None, cache: PosteriorCache | None, use_cache: bool) -> _Pass:
+def _posterior_pass(
+    experts: Sequence,
+    log_prior: torch.Tensor,
+    switch_rate: float,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    cache: PosteriorCache | None,
+    use_cache: bool,
+) -> _Pass:
     batch, length = input_ids.shape
     if cache is not None and not isinstance(cache, PosteriorCache):
         raise ValueError(f"a posterior-mode composed model takes its own PosteriorCache, got {type(cache).__name__}")
-    real = (attention_mask[:, -length:] != 0) if attention_mask is not None else torch.ones_like(input_ids,
-                                                                                               dtype=torch.bool)
+    real = (
+        (attention_mask[:, -length:] != 0)
+        if attention_mask is not None
+        else torch.ones_like(input_ids, dtype=torch.bool)
+    )
     before, last = _predictors(real)
     token_lps, lses, logits, pending, caches = [], [], [], [], []
     for i, expert in enumerate(experts):
-        out = expert(input_ids=input_ids, attention_mask=attention_mask,
-                     cache=cache.experts[i] if cache is not None else None, use_cache=use_cache, logits_to_keep=0)
-        lp, lse, pend = _expert_pass(out.logits, input_ids, before, last,
-                                     cache.pending[:, i] if cache is not None else None)
+        out = expert(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            cache=cache.experts[i] if cache is not None else None,
+            use_cache=use_cache,
+            logits_to_keep=0,
+        )
+        lp, lse, pend = _expert_pass(
+            out.logits, input_ids, before, last, cache.pending[:, i] if cache is not None else None
+        )
         token_lps.append(lp)
         lses.append(lse)
         logits.append(out.logits)
         pending.append(pend)
         caches.append(out.cache)
-    has_pending = cache.has_pending if cache is not None else torch.zeros(batch, dtype=torch.bool,
-                                                                          device=input_ids.device)
+    has_pending = (
+        cache.has_pending if cache is not None else torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
+    )
     start = cache.log_weights if cache is not None else log_prior.double().expand(batch, -1)
     valid = real & ((before >= 0) | has_pending[:, None])
     log_weights = observe(start, log_prior.double(), torch.stack(token_lps, -1), valid, switch_rate)
-    state = PosteriorCache(tuple(caches) if use_cache else tuple(None for _ in experts), log_weights[:, -1],
-                           torch.stack(pending, 1), has_pending | real.any(1))
+    state = PosteriorCache(
+        tuple(caches) if use_cache else tuple(None for _ in experts),
+        log_weights[:, -1],
+        torch.stack(pending, 1),
+        has_pending | real.any(1),
+    )
     return _Pass(logits, lses, log_weights, state)
 
 
-def posterior_forward(experts: Sequence, log_prior: torch.Tensor, switch_rate: float, input_ids: torch.Tensor,
-                      attention_mask: torch.Tensor | None, cache: PosteriorCache | None, use_cache: bool,
-                      logits_to_keep: int | torch.Tensor) -> tuple[torch.Tensor, PosteriorCache]:
+def posterior_forward(
+    experts: Sequence,
+    log_prior: torch.Tensor,
+    switch_rate: float,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    cache: PosteriorCache | None,
+    use_cache: bool,
+    logits_to_keep: int | torch.Tensor,
+) -> tuple[torch.Tensor, PosteriorCache]:
     """(mixture log-probs at the kept positions, the state after this call) for one composed-model call."""
     run = _posterior_pass(experts, log_prior, switch_rate, input_ids, attention_mask, cache, use_cache)
     keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
@@ -213,19 +249,31 @@ def posterior_forward(experts: Sequence, log_prior: torch.Tensor, switch_rate: f
     return mixed, run.state
 
 
-def posterior_targets(experts: Sequence, log_prior: torch.Tensor, switch_rate: float, input_ids: torch.Tensor,
-                      targets: torch.Tensor, attention_mask: torch.Tensor | None, cache: PosteriorCache | None,
-                      use_cache: bool) -> tuple[torch.Tensor, PosteriorCache]:
+def posterior_targets(
+    experts: Sequence,
+    log_prior: torch.Tensor,
+    switch_rate: float,
+    input_ids: torch.Tensor,
+    targets: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    cache: PosteriorCache | None,
+    use_cache: bool,
+) -> tuple[torch.Tensor, PosteriorCache]:
     """(the mixture's log-probability of each position's target, B x L float64, the state after this call): the
     same values as posterior_forward's distribution at the targets, without building that distribution."""
     run = _posterior_pass(experts, log_prior, switch_rate, input_ids, attention_mask, cache, use_cache)
     return mixture_at(run.log_weights, run.logits, run.lses, targets), run.state
 
 
-def mixture_at(log_weights: torch.Tensor, expert_logits: Sequence[torch.Tensor], expert_lse: Sequence[torch.Tensor],
-               targets: torch.Tensor) -> torch.Tensor:
+def mixture_at(
+    log_weights: torch.Tensor,
+    expert_logits: Sequence[torch.Tensor],
+    expert_lse: Sequence[torch.Tensor],
+    targets: torch.Tensor,
+) -> torch.Tensor:
     """log sum_i w_i p_i(target) per position (B x L float64), from log_weights B x L x K and each expert's logits
     (B x L x V) and log-normalisers (B x L): K numbers per position instead of K x V."""
-    at = torch.stack([z.gather(-1, targets[..., None])[..., 0].float() - lse
-                      for z, lse in zip(expert_logits, expert_lse)], -1)
+    at = torch.stack(
+        [z.gather(-1, targets[..., None])[..., 0].float() - lse for z, lse in zip(expert_logits, expert_lse)], -1
+    )
     return torch.logsumexp(log_weights.double() + at.double(), -1)

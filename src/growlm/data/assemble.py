@@ -50,8 +50,15 @@ def load_index(tasks: list[Task], work: Path) -> SourceIndex:
     prefixes = [key_prefixes(np.load(s / "keys.npy", mmap_mode="r")) for s in spools]
     sizes_all = np.concatenate(sizes) if sizes else np.zeros((0, 2), dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum([len(s) for s in sizes])]).astype(np.int64)
-    return SourceIndex(tasks, spools, list(spools), starts, sizes_all[:, 0].copy(), sizes_all[:, 1].copy(),
-                       np.concatenate(prefixes) if prefixes else np.zeros(0, dtype=np.uint64))
+    return SourceIndex(
+        tasks,
+        spools,
+        list(spools),
+        starts,
+        sizes_all[:, 0].copy(),
+        sizes_all[:, 1].copy(),
+        np.concatenate(prefixes) if prefixes else np.zeros(0, dtype=np.uint64),
+    )
 
 
 @dataclass
@@ -104,8 +111,13 @@ def kept_jobs(index: SourceIndex, selections: dict[str, Selection]) -> list[Job]
     for f, task in enumerate(index.tasks):
         lo, hi = int(index.starts[f]), int(index.starts[f + 1])
         if keep[lo:hi].any():
-            jobs.append(Job(task, keep=tuple(np.flatnonzero(keep[lo:hi]).tolist()),
-                            cuts=tuple((i - lo, c) for i, c in sorted(cuts.items()) if lo <= i < hi)))
+            jobs.append(
+                Job(
+                    task,
+                    keep=tuple(np.flatnonzero(keep[lo:hi]).tolist()),
+                    cuts=tuple((i - lo, c) for i, c in sorted(cuts.items()) if lo <= i < hi),
+                )
+            )
     return jobs
 
 

@@ -27,8 +27,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _FORTUNE_SEPARATOR = re.compile(r"^%[ \t]*$", re.M)
 _POS_TOKEN = re.compile(r"\[?([^\s/]+)/[A-Za-z]+\]?(?:[a-z]+)?")
 
-PARAGRAPH_TAGS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "dt", "dd", "td", "th", "pre", "caption",
-                  "blockquote")
+PARAGRAPH_TAGS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "dt", "dd", "td", "th", "pre", "caption", "blockquote")
 PARAGRAPH_DIV_CLASS = "para"
 # Page furniture that is not content: navigation, search boxes, banners, debug footers, hidden macOS variants.
 BOILERPLATE_TAGS = frozenset({"head", "script", "style", "noscript", "header", "footer", "nav", "aside"})
@@ -71,8 +70,11 @@ def _classes(el) -> list[str]:
 
 
 def _is_boilerplate(el) -> bool:
-    return (el.tag in BOILERPLATE_TAGS or el.get("id") in BOILERPLATE_IDS
-            or not BOILERPLATE_CLASSES.isdisjoint(_classes(el)))
+    return (
+        el.tag in BOILERPLATE_TAGS
+        or el.get("id") in BOILERPLATE_IDS
+        or not BOILERPLATE_CLASSES.isdisjoint(_classes(el))
+    )
 
 
 def _paragraph_text(el) -> str:
@@ -87,8 +89,7 @@ def html_paragraphs(path: str | Path) -> list[tuple[str | None, str]]:
     for el in [e for e in root.iter(lxml.etree.Element) if _is_boilerplate(e)]:
         if el.getparent() is not None:
             el.drop_tree()
-    candidates = [e for e in root.iter(*PARAGRAPH_TAGS, "div")
-                  if e.tag != "div" or PARAGRAPH_DIV_CLASS in _classes(e)]
+    candidates = [e for e in root.iter(*PARAGRAPH_TAGS, "div") if e.tag != "div" or PARAGRAPH_DIV_CLASS in _classes(e)]
     found = set(candidates)
     out = []
     for el in candidates:

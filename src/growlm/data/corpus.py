@@ -30,7 +30,9 @@ def read_utf8(path: Path) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise GrowlmError(f"{path} is not UTF-8 (bad byte at offset {err.start}); convert it, e.g. with iconv") from None
+        raise GrowlmError(
+            f"{path} is not UTF-8 (bad byte at offset {err.start}); convert it, e.g. with iconv"
+        ) from None
 
 
 def corpus_texts(source: str) -> Iterator[str]:

@@ -39,7 +39,7 @@ def normalized_words(text: str) -> list[str]:
 
 
 def _ngrams(words: list[str], n: int):
-    return (tuple(words[i: i + n]) for i in range(len(words) - n + 1))
+    return (tuple(words[i : i + n]) for i in range(len(words) - n + 1))
 
 
 class ItemIndex:
@@ -101,16 +101,24 @@ class OverlapReport:
         return sorted({i for o in self.overlaps for i in o.items})
 
     def to_json(self) -> dict:
-        return {"format": "growlm-decontamination-v1", "n": self.n, "items": self.items, "items_too_short": self.items_too_short,
-                "items_exact": self.items_exact, "documents_checked": self.documents_checked, "contaminated_items": self.contaminated_items,
-                "overlaps": [vars(o) for o in self.overlaps]}
+        return {
+            "format": "growlm-decontamination-v1",
+            "n": self.n,
+            "items": self.items,
+            "items_too_short": self.items_too_short,
+            "items_exact": self.items_exact,
+            "documents_checked": self.documents_checked,
+            "contaminated_items": self.contaminated_items,
+            "overlaps": [vars(o) for o in self.overlaps],
+        }
 
 
 def _decoded(part: ShardSplit, tokenizer):
     for start in range(0, len(part), DECODE_CHUNK):
         stop = min(start + DECODE_CHUNK, len(part))
-        texts = tokenizer.hf.decode_batch([part.document(i).tolist() for i in range(start, stop)],
-                                          skip_special_tokens=False)
+        texts = tokenizer.hf.decode_batch(
+            [part.document(i).tolist() for i in range(start, stop)], skip_special_tokens=False
+        )
         yield from zip(range(start, stop), texts)
 
 
@@ -135,7 +143,7 @@ def find_overlaps(shard_dir: str | Path, texts: list[str], n: int = DEFAULT_N, p
 def _write_kept(part: ShardSplit, drop: set[int], folder: Path, info: dict) -> dict:
     keep = [i for i in range(len(part)) if i not in drop]
     offsets = part.offsets
-    pieces = [part.tokens[offsets[i]: offsets[i + 1]] for i in keep]
+    pieces = [part.tokens[offsets[i] : offsets[i + 1]] for i in keep]
     tokens = np.concatenate(pieces) if pieces else np.zeros(0, dtype=part.tokens.dtype)
     (folder / info["tokens_file"]).write_bytes(tokens.tobytes())
     lengths = np.array([offsets[i + 1] - offsets[i] for i in keep], dtype=np.int64)
@@ -145,8 +153,14 @@ def _write_kept(part: ShardSplit, drop: set[int], folder: Path, info: dict) -> d
     return {**info, "tokens": int(tokens.size), "documents": len(keep)}
 
 
-def drop_overlapping(shard_dir: str | Path, texts: list[str], out: str | Path, n: int = DEFAULT_N,
-                     force: bool = False, progress: bool = True) -> OverlapReport:
+def drop_overlapping(
+    shard_dir: str | Path,
+    texts: list[str],
+    out: str | Path,
+    n: int = DEFAULT_N,
+    force: bool = False,
+    progress: bool = True,
+) -> OverlapReport:
     """Copy the shard folder to `out` without the documents that overlap `texts`; returns the report."""
     check_replaceable(out, force)
     if Path(out).resolve() == Path(shard_dir).resolve():
@@ -169,7 +183,9 @@ def drop_overlapping(shard_dir: str | Path, texts: list[str], out: str | Path, n
             for key in totals:
                 totals[key] = sum(s["splits"][split][key] for s in manifest["sources"])
         manifest["decontamination"] = {
-            "from": str(Path(shard_dir).resolve()), "n": n, "items": len(texts),
+            "from": str(Path(shard_dir).resolve()),
+            "n": n,
+            "items": len(texts),
             "items_sha256": sha256_bytes("\n".join(texts).encode("utf-8")),
             "dropped_documents": len(report.overlaps),
         }

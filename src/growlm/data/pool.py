@@ -52,8 +52,9 @@ def _pool(workers: int, tokenizer: BvvTokenizer, seed: int, work: Path):
             del os.environ["TOKENIZERS_PARALLELISM"]
 
 
-def _results(todo: list[Job], tokenizer: BvvTokenizer, seed: int, work: Path,
-             workers: int) -> Iterator[tuple[Job, dict]]:
+def _results(
+    todo: list[Job], tokenizer: BvvTokenizer, seed: int, work: Path, workers: int
+) -> Iterator[tuple[Job, dict]]:
     if workers <= 1:
         yield from ((j, spool(j, tokenizer, seed, work)) for j in todo)
         return
@@ -68,16 +69,24 @@ def choose_workers(workers: int | None, todo: list[Job]) -> int:
     return max(1, min(workers, len(todo)))
 
 
-def run_jobs(jobs: list[Job], tokenizer: BvvTokenizer, seed: int, work: Path, workers: int | None,
-             progress: bool, desc: str) -> dict[str, dict]:
+def run_jobs(
+    jobs: list[Job], tokenizer: BvvTokenizer, seed: int, work: Path, workers: int | None, progress: bool, desc: str
+) -> dict[str, dict]:
     """task.json of every job by its folder name, running those an earlier run did not finish."""
     done = {j.folder: info for j in jobs if (info := finished(work, j)) is not None}
     todo = sorted((j for j in jobs if j.folder not in done), key=lambda j: -j.task.size)
     if done:
         print(f"{desc}: resuming from {work}: {len(done)} of {len(jobs)} files already done", file=sys.stderr)
     sizes = [j.task.size for j in jobs]
-    with tqdm(total=sum(sizes), initial=sum(j.task.size for j in jobs if j.folder in done), desc=desc, unit="B",
-              unit_scale=True, unit_divisor=1000, disable=not progress) as bar:
+    with tqdm(
+        total=sum(sizes),
+        initial=sum(j.task.size for j in jobs if j.folder in done),
+        desc=desc,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1000,
+        disable=not progress,
+    ) as bar:
         for job, info in _results(todo, tokenizer, seed, work, choose_workers(workers, todo)):
             done[job.folder] = info
             bar.update(job.task.size)

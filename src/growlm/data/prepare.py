@@ -83,12 +83,23 @@ def _check_source(source: Source, infos: list[dict]) -> None:
         raise GrowlmError(f"source {source.name} is empty after cleaning: {len(infos)} files gave no text")
     bad = {i["rel"]: i["undecodable"] for i in infos if i["undecodable"]}
     if bad:
-        print(f"growlm: warning: {source.name}: {sum(bad.values())} undecodable bytes in {len(bad)} files "
-              f"replaced by U+FFFD (listed in the manifest under undecodable_bytes)", file=sys.stderr)
+        print(
+            f"growlm: warning: {source.name}: {sum(bad.values())} undecodable bytes in {len(bad)} files "
+            f"replaced by U+FFFD (listed in the manifest under undecodable_bytes)",
+            file=sys.stderr,
+        )
 
 
-def _spool(tasks: list[list[Task]], tokenizer: BvvTokenizer, seed: int, work: Path, val_fraction: float,
-           max_chars: int | None, workers: int | None, progress: bool) -> list[tuple[SourceIndex, dict]]:
+def _spool(
+    tasks: list[list[Task]],
+    tokenizer: BvvTokenizer,
+    seed: int,
+    work: Path,
+    val_fraction: float,
+    max_chars: int | None,
+    workers: int | None,
+    progress: bool,
+) -> list[tuple[SourceIndex, dict]]:
     """Per source: its per-document index and its train/val selections, every kept document tokenized."""
     jobs = [Job(t, tokenize=max_chars is None) for ts in tasks for t in ts]
     infos = run_jobs(jobs, tokenizer, seed, work, workers, progress, "read" if max_chars else "read+tokenize")
@@ -104,20 +115,26 @@ def _spool(tasks: list[list[Task]], tokenizer: BvvTokenizer, seed: int, work: Pa
     return list(zip(indexes, selections))
 
 
-def _entry(source: Source, index: SourceIndex, selections: dict[str, Selection], work: Path, folder: Path,
-           stem: str) -> dict:
+def _entry(
+    source: Source, index: SourceIndex, selections: dict[str, Selection], work: Path, folder: Path, stem: str
+) -> dict:
     infos = [finished_info(work, t) for t in index.tasks]
-    return {**_source_entry(source, infos),
-            "splits": {split: write_split(index, sel, folder, stem, split) for split, sel in selections.items()}}
+    return {
+        **_source_entry(source, infos),
+        "splits": {split: write_split(index, sel, folder, stem, split) for split, sel in selections.items()},
+    }
 
 
 def _totals(entries: list[dict]) -> dict:
-    return {s: {k: sum(e["splits"][s][k] for e in entries) for k in ("tokens", "chars", "documents")}
-            for s in ("train", "val")}
+    return {
+        s: {k: sum(e["splits"][s][k] for e in entries) for k in ("tokens", "chars", "documents")}
+        for s in ("train", "val")
+    }
 
 
-def _check_arguments(sources: list[Weighted], tokenizer: BvvTokenizer, val_fraction: float,
-                     max_chars: int | None, workers: int | None) -> None:
+def _check_arguments(
+    sources: list[Weighted], tokenizer: BvvTokenizer, val_fraction: float, max_chars: int | None, workers: int | None
+) -> None:
     if not sources:
         raise GrowlmError("no sources given; name at least one (growlm data list)")
     if not 0 <= val_fraction < 1:
@@ -134,12 +151,20 @@ def _check_arguments(sources: list[Weighted], tokenizer: BvvTokenizer, val_fract
     check_weights([w for _, w in sources], "sources")
 
 
-def _manifest(tokenizer: BvvTokenizer, seed: int, val_fraction: float, max_chars: int | None,
-              weights: list[float | None], entries: list[dict]) -> dict:
+def _manifest(
+    tokenizer: BvvTokenizer,
+    seed: int,
+    val_fraction: float,
+    max_chars: int | None,
+    weights: list[float | None],
+    entries: list[dict],
+) -> dict:
     totals = _totals(entries)
     if val_fraction > 0 and totals["val"]["documents"] == 0:
-        raise GrowlmError("the validation split is empty: every source is a single document; give sources "
-                          "with more documents or pass --val-fraction 0")
+        raise GrowlmError(
+            "the validation split is empty: every source is a single document; give sources "
+            "with more documents or pass --val-fraction 0"
+        )
     raw = weights if weights[0] is not None else [e["splits"]["train"]["tokens"] for e in entries]
     for e, w in zip(entries, raw):
         e["weight"] = w / sum(raw)
@@ -159,23 +184,42 @@ def _manifest(tokenizer: BvvTokenizer, seed: int, val_fraction: float, max_chars
     }
 
 
-def prepare(sources: list[Weighted], tokenizer: BvvTokenizer, out: str | Path,
-            val_fraction: float = 0.05, seed: int = 0, force: bool = False, max_chars: int | None = None,
-            progress: bool = True, workers: int | None = None) -> Path:
+def prepare(
+    sources: list[Weighted],
+    tokenizer: BvvTokenizer,
+    out: str | Path,
+    val_fraction: float = 0.05,
+    seed: int = 0,
+    force: bool = False,
+    max_chars: int | None = None,
+    progress: bool = True,
+    workers: int | None = None,
+) -> Path:
     """Write token shards for (source name or path, weight or None) pairs (mix.parse_sources) into `out`;
     returns `out`. `workers`: processes that read and tokenize (default: all cores, fewer for small inputs)."""
     _check_arguments(sources, tokenizer, val_fraction, max_chars, workers)
     resolved = [get_source(n) for n, _ in sources]
     tasks = [make_tasks(i, s.name, s.files()) for i, s in enumerate(resolved)]  # fails early on a bad source
     out = check_output(out, force)
-    work = open_work(out, {"tokenizer_sha256": tokenizer.sha256, "seed": seed, "sources": [n for n, _ in sources],
-                           "val_fraction": val_fraction, "max_chars": max_chars})
+    work = open_work(
+        out,
+        {
+            "tokenizer_sha256": tokenizer.sha256,
+            "seed": seed,
+            "sources": [n for n, _ in sources],
+            "val_fraction": val_fraction,
+            "max_chars": max_chars,
+        },
+    )
     spooled = _spool(tasks, tokenizer, seed, work, val_fraction, max_chars, workers, progress)
     with atomic_dir(out, force) as folder:
         tokenizer.save(folder / TOKENIZER_DIR)
-        entries = [_entry(s, index, sel, work, folder, f"{i:02d}-{_slug(s.name)}")
-                   for i, (s, (index, sel)) in enumerate(zip(resolved, spooled))]
-        atomic_write_json(folder / MANIFEST, _manifest(tokenizer, seed, val_fraction, max_chars,
-                                                       [w for _, w in sources], entries))
+        entries = [
+            _entry(s, index, sel, work, folder, f"{i:02d}-{_slug(s.name)}")
+            for i, (s, (index, sel)) in enumerate(zip(resolved, spooled))
+        ]
+        atomic_write_json(
+            folder / MANIFEST, _manifest(tokenizer, seed, val_fraction, max_chars, [w for _, w in sources], entries)
+        )
     shutil.rmtree(work, ignore_errors=True)
     return out

@@ -35,7 +35,7 @@ Reader = Callable[[Path, str, ReadStats], Iterator[Document]]
 
 
 def file_suffix(path: Path) -> str:
-    """".txt", ".parquet", ... or ".jsonl.gz" for a compressed file."""
+    """ ".txt", ".parquet", ... or ".jsonl.gz" for a compressed file."""
     suffix = path.suffix.lower()
     return Path(path.stem).suffix.lower() + suffix if suffix in COMPRESSION else suffix
 
@@ -72,8 +72,9 @@ def read_html_page(path: Path, rel: str, stats: ReadStats) -> Iterator[Document]
 
 
 def _field_error(path: Path, field: str, available: list[str]) -> GrowlmError:
-    return GrowlmError(f"{path} has no text field {field!r} (fields: {', '.join(available) or 'none'}); "
-                       f"name the field as PATH#FIELD")
+    return GrowlmError(
+        f"{path} has no text field {field!r} (fields: {', '.join(available) or 'none'}); name the field as PATH#FIELD"
+    )
 
 
 def _text_value(value, path: Path, where: str) -> str:
@@ -107,8 +108,9 @@ def _check_field(schema: pa.Schema, path: Path, field: str) -> None:
         raise GrowlmError(f"{path}: field {field!r} has type {kind}, not string")
 
 
-def _batch_documents(batches: Iterable[pa.RecordBatch], path: Path, rel: str, field: str,
-                     what: str) -> Iterator[Document]:
+def _batch_documents(
+    batches: Iterable[pa.RecordBatch], path: Path, rel: str, field: str, what: str
+) -> Iterator[Document]:
     k = 0
     try:
         for batch in batches:
@@ -155,8 +157,13 @@ def read_arrow(path: Path, rel: str, field: str, stats: ReadStats) -> Iterator[D
 
 def record_reader(field: str) -> Reader:
     """Reader for local files, chosen by suffix; `field` names the text field of record formats."""
-    by_suffix = {".jsonl": read_jsonl, ".jsonl.gz": read_jsonl, ".jsonl.zst": read_jsonl,
-                 ".parquet": read_parquet, ".arrow": read_arrow}
+    by_suffix = {
+        ".jsonl": read_jsonl,
+        ".jsonl.gz": read_jsonl,
+        ".jsonl.zst": read_jsonl,
+        ".parquet": read_parquet,
+        ".arrow": read_arrow,
+    }
 
     def read(path: Path, rel: str, stats: ReadStats) -> Iterator[Document]:
         suffix = file_suffix(path)

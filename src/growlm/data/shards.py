@@ -36,8 +36,11 @@ TOKENIZER_DIR = "tokenizer"
 
 
 def split_files(stem: str, split: str) -> dict[str, str]:
-    return {"tokens_file": f"{stem}.{split}.tokens.bin", "offsets_file": f"{stem}.{split}.offsets.npy",
-            "ids_file": f"{stem}.{split}.docs.json"}
+    return {
+        "tokens_file": f"{stem}.{split}.tokens.bin",
+        "offsets_file": f"{stem}.{split}.offsets.npy",
+        "ids_file": f"{stem}.{split}.docs.json",
+    }
 
 
 @dataclass(frozen=True)
@@ -56,9 +59,11 @@ class ShardSplit:
             return np.zeros(0, dtype=TOKEN_DTYPE)
         size = path.stat().st_size if path.is_file() else None
         if size != self.info["tokens"] * TOKEN_DTYPE.itemsize:
-            raise GrowlmError(f"{path} is {'missing' if size is None else f'{size:,} bytes'}, not the "
-                              f"{self.info['tokens']:,} tokens the manifest records (truncated or changed); "
-                              "prepare the shards again")
+            raise GrowlmError(
+                f"{path} is {'missing' if size is None else f'{size:,} bytes'}, not the "
+                f"{self.info['tokens']:,} tokens the manifest records (truncated or changed); "
+                "prepare the shards again"
+            )
         return np.memmap(path, dtype=TOKEN_DTYPE, mode="r", shape=(self.info["tokens"],))
 
     @cached_property
@@ -74,7 +79,7 @@ class ShardSplit:
 
     def document(self, i: int) -> np.ndarray:
         """Token ids of document i, without its EOS."""
-        return self.tokens[self.offsets[i]: self.offsets[i + 1] - 1]
+        return self.tokens[self.offsets[i] : self.offsets[i + 1] - 1]
 
 
 class ShardSet:
@@ -84,8 +89,9 @@ class ShardSet:
         self.folder = Path(folder)
         path = self.folder / MANIFEST
         if not path.is_file():
-            raise GrowlmError(f"{self.folder} is not a shard folder (no {MANIFEST}); make one with "
-                              f"`growlm data prepare`")
+            raise GrowlmError(
+                f"{self.folder} is not a shard folder (no {MANIFEST}); make one with `growlm data prepare`"
+            )
         try:
             self.manifest = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as err:
@@ -94,8 +100,10 @@ class ShardSet:
         if found != FORMAT:
             raise GrowlmError(f"{path}: format {found!r} is not {FORMAT!r}; prepare the shards again")
         if tokenizer_sha256 is not None and tokenizer_sha256 != self.tokenizer_sha256:
-            raise GrowlmError(f"{self.folder} was made with tokenizer {self.tokenizer_sha256[:12]}, not "
-                              f"{tokenizer_sha256[:12]}; prepare the shards again with this tokenizer")
+            raise GrowlmError(
+                f"{self.folder} was made with tokenizer {self.tokenizer_sha256[:12]}, not "
+                f"{tokenizer_sha256[:12]}; prepare the shards again with this tokenizer"
+            )
 
     @property
     def tokenizer_sha256(self) -> str:
@@ -120,6 +128,7 @@ class ShardSet:
     def tokenizer(self) -> BvvTokenizer:
         tok = load_tokenizer(self.folder / TOKENIZER_DIR)
         if tok.sha256 != self.tokenizer_sha256:
-            raise GrowlmError(f"{self.folder / TOKENIZER_DIR} does not match the manifest's tokenizer hash; "
-                              f"prepare the shards again")
+            raise GrowlmError(
+                f"{self.folder / TOKENIZER_DIR} does not match the manifest's tokenizer hash; prepare the shards again"
+            )
         return tok

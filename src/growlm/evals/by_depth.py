@@ -73,8 +73,12 @@ def render_table(rows: list[dict], protocol: str) -> str:
         values = []
         for c in columns:
             r = cells.get((depth, stage, c))
-            values.append(f"{format_value(r['metric'], r['value'])} [{format_value(r['metric'], r['ci95'][0])}, "
-                          f"{format_value(r['metric'], r['ci95'][1])}]" if r else "-")
+            values.append(
+                f"{format_value(r['metric'], r['value'])} [{format_value(r['metric'], r['ci95'][0])}, "
+                f"{format_value(r['metric'], r['ci95'][1])}]"
+                if r
+                else "-"
+            )
         table.add_row(str(depth), str(stage), *values)
     return table_text(table, 200)
 
@@ -93,8 +97,9 @@ def plot_png(rows: list[dict], protocol: str) -> bytes:
         points = sorted((r["depth"], r) for r in rows if _column(r) == column)
         depths = [d for d, _ in points]
         ax.plot(depths, [r["value"] for _, r in points], marker="o")
-        ax.fill_between(depths, [r["ci95"][0] for _, r in points], [r["ci95"][1] for _, r in points], alpha=0.25,
-                        label="95% CI")
+        ax.fill_between(
+            depths, [r["ci95"][0] for _, r in points], [r["ci95"][1] for _, r in points], alpha=0.25, label="95% CI"
+        )
         chance = points[0][1]["chance"]
         if chance is not None:
             ax.axhline(chance, linestyle="--", color="grey", label="chance")
@@ -102,7 +107,7 @@ def plot_png(rows: list[dict], protocol: str) -> bytes:
         ax.set_xlabel("depth (blocks)")
         ax.set_xticks(sorted(set(depths)))
         ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(columns):]:
+    for ax in list(axes.flat)[len(columns) :]:
         ax.axis("off")
     fig.suptitle(f"Scores by depth: {PROTOCOL_LABELS[protocol]}", fontsize=10)
     fig.tight_layout()
@@ -119,9 +124,16 @@ def output_paths(run: Path, protocol: str) -> dict[str, Path]:
 
 def write_tables(run: Path, protocol: str, rows: list[dict], settings: dict) -> dict[str, Path]:
     paths = output_paths(run, protocol)
-    atomic_write_json(paths["json"], {"format": "growlm-eval-by-depth-v1", "protocol": protocol,
-                                      "protocol_label": PROTOCOL_LABELS[protocol], "settings": settings,
-                                      "rows": rows})
+    atomic_write_json(
+        paths["json"],
+        {
+            "format": "growlm-eval-by-depth-v1",
+            "protocol": protocol,
+            "protocol_label": PROTOCOL_LABELS[protocol],
+            "settings": settings,
+            "rows": rows,
+        },
+    )
     atomic_write_text(paths["csv"], wide_csv(rows))
     atomic_write_bytes(paths["png"], plot_png(rows, protocol))
     return paths

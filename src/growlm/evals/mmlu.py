@@ -96,10 +96,21 @@ def run(model, tokenizer, ctx: EvalContext) -> TaskResult:
     if settings.shots:
         for q in load_questions("dev", EvalSettings()):
             dev.setdefault(q.subject, []).append(q)
-    items = [McItem(q.id, context(q, dev.get(q.subject, [])[: settings.shots]),
-                    tuple(f" {letter}" for letter in LETTERS), q.answer, q.subject) for q in questions]
-    info = {"source": _source(ctx), "format": "lm-evaluation-harness mmlu (letters A-D after 'Answer:')",
-            "shots_from": "dev split"}
+    items = [
+        McItem(
+            q.id,
+            context(q, dev.get(q.subject, [])[: settings.shots]),
+            tuple(f" {letter}" for letter in LETTERS),
+            q.answer,
+            q.subject,
+        )
+        for q in questions
+    ]
+    info = {
+        "source": _source(ctx),
+        "format": "lm-evaluation-harness mmlu (letters A-D after 'Answer:')",
+        "shots_from": "dev split",
+    }
     return run_multiple_choice(model, tokenizer, ctx, items, ("acc",), info)
 
 
@@ -111,6 +122,9 @@ def paper_prompt(q: Question) -> str:
 def run_paper(model, tokenizer, ctx: EvalContext) -> TaskResult:
     questions = load_questions(ctx.split, ctx.settings, ctx.settings.task_files.get("mmlu"))
     items = [PaperChoiceItem(q.id, paper_prompt(q), LETTERS[q.answer], 4, q.subject) for q in questions]
-    info = {"source": _source(ctx), "format": "Question: ..\\nOptions: A) .. B) .. C) .. D) ..\\nAnswer:",
-            "new_tokens": 1}
+    info = {
+        "source": _source(ctx),
+        "format": "Question: ..\\nOptions: A) .. B) .. C) .. D) ..\\nAnswer:",
+        "new_tokens": 1,
+    }
     return run_paper_choice(model, tokenizer, ctx, items, new_tokens=1, info=info)

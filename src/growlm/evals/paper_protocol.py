@@ -48,13 +48,24 @@ def length_caps(references: list[str], settings: EvalSettings) -> list[int]:
     return [FIXED_CAP] * len(references)
 
 
-def sampled_runs(task: str, model, tokenizer, prompts: list[str], caps: int | list[int],
-                 settings: EvalSettings) -> list[list[Generation]]:
+def sampled_runs(
+    task: str, model, tokenizer, prompts: list[str], caps: int | list[int], settings: EvalSettings
+) -> list[list[Generation]]:
     runs = []
     for run in range(settings.paper_runs):
         desc = f"{task} (paper protocol, run {run + 1}/{settings.paper_runs})"
-        runs.append(generate_items(desc, model, tokenizer, prompts, caps, settings, stop=None,
-                                   sampler=SeededSampler(settings.seed + run, TEMPERATURE)))
+        runs.append(
+            generate_items(
+                desc,
+                model,
+                tokenizer,
+                prompts,
+                caps,
+                settings,
+                stop=None,
+                sampler=SeededSampler(settings.seed + run, TEMPERATURE),
+            )
+        )
     return runs
 
 
@@ -62,12 +73,16 @@ def run_spread(per_item_runs: np.ndarray) -> dict:
     """The author's statistics over runs (per_item_runs: items x runs)."""
     run_means = per_item_runs.mean(axis=0)
     std = float(run_means.std())
-    return {"run_means": run_means.tolist(), "run_std": std,
-            "author_ci95_halfwidth": 1.96 * std / np.sqrt(len(run_means))}
+    return {
+        "run_means": run_means.tolist(),
+        "run_std": std,
+        "author_ci95_halfwidth": 1.96 * std / np.sqrt(len(run_means)),
+    }
 
 
-def paper_score(task: str, metric: str, per_item_runs: np.ndarray, chance: float | None, split: str,
-                settings: EvalSettings) -> Score:
+def paper_score(
+    task: str, metric: str, per_item_runs: np.ndarray, chance: float | None, split: str, settings: EvalSettings
+) -> Score:
     value, ci = mean_ci(per_item_runs.mean(axis=1), settings.resamples, settings.seed)
     return Score(task, metric, value, ci, len(per_item_runs), chance, split, 0, "paper")
 
@@ -76,26 +91,43 @@ def first_letter(output: str) -> str:
     return output.strip().upper()[:1]
 
 
-def run_paper_choice(model, tokenizer, ctx: EvalContext, items: list[PaperChoiceItem], new_tokens: int,
-                     info: dict) -> TaskResult:
+def run_paper_choice(
+    model, tokenizer, ctx: EvalContext, items: list[PaperChoiceItem], new_tokens: int, info: dict
+) -> TaskResult:
     """The paper-protocol task result of `items`, scored under the name ctx.task (and ctx.task/group per group)."""
     task, split, settings = ctx.task, ctx.split, ctx.settings
     runs = sampled_runs(task, model, tokenizer, [it.prompt for it in items], new_tokens, settings)
-    correct = np.array([[first_letter(run[i].text) == it.gold.upper() for run in runs]
-                        for i, it in enumerate(items)], dtype=float).reshape(len(items), len(runs))
-    records = [{"id": it.id, **({"group": it.group} if it.group else {}), "prompt": it.prompt, "gold": it.gold,
-                "outputs": [run[i].text for run in runs], "correct": correct[i].astype(bool).tolist(),
-                "score": float(correct[i].mean())} for i, it in enumerate(items)]
+    correct = np.array(
+        [[first_letter(run[i].text) == it.gold.upper() for run in runs] for i, it in enumerate(items)], dtype=float
+    ).reshape(len(items), len(runs))
+    records = [
+        {
+            "id": it.id,
+            **({"group": it.group} if it.group else {}),
+            "prompt": it.prompt,
+            "gold": it.gold,
+            "outputs": [run[i].text for run in runs],
+            "correct": correct[i].astype(bool).tolist(),
+            "score": float(correct[i].mean()),
+        }
+        for i, it in enumerate(items)
+    ]
     cut = [bool(runs[0][i].truncated_tokens) for i in range(len(items))] if runs else [False] * len(items)
 
     def score(name: str, rows: list[int]) -> Score:
         chance = float(np.mean([1 / items[i].n_choices for i in rows])) if rows else None
-        return replace(paper_score(name, "acc", correct[rows], chance, split, settings),
-                       truncated=float(np.mean([cut[i] for i in rows])) if rows else 0.0,
-                       majority=majority_baseline([items[i].gold.upper() for i in rows]))
+        return replace(
+            paper_score(name, "acc", correct[rows], chance, split, settings),
+            truncated=float(np.mean([cut[i] for i in rows])) if rows else 0.0,
+            majority=majority_baseline([items[i].gold.upper() for i in rows]),
+        )
 
     scores = [score(task, list(range(len(items))))]
     for group in sorted({it.group for it in items if it.group}):
         scores.append(score(f"{task}/{group}", [i for i, it in enumerate(items) if it.group == group]))
-    return TaskResult(task, scores, records, {**info, "protocol": "paper", "runs": settings.paper_runs,
-                                              "temperature": TEMPERATURE, **run_spread(correct)})
+    return TaskResult(
+        task,
+        scores,
+        records,
+        {**info, "protocol": "paper", "runs": settings.paper_runs, "temperature": TEMPERATURE, **run_spread(correct)},
+    )

@@ -43,8 +43,10 @@ def run_shards(model_path: Path) -> Path:
 
     run = RunDir.of_stage_model(model_path)
     if run is None:
-        raise GrowlmError(f"{model_path} is not a stage of a growth run; give the text with "
-                          "--task-file perplexity=FILE.txt or --shards DIR")
+        raise GrowlmError(
+            f"{model_path} is not a stage of a growth run; give the text with "
+            "--task-file perplexity=FILE.txt or --shards DIR"
+        )
     return run.shards()
 
 
@@ -72,16 +74,35 @@ def measure(name: str, documents: list[str], model, tokenizer, settings: EvalSet
     for (k, _), ll in zip(windows, lls):
         nll[k] -= ll
     stats = np.array([[nll[k], len(ids), len(d.encode("utf-8"))] for k, (d, ids) in enumerate(zip(documents, encoded))])
-    metrics = {"loss": lambda s: s[0] / s[1], "ppl": lambda s: math.exp(s[0] / s[1]),
-               "bpb": lambda s: s[0] / math.log(2) / s[2]}
+    metrics = {
+        "loss": lambda s: s[0] / s[1],
+        "ppl": lambda s: math.exp(s[0] / s[1]),
+        "bpb": lambda s: s[0] / math.log(2) / s[2],
+    }
     uniform = math.log(model.config.vocab_size)
     total = stats.sum(axis=0)
-    chance = {"loss": uniform, "ppl": float(model.config.vocab_size),
-              "bpb": uniform / math.log(2) * total[1] / total[2]}
-    scores = [Score(name, m, f(total), bootstrap_ci(stats, f, settings.resamples, settings.seed), len(documents),
-                    chance[m], "val", 0, "harness") for m, f in metrics.items()]
-    records = [{"id": f"{name}#{k}", "nll": float(s[0]), "tokens": int(s[1]), "bytes": int(s[2])}
-               for k, s in enumerate(stats)]
+    chance = {
+        "loss": uniform,
+        "ppl": float(model.config.vocab_size),
+        "bpb": uniform / math.log(2) * total[1] / total[2],
+    }
+    scores = [
+        Score(
+            name,
+            m,
+            f(total),
+            bootstrap_ci(stats, f, settings.resamples, settings.seed),
+            len(documents),
+            chance[m],
+            "val",
+            0,
+            "harness",
+        )
+        for m, f in metrics.items()
+    ]
+    records = [
+        {"id": f"{name}#{k}", "nll": float(s[0]), "tokens": int(s[1]), "bytes": int(s[2])} for k, s in enumerate(stats)
+    ]
     return TaskResult(name, scores, records)
 
 
@@ -97,8 +118,11 @@ def run(model, tokenizer, ctx: EvalContext) -> TaskResult:
         folder = settings.shards or run_shards(ctx.model_path)
         groups = shard_documents(folder)
         source = f"validation shards {folder}"
-    parts = [measure(f"perplexity/{name}", settings.first(docs), model, tokenizer, settings)
-             for name, docs in sorted(groups.items()) if docs]
+    parts = [
+        measure(f"perplexity/{name}", settings.first(docs), model, tokenizer, settings)
+        for name, docs in sorted(groups.items())
+        if docs
+    ]
     if not parts:
         raise GrowlmError(f"{source} holds no documents to measure")
     info = {"source": source, "prefix_token": tokenizer.eos_token_id, "window": model.config.max_position_embeddings}

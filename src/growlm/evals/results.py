@@ -64,14 +64,22 @@ def format_value(metric: str, value: float | None) -> str:
 
 def render_table(scores: list[Score], protocol: str) -> str:
     table = Table(title=f"growlm eval: {PROTOCOL_LABELS[protocol]}", title_justify="left")
-    for name in ("task", "split", "shots", "metric", "value", "95% CI", "n", "chance", "majority", "cut",
-                 "skipped"):
+    for name in ("task", "split", "shots", "metric", "value", "95% CI", "n", "chance", "majority", "cut", "skipped"):
         table.add_column(name, justify="left" if name in {"task", "split", "metric"} else "right")
     for s in scores:
-        table.add_row(s.task, s.split, str(s.shots), s.metric, format_value(s.metric, s.value),
-                      f"{format_value(s.metric, s.ci95[0])} .. {format_value(s.metric, s.ci95[1])}", str(s.n),
-                      format_value(s.metric, s.chance), format_value(s.metric, s.majority),
-                      f"{100 * s.truncated:.1f}%", str(s.skipped))
+        table.add_row(
+            s.task,
+            s.split,
+            str(s.shots),
+            s.metric,
+            format_value(s.metric, s.value),
+            f"{format_value(s.metric, s.ci95[0])} .. {format_value(s.metric, s.ci95[1])}",
+            str(s.n),
+            format_value(s.metric, s.chance),
+            format_value(s.metric, s.majority),
+            f"{100 * s.truncated:.1f}%",
+            str(s.skipped),
+        )
     return table_text(table, 160)
 
 
@@ -82,8 +90,9 @@ def table_text(table: Table, width: int) -> str:
     return buffer.getvalue()
 
 
-def results_payload(model_path: Path, model_meta: dict | None, settings: EvalSettings,
-                    results: list[TaskResult]) -> dict:
+def results_payload(
+    model_path: Path, model_meta: dict | None, settings: EvalSettings, results: list[TaskResult]
+) -> dict:
     return {
         "format": FORMAT,
         "protocol": settings.protocol,

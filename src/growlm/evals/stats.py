@@ -29,8 +29,13 @@ def _central(values: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def bootstrap_ci(item_stats: np.ndarray, metric: Callable[[np.ndarray], float], resamples: int = RESAMPLES,
-                 seed: int = SEED, level: float = LEVEL) -> tuple[float, float]:
+def bootstrap_ci(
+    item_stats: np.ndarray,
+    metric: Callable[[np.ndarray], float],
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    level: float = LEVEL,
+) -> tuple[float, float]:
     """(low, high) of the central `level` interval of metric(sum of resampled rows)."""
     item_stats = np.asarray(item_stats, dtype=np.float64)
     if item_stats.ndim == 1:
@@ -48,8 +53,13 @@ def mean_ci(values, resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float
     return point, bootstrap_ci(values, lambda s: s[0] / n, resamples, seed)
 
 
-def paired_improvement(item_stats, metric: Callable[[np.ndarray], float], resamples: int = RESAMPLES,
-                       seed: int = SEED, level: float = LEVEL) -> tuple[float, tuple[float, float], float]:
+def paired_improvement(
+    item_stats,
+    metric: Callable[[np.ndarray], float],
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    level: float = LEVEL,
+) -> tuple[float, tuple[float, float], float]:
     """For paired per-item rows (both models scored on the same items): metric on all items, its percentile
     bootstrap interval (items resampled together, so the pairing is kept), and the share of resamples where the
     metric is <= 0: a one-sided bootstrap p-value for "metric > 0"."""

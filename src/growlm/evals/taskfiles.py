@@ -45,8 +45,9 @@ def _jsonl_rows(path: Path) -> list[Row]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
-                raise GrowlmError(f"{path}:{number}: not valid JSON ({err.msg}); the file must hold one JSON "
-                                  "object per line") from None
+                raise GrowlmError(
+                    f"{path}:{number}: not valid JSON ({err.msg}); the file must hold one JSON object per line"
+                ) from None
             if not isinstance(row, dict):
                 raise GrowlmError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
             rows.append((f"{path}:{number}", row))
@@ -80,8 +81,9 @@ def get(row: Row, name: str, kind: type | tuple[type, ...]) -> Any:
         value = value[part]
     kinds = kind if isinstance(kind, tuple) else (kind,)
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):  # bool is an int
-        raise GrowlmError(f"{where}: field {name!r} holds {type(value).__name__}, expected "
-                          f"{' or '.join(k.__name__ for k in kinds)}")
+        raise GrowlmError(
+            f"{where}: field {name!r} holds {type(value).__name__}, expected {' or '.join(k.__name__ for k in kinds)}"
+        )
     return value
 
 

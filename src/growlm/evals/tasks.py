@@ -46,16 +46,33 @@ class TaskSpec:
 
 TASKS: dict[str, TaskSpec] = {
     "mmlu": TaskSpec(("test",), mmlu.run, mmlu.run_paper, "test", "cais/mmlu"),
-    **{name: TaskSpec(("test", "validation"), arc.run, arc.run_paper, "validation", "allenai/ai2_arc")
-       for name in arc.SUBSETS},
-    **{name: TaskSpec(("validation",), commonsense.run, commonsense.PAPER.get(name),
-                      "validation" if name in commonsense.PAPER else None) for name in commonsense.OLMES},
-    **{name: TaskSpec(splits, commonsense.run, commonsense.PAPER.get(name),
-                      "validation" if name in commonsense.PAPER else None, file_format)
-       for name, (splits, _, file_format) in commonsense.STOCK.items()},
+    **{
+        name: TaskSpec(("test", "validation"), arc.run, arc.run_paper, "validation", "allenai/ai2_arc")
+        for name in arc.SUBSETS
+    },
+    **{
+        name: TaskSpec(
+            ("validation",),
+            commonsense.run,
+            commonsense.PAPER.get(name),
+            "validation" if name in commonsense.PAPER else None,
+        )
+        for name in commonsense.OLMES
+    },
+    **{
+        name: TaskSpec(
+            splits,
+            commonsense.run,
+            commonsense.PAPER.get(name),
+            "validation" if name in commonsense.PAPER else None,
+            file_format,
+        )
+        for name, (splits, _, file_format) in commonsense.STOCK.items()
+    },
     "squad": TaskSpec(("validation",), squad.run, squad.run_paper, "validation", "rajpurkar/squad or squad_v2"),
-    "translation": TaskSpec(("all", *translation.DIRECTIONS), translation.run, translation.run_paper, "all",
-                            "Helsinki-NLP/opus-100"),
+    "translation": TaskSpec(
+        ("all", *translation.DIRECTIONS), translation.run, translation.run_paper, "all", "Helsinki-NLP/opus-100"
+    ),
     "perplexity": TaskSpec(("val",), perplexity.run, task_file="plain UTF-8 text"),
 }
 
@@ -77,8 +94,9 @@ def parse_tasks(text: str, protocol: str) -> list[TaskRun]:
             raise GrowlmError(f"unknown task {name!r}; tasks: {', '.join(sorted(TASKS))}")
         if spec.runner(protocol) is None:
             offered = sorted(n for n, s in TASKS.items() if s.run_paper)
-            raise GrowlmError(f"{name} is not part of the paper protocol; with --protocol paper use "
-                              f"{', '.join(offered)}")
+            raise GrowlmError(
+                f"{name} is not part of the paper protocol; with --protocol paper use {', '.join(offered)}"
+            )
         split = split or (spec.paper_split if protocol == "paper" else spec.splits[0])
         if split not in spec.splits:
             raise GrowlmError(f"{name} has no split {split!r}; use one of {', '.join(spec.splits)}")

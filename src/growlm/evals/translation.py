@@ -62,8 +62,13 @@ class Pair:
 
 
 def _keep(en: str, other: str, lang: str) -> bool:
-    return (len(en.split()) >= MIN_ENGLISH_WORDS and bool(SCRIPTS[lang].search(other)) and en != other
-            and "\n" not in en + other and max(len(en), len(other)) <= MAX_CHARS)
+    return (
+        len(en.split()) >= MIN_ENGLISH_WORDS
+        and bool(SCRIPTS[lang].search(other))
+        and en != other
+        and "\n" not in en + other
+        and max(len(en), len(other)) <= MAX_CHARS
+    )
 
 
 def _unique_ids(paragraphs: list[tuple[str | None, str]]) -> dict[str, str]:
@@ -105,8 +110,9 @@ def handbook_pairs(lang: str) -> list[Pair]:
 
 def training_documents(lang: str) -> list[str]:
     """The documentation text training sees: the non-held-out pages, in English and in `lang`."""
-    sources = [SOURCES[f"{corpus}-{code}"] for corpus in ("libreoffice-help", "debian-handbook")
-               for code in ("en", lang)]
+    sources = [
+        SOURCES[f"{corpus}-{code}"] for corpus in ("libreoffice-help", "debian-handbook") for code in ("en", lang)
+    ]
     return [d.text for s in sources for d in read_source(s, s.files()).documents]
 
 
@@ -134,8 +140,10 @@ def _dedup_shuffled(pairs: list[Pair]) -> list[Pair]:
 @lru_cache(maxsize=4)
 def documentation_pairs(lang: str) -> tuple[Pair, ...]:
     if not (LIBREOFFICE_HELP / LIBREOFFICE_FOLDERS[lang]).is_dir() or not (DEBIAN_HANDBOOK / "en-US").is_dir():
-        raise GrowlmError(f"translation pairs need the Debian documentation; run `growlm data fetch "
-                          f"libreoffice-help-en libreoffice-help-{lang} debian-handbook-en debian-handbook-{lang}`")
+        raise GrowlmError(
+            f"translation pairs need the Debian documentation; run `growlm data fetch "
+            f"libreoffice-help-en libreoffice-help-{lang} debian-handbook-en debian-handbook-{lang}`"
+        )
     pairs = decontaminated(libreoffice_pairs(lang) + handbook_pairs(lang), training_documents(lang))
     return tuple(_dedup_shuffled(pairs))
 
@@ -161,7 +169,7 @@ def direction_pairs(direction: str, settings: EvalSettings) -> tuple[list[Pair],
         pairs, _ = file_pairs(settings.task_files["translation"])
     else:
         pairs = list(documentation_pairs(tgt if src == "en" else src))
-    return pairs[:SHOT_POOL], pairs[SHOT_POOL: SHOT_POOL + TEST_PAIRS]
+    return pairs[:SHOT_POOL], pairs[SHOT_POOL : SHOT_POOL + TEST_PAIRS]
 
 
 def directions(split: str, settings: EvalSettings) -> tuple[str, ...]:
@@ -185,16 +193,28 @@ def harness_prompt(pair: Pair, shots: list[Pair], src: str, tgt: str) -> str:
     return f"{examples}{_language(src)}: {pair.text[src]}\n{_language(tgt)}:"
 
 
-def corpus_scores(task: str, hypotheses: list[str], references: list[str], tgt: str, split: str, shots: int,
-                  protocol: str, settings: EvalSettings) -> tuple[list[Score], list[list[float]], list[list[float]]]:
+def corpus_scores(
+    task: str,
+    hypotheses: list[str],
+    references: list[str],
+    tgt: str,
+    split: str,
+    shots: int,
+    protocol: str,
+    settings: EvalSettings,
+) -> tuple[list[Score], list[list[float]], list[list[float]]]:
     """Corpus BLEU and chrF with bootstrap intervals; also each item's sufficient statistics."""
     metrics = {"bleu": BLEU(tokenize="zh" if tgt == "zh" else "13a"), "chrf": CHRF()}
     scores, stats = [], {}
     for name, metric in metrics.items():
         stats[name] = metric._extract_corpus_statistics(hypotheses, [references])
         value = metric.corpus_score(hypotheses, [references]).score
-        ci = bootstrap_ci(np.array(stats[name]), lambda s, m=metric: m._compute_score_from_stats(list(s)).score,
-                          settings.resamples, settings.seed)
+        ci = bootstrap_ci(
+            np.array(stats[name]),
+            lambda s, m=metric: m._compute_score_from_stats(list(s)).score,
+            settings.resamples,
+            settings.seed,
+        )
         scores.append(Score(task, name, value, ci, len(hypotheses), None, split, shots, protocol))
     return scores, stats["bleu"], stats["chrf"]
 
@@ -213,18 +233,34 @@ def run(model, tokenizer, ctx: EvalContext) -> TaskResult:
         outputs = generate_items(f"translation {direction}", model, tokenizer, prompts, cap, settings)
         hypotheses = [o.text.strip() for o in outputs]
         references = [p.text[tgt] for p in pairs]
-        scores, bleu_stats, chrf_stats = corpus_scores(f"translation/{direction}", hypotheses, references, tgt,
-                                                       direction, settings.shots, "harness", settings)
+        scores, bleu_stats, chrf_stats = corpus_scores(
+            f"translation/{direction}", hypotheses, references, tgt, direction, settings.shots, "harness", settings
+        )
         cut = float(np.mean([o.truncated_tokens > 0 for o in outputs])) if outputs else 0.0
         results += [replace(s, truncated=cut) for s in scores]
-        records += [{"id": p.id, "direction": direction, "source": p.text[src], "prompt": prompt, "output": o.text,
-                     "hypothesis": h, "references": [r], "bleu_stats": b, "chrf_stats": c,
-                     "new_tokens": o.new_tokens, "truncated_tokens": o.truncated_tokens}
-                    for p, prompt, o, h, r, b, c in zip(pairs, prompts, outputs, hypotheses, references,
-                                                        bleu_stats, chrf_stats)]
-    info = {"source": settings.task_source("translation", "held-out LibreOffice help and Debian handbook pages"),
-            "stop": "\\n", "max_new_tokens": cap, "decoding": "greedy",
-            "bleu_tokenize": {"zh": "zh", "other": "13a"}}
+        records += [
+            {
+                "id": p.id,
+                "direction": direction,
+                "source": p.text[src],
+                "prompt": prompt,
+                "output": o.text,
+                "hypothesis": h,
+                "references": [r],
+                "bleu_stats": b,
+                "chrf_stats": c,
+                "new_tokens": o.new_tokens,
+                "truncated_tokens": o.truncated_tokens,
+            }
+            for p, prompt, o, h, r, b, c in zip(pairs, prompts, outputs, hypotheses, references, bleu_stats, chrf_stats)
+        ]
+    info = {
+        "source": settings.task_source("translation", "held-out LibreOffice help and Debian handbook pages"),
+        "stop": "\\n",
+        "max_new_tokens": cap,
+        "decoding": "greedy",
+        "bleu_tokenize": {"zh": "zh", "other": "13a"},
+    }
     return TaskResult("translation", results, records, info)
 
 
@@ -242,15 +278,33 @@ def run_paper(model, tokenizer, ctx: EvalContext) -> TaskResult:
         references = [p.text[tgt] for p in pairs]
         caps = length_caps(references, settings)
         runs = sampled_runs(f"translation {direction}", model, tokenizer, prompts, caps, settings)
-        bleu = np.array([[BLEU().corpus_score([run[i].text.strip().upper()], [[ref.upper()]]).score for run in runs]
-                         for i, ref in enumerate(references)]).reshape(len(pairs), len(runs))
+        bleu = np.array(
+            [
+                [BLEU().corpus_score([run[i].text.strip().upper()], [[ref.upper()]]).score for run in runs]
+                for i, ref in enumerate(references)
+            ]
+        ).reshape(len(pairs), len(runs))
         results.append(paper_score(f"translation/{direction}", "bleu", bleu, None, direction, settings))
         spreads[direction] = run_spread(bleu)
-        records += [{"id": p.id, "direction": direction, "prompt": prompt, "reference": ref, "new_tokens": cap,
-                     "outputs": [run[i].text for run in runs], "sentence_bleu": bleu[i].tolist(),
-                     "score": float(bleu[i].mean())}
-                    for i, (p, prompt, ref, cap) in enumerate(zip(pairs, prompts, references, caps))]
-    info = {"format": "Translate from {src} to {tgt}:\\n{text}\\nAnswer:", "scoring": "mean sentence BLEU "
-            "(sacreBLEU defaults, uppercased)", "length_leak": settings.paper_length_leak, "protocol": "paper",
-            "runs": settings.paper_runs, "spread": spreads}
+        records += [
+            {
+                "id": p.id,
+                "direction": direction,
+                "prompt": prompt,
+                "reference": ref,
+                "new_tokens": cap,
+                "outputs": [run[i].text for run in runs],
+                "sentence_bleu": bleu[i].tolist(),
+                "score": float(bleu[i].mean()),
+            }
+            for i, (p, prompt, ref, cap) in enumerate(zip(pairs, prompts, references, caps))
+        ]
+    info = {
+        "format": "Translate from {src} to {tgt}:\\n{text}\\nAnswer:",
+        "scoring": "mean sentence BLEU (sacreBLEU defaults, uppercased)",
+        "length_leak": settings.paper_length_leak,
+        "protocol": "paper",
+        "runs": settings.paper_runs,
+        "spread": spreads,
+    }
     return TaskResult("translation", results, records, info)

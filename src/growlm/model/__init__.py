@@ -4,5 +4,17 @@ from growlm.model.folder import MODEL_FORMAT, load_model, load_tokenizer, read_m
 from growlm.model.growth import INIT_OPERATORS, grow
 from growlm.model.llama import base_model, build_model, count_params, llama_config, set_depth
 
-__all__ = ["INIT_OPERATORS", "MODEL_FORMAT", "base_model", "build_model", "count_params", "grow", "llama_config",
-           "load_model", "load_tokenizer", "read_meta", "set_depth", "write_model"]
+__all__ = [
+    "INIT_OPERATORS",
+    "MODEL_FORMAT",
+    "base_model",
+    "build_model",
+    "count_params",
+    "grow",
+    "llama_config",
+    "load_model",
+    "load_tokenizer",
+    "read_meta",
+    "set_depth",
+    "write_model",
+]

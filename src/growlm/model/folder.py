@@ -34,8 +34,15 @@ def write_model(model, tokenizer, out: str | Path, meta: dict, force: bool = Tru
         model.save_pretrained(tmp, safe_serialization=True)
         GenerationConfig(bos_token_id=L.BOS_ID, eos_token_id=L.EOS_ID, pad_token_id=L.PAD_ID).save_pretrained(tmp)
         tokenizer.save(tmp, model_max_length=model.config.max_position_embeddings)
-        write_meta(tmp, {"tokenizer_sha256": tokenizer.sha256, "vocab_size": model.config.vocab_size,
-                         "depth": model.config.num_hidden_layers, **meta})
+        write_meta(
+            tmp,
+            {
+                "tokenizer_sha256": tokenizer.sha256,
+                "vocab_size": model.config.vocab_size,
+                "depth": model.config.num_hidden_layers,
+                **meta,
+            },
+        )
         if fault_point:
             fault(fault_point)
     return Path(out)
@@ -117,8 +124,9 @@ def _read_json(file: Path) -> dict:
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as err:
-        raise GrowlmError(f"{file} is damaged ({type(err).__name__}: {str(err)[:80]}); re-export the model with "
-                          "`growlm export`") from None
+        raise GrowlmError(
+            f"{file} is damaged ({type(err).__name__}: {str(err)[:80]}); re-export the model with `growlm export`"
+        ) from None
     if not isinstance(data, dict):
         raise GrowlmError(f"{file} is damaged (not a JSON object); re-export the model with `growlm export`")
     return data
@@ -129,13 +137,23 @@ def _check_no_remote_code(path: Path) -> None:
     for name in ("config.json", "tokenizer_config.json", "generation_config.json"):
         file = path / name
         if file.is_file() and ({"auto_map", "custom_pipelines"} & _read_json(file).keys()):
-            raise GrowlmError(f"{file} asks for custom code (auto_map); growlm never runs code shipped with a "
-                              "model: remove auto_map or re-export the model")
+            raise GrowlmError(
+                f"{file} asks for custom code (auto_map); growlm never runs code shipped with a "
+                "model: remove auto_map or re-export the model"
+            )
 
 
 # config.json sizes that must be positive integers; a damaged or hostile value fails only later, deep in the forward
-SIZES = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-         "num_key_value_heads", "max_position_embeddings", "head_dim")
+SIZES = (
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "max_position_embeddings",
+    "head_dim",
+)
 
 
 def _check_sizes(file: Path) -> None:
@@ -143,8 +161,10 @@ def _check_sizes(file: Path) -> None:
     for key in SIZES:
         value = config.get(key)
         if value is not None and (type(value) is not int or value < 1):
-            raise GrowlmError(f"{file}: {key} = {value!r} is not a positive integer; the folder is damaged: "
-                              "re-export it with `growlm export`")
+            raise GrowlmError(
+                f"{file}: {key} = {value!r} is not a positive integer; the folder is damaged: "
+                "re-export it with `growlm export`"
+            )
 
 
 def _loaded(path: Path, what: str, load):
@@ -154,8 +174,10 @@ def _loaded(path: Path, what: str, load):
         raise
     except Exception as err:  # a truncated or damaged file: safetensors, JSON, tokenizers errors
         first = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
-        raise GrowlmError(f"{path}: cannot load the {what} ({first}); the folder is damaged or incomplete: "
-                          "re-export it with `growlm export`") from None
+        raise GrowlmError(
+            f"{path}: cannot load the {what} ({first}); the folder is damaged or incomplete: "
+            "re-export it with `growlm export`"
+        ) from None
 
 
 def load_tokenizer(path: str | Path):
@@ -163,11 +185,14 @@ def load_tokenizer(path: str | Path):
 
     path = Path(path)
     if not any((path / name).is_file() for name in TOKENIZER_FILES[:2]):
-        raise GrowlmError(f"{path} has no tokenizer (tokenizer.json); export the model with `growlm export` "
-                          "or copy its tokenizer files into the folder")
+        raise GrowlmError(
+            f"{path} has no tokenizer (tokenizer.json); export the model with `growlm export` "
+            "or copy its tokenizer files into the folder"
+        )
     _check_no_remote_code(path)
-    return _loaded(path, "tokenizer", lambda: AutoTokenizer.from_pretrained(
-        path, local_files_only=True, trust_remote_code=False))
+    return _loaded(
+        path, "tokenizer", lambda: AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
+    )
 
 
 def load_model(path: str | Path, device: str = "cpu"):
@@ -179,6 +204,9 @@ def load_model(path: str | Path, device: str = "cpu"):
         raise GrowlmError(f"{path} has no config.json; it is not a Hugging Face model folder")
     _check_no_remote_code(path)
     _check_sizes(path / "config.json")
-    model = _loaded(path, "model", lambda: AutoModelForCausalLM.from_pretrained(
-        path, local_files_only=True, trust_remote_code=False))
+    model = _loaded(
+        path,
+        "model",
+        lambda: AutoModelForCausalLM.from_pretrained(path, local_files_only=True, trust_remote_code=False),
+    )
     return model.to(device).eval()

@@ -41,8 +41,12 @@ from growlm.study.scales import PAPER, SMOKE, StudyScale, stage_tokens
 
 CONFIG = "compose-study.toml"
 FIXED_SHARE_RATE = 0.01
-COMPOSITIONS = {"mean_logits": ("mean_logits", 0.0), "mean_probs": ("mean_probs", 0.0),
-                "posterior": ("posterior", 0.0), "fixed-share": ("posterior", FIXED_SHARE_RATE)}
+COMPOSITIONS = {
+    "mean_logits": ("mean_logits", 0.0),
+    "mean_probs": ("mean_probs", 0.0),
+    "posterior": ("posterior", 0.0),
+    "fixed-share": ("posterior", FIXED_SHARE_RATE),
+}
 STATIC = ("mean_logits", "mean_probs")
 ADAPTIVE = ("posterior", "fixed-share")
 LANGUAGES = ("en", "ru", "zh")
@@ -50,12 +54,15 @@ MIXED = "mixed"
 MIXED_PARAGRAPHS = 4  # paragraphs per language in one mixed document
 MULTIPLE_CHOICE = (("mmlu", 1), ("arc_easy", 30), ("arc_challenge", 30), ("boolq", 30))
 SCALES = {
-    "smoke": StudyScale({**SMOKE, **stage_tokens([256, 256, 256])},
-                        EvalPlan((("perplexity", 2), ("translation", 1), ("arc_easy", 2)), max_new_tokens=4)),
+    "smoke": StudyScale(
+        {**SMOKE, **stage_tokens([256, 256, 256])},
+        EvalPlan((("perplexity", 2), ("translation", 1), ("arc_easy", 2)), max_new_tokens=4),
+    ),
     "cpu": StudyScale({}, EvalPlan((("perplexity", 20), ("translation", 6), *MULTIPLE_CHOICE), max_new_tokens=48)),
-    "paper": StudyScale({**PAPER, **stage_tokens([100_000_000] * 3)},
-                        EvalPlan((("perplexity", None), ("translation", None),
-                                  *((task, None) for task, _ in MULTIPLE_CHOICE)))),
+    "paper": StudyScale(
+        {**PAPER, **stage_tokens([100_000_000] * 3)},
+        EvalPlan((("perplexity", None), ("translation", None), *((task, None) for task, _ in MULTIPLE_CHOICE))),
+    ),
 }
 # The compositions beyond the paper's, at cpu scale: the perplexity sets only (every other task is at chance).
 PERPLEXITY_ONLY = {"cpu": EvalPlan((("perplexity", 20),))}
@@ -76,8 +83,11 @@ def experts_and_config(scale: str, sets: list[str]) -> tuple[dict[str, list[str]
     """Each expert's sources, and the shared config whose data.sources is their union (for the tokenizer)."""
     data = read_config_data(CONFIG)
     experts = data.pop("experts", None)
-    if not isinstance(experts, dict) or len(experts) < 2 or not all(
-            isinstance(v, list) and v and all(isinstance(s, str) for s in v) for v in experts.values()):
+    if (
+        not isinstance(experts, dict)
+        or len(experts) < 2
+        or not all(isinstance(v, list) and v and all(isinstance(s, str) for s in v) for v in experts.values())
+    ):
         raise GrowlmError(f"{CONFIG}: [experts] must name at least two experts, each a list of data sources")
     experts = SMOKE_EXPERTS if scale == "smoke" else experts
     union = list(dict.fromkeys(s for sources in experts.values() for s in sources))
@@ -114,8 +124,10 @@ def mixed_documents(by_language: dict[str, list[str]], paragraphs: int = MIXED_P
     from each."""
     languages = [lang for lang in LANGUAGES if by_language.get(lang)]
     if len(languages) < 2:
-        raise GrowlmError(f"a mixed-language text needs held-out documents in two or more of {LANGUAGES}; the "
-                          f"shards have {sorted(by_language)}")
+        raise GrowlmError(
+            f"a mixed-language text needs held-out documents in two or more of {LANGUAGES}; the "
+            f"shards have {sorted(by_language)}"
+        )
     count = min(len(by_language[lang]) for lang in languages)
     out = []
     for k in range(count):
@@ -139,8 +151,11 @@ def write_mixed_text(heldout: Path, out: Path) -> Path:
 
 def headline(scores: dict[tuple, OverSeeds]) -> dict[tuple[str, str], OverSeeds]:
     """Scores for the table: every headline (task, metric) except perplexity's ppl (loss says it)."""
-    return {(t, m): s for (t, m, subject, _), s in scores.items()
-            if subject is None and (not t.startswith("perplexity/") or m in ("loss", "bpb"))}
+    return {
+        (t, m): s
+        for (t, m, subject, _), s in scores.items()
+        if subject is None and (not t.startswith("perplexity/") or m in ("loss", "bpb"))
+    }
 
 
 def verdict(models: dict[str, dict], expert_names: list[str], composed: str = "composition") -> str:
@@ -155,11 +170,14 @@ def verdict(models: dict[str, dict], expert_names: list[str], composed: str = "c
         best = min(expert_names, key=lambda name: models[name][key].mean)
         ours, theirs = models[composed][key].mean, models[best][key].mean
         if ours > theirs:
-            worse.append(f"{lang} ({ours:.4f} vs {theirs:.4f} nats/token for expert {best}, worse by "
-                         f"{ours - theirs:.4f})")
+            worse.append(
+                f"{lang} ({ours:.4f} vs {theirs:.4f} nats/token for expert {best}, worse by {ours - theirs:.4f})"
+            )
     if not worse:
-        return (f"The {label} is at least as good as the better expert on every language measured "
-                f"({', '.join(checked)}) by validation loss.")
+        return (
+            f"The {label} is at least as good as the better expert on every language measured "
+            f"({', '.join(checked)}) by validation loss."
+        )
     return f"The {label} is NOT at least as good as the better expert on: {'; '.join(worse)}."
 
 
@@ -184,21 +202,29 @@ def mixed_verdict(models: dict[str, dict], items: dict[str, dict], adaptive: str
         gain, (low, high), p = paired_improvement(rows, lambda s: (s[0] - s[1]) / s[2])
         shown = f"p < {1 / RESAMPLES:g}" if p == 0 else f"p = {p:.3f}"  # no resample went the other way
         pairs.append(f"{name} {gain:+.4f} [{low:+.4f}, {high:+.4f}], {shown}")
-    paired = (f" Paired by document ({len(items[adaptive])} documents; rival's loss minus {adaptive}'s, 95% "
-              f"bootstrap interval, one-sided bootstrap p): {'; '.join(pairs)}.")
+    paired = (
+        f" Paired by document ({len(items[adaptive])} documents; rival's loss minus {adaptive}'s, 95% "
+        f"bootstrap interval, one-sided bootstrap p): {'; '.join(pairs)}."
+    )
     if not lost:
-        return f"On mixed-language text {adaptive} ({ours:.4f} nats/token) beats every expert and every static mode." \
+        return (
+            f"On mixed-language text {adaptive} ({ours:.4f} nats/token) beats every expert and every static mode."
             + paired
+        )
     return f"On mixed-language text {adaptive} ({ours:.4f} nats/token) does NOT beat: {', '.join(lost)}." + paired
 
 
 def comparison_plot(models: dict[str, dict], keys: list[tuple[str, str]]) -> Figure:
     """Three panels: loss per language, chrF per translation direction, multiple-choice accuracy; each model a
     marker with its 95% interval, side by side."""
-    panels = [("validation loss (nats/token, lower is better)",
-               [k for k in keys if k[0].startswith("perplexity/") and k[1] == "loss"]),
-              ("translation chrF", [k for k in keys if k[0].startswith("translation/") and k[1] == "chrf"]),
-              ("accuracy", [k for k in keys if k[1] == "acc"])]
+    panels = [
+        (
+            "validation loss (nats/token, lower is better)",
+            [k for k in keys if k[0].startswith("perplexity/") and k[1] == "loss"],
+        ),
+        ("translation chrF", [k for k in keys if k[0].startswith("translation/") and k[1] == "chrf"]),
+        ("accuracy", [k for k in keys if k[1] == "acc"]),
+    ]
     panels = [(title, ks) for title, ks in panels if ks]
     fig = Figure(figsize=(5.2 * len(panels), 4), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
@@ -206,9 +232,15 @@ def comparison_plot(models: dict[str, dict], keys: list[tuple[str, str]]) -> Fig
     for ax, (title, ks) in zip(axes, panels):
         for i, (name, scores) in enumerate(models.items()):
             points = [(j + (i - (len(models) - 1) / 2) * offset, scores[k]) for j, k in enumerate(ks) if k in scores]
-            ax.errorbar([x for x, _ in points], [c.mean for _, c in points],
-                        yerr=[[c.mean - c.ci_low for _, c in points], [c.ci_high - c.mean for _, c in points]],
-                        fmt="o", capsize=3, color=f"C{i}", label=name)
+            ax.errorbar(
+                [x for x, _ in points],
+                [c.mean for _, c in points],
+                yerr=[[c.mean - c.ci_low for _, c in points], [c.ci_high - c.mean for _, c in points]],
+                fmt="o",
+                capsize=3,
+                color=f"C{i}",
+                label=name,
+            )
         chance = {scores[k].chance for scores in models.values() for k in ks if k in scores} - {None}
         if title == "accuracy" and len(chance) == 1:
             ax.axhline(chance.pop(), color="0.3", ls="--", lw=1, label="chance")
@@ -221,20 +253,38 @@ def comparison_plot(models: dict[str, dict], keys: list[tuple[str, str]]) -> Fig
     return fig
 
 
-def _train_experts(opts: StudyOptions, experts: dict[str, list[str]], base: RunConfig, inputs: dict
-                   ) -> dict[str, list[RunSpec]]:
-    runs = {name: [RunSpec(f"{name}/seed-{s}", opts.root / "runs" / name / f"seed-{s}",
-                           configure(base, {**inputs, "data.shards": "", "data.sources": sources,
-                                            "train.seed": s, "name": f"expert-{name}-seed-{s}"}))
-                   for s in opts.seed_list] for name, sources in experts.items()}
+def _train_experts(
+    opts: StudyOptions, experts: dict[str, list[str]], base: RunConfig, inputs: dict
+) -> dict[str, list[RunSpec]]:
+    runs = {
+        name: [
+            RunSpec(
+                f"{name}/seed-{s}",
+                opts.root / "runs" / name / f"seed-{s}",
+                configure(
+                    base,
+                    {
+                        **inputs,
+                        "data.shards": "",
+                        "data.sources": sources,
+                        "train.seed": s,
+                        "name": f"expert-{name}-seed-{s}",
+                    },
+                ),
+            )
+            for s in opts.seed_list
+        ]
+        for name, sources in experts.items()
+    }
     for specs in runs.values():
         for spec in specs:
             ensure_run(spec, opts.root / "configs")
     return runs
 
 
-def _evaluate_seed(opts: StudyOptions, runs: dict[str, list[RunSpec]], seed: int, heldout: Path, mixed: Path
-                   ) -> dict[str, list]:
+def _evaluate_seed(
+    opts: StudyOptions, runs: dict[str, list[RunSpec]], seed: int, heldout: Path, mixed: Path
+) -> dict[str, list]:
     """Every expert and composition of one seed, on the scale's plan plus the mixed-language text."""
     scale = SCALES[opts.scale]
     experts = [runs[name][seed].final_model for name in runs]
@@ -248,8 +298,12 @@ def _evaluate_seed(opts: StudyOptions, runs: dict[str, list[RunSpec]], seed: int
     for name, (model, plan) in models.items():
         label = f"{name} seed {seed}"
         scores = evaluate_model(model, model.parent / "eval", plan, label, shards=heldout)
-        scores += evaluate_model(model, model.parent / "eval-mixed", TextPlan((("perplexity", limit),), text=mixed),
-                                 f"{label} (mixed-language text)")
+        scores += evaluate_model(
+            model,
+            model.parent / "eval-mixed",
+            TextPlan((("perplexity", limit),), text=mixed),
+            f"{label} (mixed-language text)",
+        )
         out[name] = (records(scores, 0), {f"seed {seed} {doc}": row for doc, row in mixed_items(model).items()})
     return out
 
@@ -271,20 +325,40 @@ def run(opts: StudyOptions) -> Path:
     keys = list(dict.fromkeys(k for scores in models.values() for k in scores))
     chance = {k: s.chance for scores in models.values() for k, s in scores.items()}
     labels = {name: f"{name} ({' + '.join(experts[name])})" for name in names}
-    labels.update({name: f"composition {name}" + (f" (switch rate {rate})" if rate else "")
-                   for name, (_, rate) in COMPOSITIONS.items()})
-    statement = " ".join([*(verdict(models, names, name) for name in COMPOSITIONS),
-                          *(mixed_verdict(models, items, name, [*names, *STATIC]) for name in ADAPTIVE)])
-    table = Table("Experts and their compositions", ["model", *(
-        f"{t} {m}" + (f" (chance {chance[t, m]:.3g})" if chance[t, m] is not None else "") for t, m in keys)],
+    labels.update(
+        {
+            name: f"composition {name}" + (f" (switch rate {rate})" if rate else "")
+            for name, (_, rate) in COMPOSITIONS.items()
+        }
+    )
+    statement = " ".join(
+        [
+            *(verdict(models, names, name) for name in COMPOSITIONS),
+            *(mixed_verdict(models, items, name, [*names, *STATIC]) for name in ADAPTIVE),
+        ]
+    )
+    table = Table(
+        "Experts and their compositions",
+        [
+            "model",
+            *(f"{t} {m}" + (f" (chance {chance[t, m]:.3g})" if chance[t, m] is not None else "") for t, m in keys),
+        ],
         [[labels[name], *(scores[k].cell() if k in scores else None for k in keys)] for name, scores in models.items()],
         f"{statement} Cells: {seed_note(opts.seeds)}. perplexity/LANG: loss in nats/token and bits per byte on "
         f"held-out documents of that language ({heldout}); perplexity/{MIXED}: documents alternating en, ru and zh "
-        f"paragraph by paragraph, built from the same held-out documents ({mixed}).")
-    description = (f"Two experts on one frozen {base.substrate.kind} substrate and one tokenizer at {opts.scale} "
-                   f"scale (d_model {base.model.d_model}, depth {sum(s.add_blocks for s in base.growth.stages)}, "
-                   f"{sum(s.tokens for s in base.growth.stages):,} tokens each), composed by "
-                   f"{', '.join(COMPOSITIONS)}. {statement}")
-    return write_study(opts.root, "compose", description,
-                       {spec.label: spec.path for specs in runs.values() for spec in specs}, [table],
-                       {"experts-vs-composition": comparison_plot(models, keys)})
+        f"paragraph by paragraph, built from the same held-out documents ({mixed}).",
+    )
+    description = (
+        f"Two experts on one frozen {base.substrate.kind} substrate and one tokenizer at {opts.scale} "
+        f"scale (d_model {base.model.d_model}, depth {sum(s.add_blocks for s in base.growth.stages)}, "
+        f"{sum(s.tokens for s in base.growth.stages):,} tokens each), composed by "
+        f"{', '.join(COMPOSITIONS)}. {statement}"
+    )
+    return write_study(
+        opts.root,
+        "compose",
+        description,
+        {spec.label: spec.path for specs in runs.values() for spec in specs},
+        [table],
+        {"experts-vs-composition": comparison_plot(models, keys)},
+    )

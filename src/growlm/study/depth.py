@@ -18,8 +18,15 @@ from pathlib import Path
 from growlm.analysis.plots import plot_loss_curve, plot_metric_by_depth, plot_subject_heatmap
 from growlm.analysis.tables import Table
 from growlm.config import RunConfig
-from growlm.study.evaluation import (EvalPlan, OverSeeds, evaluate_stages, mean_records, mean_sd_cell, over_seeds,
-                                     seed_note)
+from growlm.study.evaluation import (
+    EvalPlan,
+    OverSeeds,
+    evaluate_stages,
+    mean_records,
+    mean_sd_cell,
+    over_seeds,
+    seed_note,
+)
 from growlm.study.options import StudyOptions
 from growlm.study.output import write_study
 from growlm.study.runs import RunSpec, configure, ensure_run, read_config_data, shared_inputs
@@ -28,38 +35,64 @@ from growlm.study.scales import PAPER_WIDE, SMOKE, StudyScale, stage_tokens
 CONFIG = "growth-series.toml"
 STAGES = 6
 SCALES = {
-    "smoke": StudyScale({**SMOKE, **stage_tokens([256] * STAGES)},
-                        EvalPlan((("mmlu", 1), ("arc_easy", 2), ("squad", 1)), max_new_tokens=4)),
+    "smoke": StudyScale(
+        {**SMOKE, **stage_tokens([256] * STAGES)},
+        EvalPlan((("mmlu", 1), ("arc_easy", 2), ("squad", 1)), max_new_tokens=4),
+    ),
     "cpu": StudyScale({}, EvalPlan((("mmlu", 20), ("arc_easy", 500), ("arc_challenge", 500), ("squad", 100)))),
-    "paper": StudyScale({**PAPER_WIDE, **stage_tokens([200_000_000] * STAGES)},
-                        EvalPlan((("mmlu", None), ("arc_easy", None), ("arc_challenge", None), ("squad", None)))),
+    "paper": StudyScale(
+        {**PAPER_WIDE, **stage_tokens([200_000_000] * STAGES)},
+        EvalPlan((("mmlu", None), ("arc_easy", None), ("arc_challenge", None), ("squad", None))),
+    ),
 }
 
 
 def _plan_text(plan: EvalPlan) -> str:
-    return ", ".join(f"{task} ({f'first {limit}' if limit else 'all'}{' per subject' if task == 'mmlu' else ''})"
-                     for task, limit in plan.tasks)
+    return ", ".join(
+        f"{task} ({f'first {limit}' if limit else 'all'}{' per subject' if task == 'mmlu' else ''})"
+        for task, limit in plan.tasks
+    )
 
 
 def depth_table(runs: list[RunSpec], scores: dict[tuple, OverSeeds], seeds: int) -> Table:
     summaries = [run.summary() for run in runs]
     series = list(dict.fromkeys((task, metric) for task, metric, subject, _ in scores if subject is None))
     chance = {(t, m): s.chance for (t, m, subject, _), s in scores.items() if subject is None}
-    columns = ["stage", "depth", "LoRA rank", "trainable params", "tokens (cum.)", "training FLOPs (cum.)",
-               "val loss after growth", "val loss",
-               *(f"{t} {m}" + (f" (chance {chance[t, m]:.3g})" if chance[t, m] is not None else "") for t, m in series)]
+    columns = [
+        "stage",
+        "depth",
+        "LoRA rank",
+        "trainable params",
+        "tokens (cum.)",
+        "training FLOPs (cum.)",
+        "val loss after growth",
+        "val loss",
+        *(f"{t} {m}" + (f" (chance {chance[t, m]:.3g})" if chance[t, m] is not None else "") for t, m in series),
+    ]
     rows = []
     for k, stage in enumerate(summaries[0]):
         cells = [scores.get((t, m, None, stage["depth"])) for t, m in series]
-        rows.append([stage["stage"], stage["depth"], stage["lora_rank"] or None, stage["trainable_params"],
-                     stage["tokens"], stage["flops"],
-                     mean_sd_cell([s[k].get("val_loss_at_start") for s in summaries]),
-                     mean_sd_cell([s[k]["val_loss"] for s in summaries]), *(c.cell() if c else None for c in cells)])
-    return Table("Growth series by depth", columns, rows,
-                 f"Scores: {seed_note(seeds)}. val loss: nats/token on the held-out shards at the end of each stage; "
-                 "val loss after growth: the same, measured when the stage's new block has just been added and has "
-                 "not trained yet (its excess over the previous stage's val loss is the growth spike).")
-
+        rows.append(
+            [
+                stage["stage"],
+                stage["depth"],
+                stage["lora_rank"] or None,
+                stage["trainable_params"],
+                stage["tokens"],
+                stage["flops"],
+                mean_sd_cell([s[k].get("val_loss_at_start") for s in summaries]),
+                mean_sd_cell([s[k]["val_loss"] for s in summaries]),
+                *(c.cell() if c else None for c in cells),
+            ]
+        )
+    return Table(
+        "Growth series by depth",
+        columns,
+        rows,
+        f"Scores: {seed_note(seeds)}. val loss: nats/token on the held-out shards at the end of each stage; "
+        "val loss after growth: the same, measured when the stage's new block has just been added and has "
+        "not trained yet (its excess over the previous stage's val loss is the growth spike).",
+    )
 
 
 def base_config(scale: str, sets: list[str]) -> RunConfig:
@@ -70,23 +103,38 @@ def run(opts: StudyOptions) -> Path:
     scale = SCALES[opts.scale]
     base = base_config(opts.scale, opts.sets)
     inputs = shared_inputs(base, opts.root / "inputs")
-    runs = [RunSpec(f"seed-{s}", opts.root / "runs" / f"seed-{s}",
-                    configure(base, {**inputs, "train.seed": s, "name": f"growth-series-seed-{s}"}))
-            for s in opts.seed_list]
+    runs = [
+        RunSpec(
+            f"seed-{s}",
+            opts.root / "runs" / f"seed-{s}",
+            configure(base, {**inputs, "train.seed": s, "name": f"growth-series-seed-{s}"}),
+        )
+        for s in opts.seed_list
+    ]
     for spec in runs:
         ensure_run(spec, opts.root / "configs")
     per_seed = [evaluate_stages(spec, scale.plan, list(range(1, spec.n_stages + 1))) for spec in runs]
     scores = over_seeds(per_seed)
     mean = mean_records(scores)
-    figures = {f"loss-over-stages-{spec.label}": plot_loss_curve(spec.metrics(), f"Loss over all stages: {spec.label}")
-               for spec in runs}
+    figures = {
+        f"loss-over-stages-{spec.label}": plot_loss_curve(spec.metrics(), f"Loss over all stages: {spec.label}")
+        for spec in runs
+    }
     figures["scores-by-depth"] = plot_metric_by_depth(mean)
     if any(r.subject is not None for r in mean):
         figures["mmlu-subjects-by-depth"] = plot_subject_heatmap(mean, "mmlu")
-    description = (f"The growth series at {opts.scale} scale: {base.growth.stages[-1].add_blocks} block per stage to "
-                   f"depth {sum(s.add_blocks for s in base.growth.stages)}, LoRA in stages "
-                   f"{', '.join(str(k + 1) for k, s in enumerate(base.growth.stages) if s.lora) or 'none'}; "
-                   f"d_model {base.model.d_model}, context {base.model.context}, data {', '.join(base.data.sources)}; "
-                   f"{opts.seeds} seed(s). Every stage's model scored (harness protocol) on {_plan_text(scale.plan)}.")
-    return write_study(opts.root, "depth", description, {spec.label: spec.path for spec in runs},
-                       [depth_table(runs, scores, opts.seeds)], figures)
+    description = (
+        f"The growth series at {opts.scale} scale: {base.growth.stages[-1].add_blocks} block per stage to "
+        f"depth {sum(s.add_blocks for s in base.growth.stages)}, LoRA in stages "
+        f"{', '.join(str(k + 1) for k, s in enumerate(base.growth.stages) if s.lora) or 'none'}; "
+        f"d_model {base.model.d_model}, context {base.model.context}, data {', '.join(base.data.sources)}; "
+        f"{opts.seeds} seed(s). Every stage's model scored (harness protocol) on {_plan_text(scale.plan)}."
+    )
+    return write_study(
+        opts.root,
+        "depth",
+        description,
+        {spec.label: spec.path for spec in runs},
+        [depth_table(runs, scores, opts.seeds)],
+        figures,
+    )

@@ -41,8 +41,8 @@ def model_sha256(model: Path) -> str:
 
 def _cached(model: Path, sha: str, out: Path, task: str, settings: EvalSettings, label: str) -> dict:
     """The eval payload of `task` on the model, reused from `out` when the model and settings are unchanged."""
-    from growlm.loading import device_for
     from growlm.evals.tasks import evaluate, parse_tasks
+    from growlm.loading import device_for
 
     payload = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else None
     if payload and payload.get("study_model_sha256") == sha and payload.get("settings") == settings.to_json():
@@ -81,8 +81,9 @@ def domain_texts(folder: Path, sources: tuple[str, ...], documents: int, chars: 
     return texts
 
 
-def bits_per_byte(model: Path, results: Path, texts: dict[str, Path], limit: int | None,
-                  label: str) -> dict[str, float | None]:
+def bits_per_byte(
+    model: Path, results: Path, texts: dict[str, Path], limit: int | None, label: str
+) -> dict[str, float | None]:
     """Bits per byte of the model on its own validation shards ("validation": the first `limit` documents) and on
     each held-out text."""
     sha = model_sha256(model)
@@ -108,8 +109,9 @@ def evaluate_stages(run: RunSpec, plan: EvalPlan, stages: list[int]) -> list[Eva
         scores = evaluate_model(model, model.parent / "eval", plan, f"{run.label} stage {stage} (depth {depth})")
         rows += long_rows(stage, depth, {"scores": scores})
         out += records(scores, depth)
-    write_tables(run.path, "harness", rows, {"tasks": [list(t) for t in plan.tasks],
-                                             "max_new_tokens": plan.max_new_tokens})
+    write_tables(
+        run.path, "harness", rows, {"tasks": [list(t) for t in plan.tasks], "max_new_tokens": plan.max_new_tokens}
+    )
     return out
 
 
@@ -118,8 +120,9 @@ def records(scores: list[dict], depth: int) -> list[EvalRecord]:
     out = []
     for s in scores:
         task, subject = (s["task"], None) if is_headline(s["task"]) else s["task"].split("/", 1)
-        out.append(EvalRecord(depth, task, s["metric"], s["value"], s["ci95"][0], s["ci95"][1], s["chance"], s["n"],
-                              subject))
+        out.append(
+            EvalRecord(depth, task, s["metric"], s["value"], s["ci95"][0], s["ci95"][1], s["chance"], s["n"], subject)
+        )
     return out
 
 
@@ -161,15 +164,23 @@ def over_seeds(per_seed: list[list[EvalRecord]]) -> dict[tuple[str, str, str | N
     for key, rs in by_key.items():
         if len(rs) == len(per_seed):
             mean, sd = mean_sd([r.value for r in rs])
-            out[key] = OverSeeds(mean, sd, statistics.fmean(r.ci_low for r in rs),
-                                 statistics.fmean(r.ci_high for r in rs), rs[0].chance, rs[0].n)
+            out[key] = OverSeeds(
+                mean,
+                sd,
+                statistics.fmean(r.ci_low for r in rs),
+                statistics.fmean(r.ci_high for r in rs),
+                rs[0].chance,
+                rs[0].n,
+            )
     return out
 
 
 def mean_records(summary: dict[tuple[str, str, str | None, int], OverSeeds]) -> list[EvalRecord]:
     """The means over seeds as records (for the by-depth plots and the heatmap)."""
-    return [EvalRecord(depth, task, metric, s.mean, s.ci_low, s.ci_high, s.chance, s.n, subject)
-            for (task, metric, subject, depth), s in summary.items()]
+    return [
+        EvalRecord(depth, task, metric, s.mean, s.ci_low, s.ci_high, s.chance, s.n, subject)
+        for (task, metric, subject, depth), s in summary.items()
+    ]
 
 
 def seed_note(seeds: int) -> str:

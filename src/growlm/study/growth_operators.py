@@ -70,8 +70,18 @@ class Scale:
 
 SCALES = {
     "smoke": Scale({**SMOKE, "train.warmup_tokens": 512}, 12, (1e-3, 3e-3, 1e-2), 2),
-    "cpu": Scale({"train.eval_every": 8, "train.eval_batches": 4, "train.checkpoint_every": 1000,
-                  "train.log_every": 8, "train.warmup_tokens": 8192}, 72, (1.5e-3, 3e-3, 6e-3), 5),
+    "cpu": Scale(
+        {
+            "train.eval_every": 8,
+            "train.eval_batches": 4,
+            "train.checkpoint_every": 1000,
+            "train.log_every": 8,
+            "train.warmup_tokens": 8192,
+        },
+        72,
+        (1.5e-3, 3e-3, 6e-3),
+        5,
+    ),
     "paper": Scale({**PAPER, "train.warmup_tokens": 10_000_000}, 27_466, (1.5e-4, 3e-4, 6e-4), 3),
 }
 
@@ -108,8 +118,12 @@ def arm_config(arm: Arm, scale: str, sets: list[str], substrate: str) -> RunConf
     data = arm_data(arm)
     cfg = configure(data, values, sets, f"growth-operators ({arm.name})")
     steps = matched_steps([f for f, _ in stage_shapes(cfg)], target, unit, arm.final_phase)
-    return configure(data, {**values, **{f"growth.stages.{k}.tokens": s * unit for k, s in enumerate(steps)}}, sets,
-                     f"growth-operators ({arm.name})")
+    return configure(
+        data,
+        {**values, **{f"growth.stages.{k}.tokens": s * unit for k, s in enumerate(steps)}},
+        sets,
+        f"growth-operators ({arm.name})",
+    )
 
 
 def base_config(scale: str, sets: list[str], substrate: str = "visual") -> RunConfig:
@@ -122,18 +136,28 @@ def train_arms(opts: StudyOptions) -> dict[str, ArmRuns]:
     scale = SCALES[opts.scale]
     configs = {arm.name: arm_config(arm, opts.scale, opts.sets, opts.substrate) for arm in ARMS}
     shared = shared_inputs(configs["paper"], opts.root / "inputs")
-    return {arm.name: tuned_arm(opts.root, arm.name, scale.lrs, opts.seed_list,
-                                lambda lr, seed, cfg=configs[arm.name]: configure(
-                                    cfg, {**shared, "train.lr": lr, "train.seed": seed,
-                                          "name": f"{cfg.name}-lr-{lr:g}-seed-{seed}"}))
-            for arm in ARMS}
+    return {
+        arm.name: tuned_arm(
+            opts.root,
+            arm.name,
+            scale.lrs,
+            opts.seed_list,
+            lambda lr, seed, cfg=configs[arm.name]: configure(
+                cfg, {**shared, "train.lr": lr, "train.seed": seed, "name": f"{cfg.name}-lr-{lr:g}-seed-{seed}"}
+            ),
+        )
+        for arm in ARMS
+    }
 
 
 def _spikes(arm: ArmRuns) -> str | None:
     """Per growth stage: validation loss right after growth minus the previous stage's final loss (mean)."""
     summaries = [run.summary() for run in arm.runs]
-    cells = [statistics.fmean(s[k]["val_loss_at_start"] - s[k - 1]["val_loss"] for s in summaries)
-             for k in range(1, len(summaries[0])) if summaries[0][k]["add_blocks"]]
+    cells = [
+        statistics.fmean(s[k]["val_loss_at_start"] - s[k - 1]["val_loss"] for s in summaries)
+        for k in range(1, len(summaries[0]))
+        if summaries[0][k]["add_blocks"]
+    ]
     return " / ".join(f"{c:+.4f}" for c in cells) or None
 
 
@@ -145,33 +169,62 @@ def arms_table(arms: dict[str, ArmRuns], comparison: Comparison, lrs: tuple[floa
         summaries = [run.summary() for run in runs.runs]
         last = summaries[0][-1]
         diff = comparison.differences.get(arm.name, [None])[-1]
-        rows.append([arm.name, arm.operator, arm.old_blocks, f"{runs.lr:g}", len(summaries[0]), last["tokens"],
-                     f"{last['flops']:.3e} ({last['flops'] / mono_flops:.3f}x)",
-                     " / ".join(f"{s['trainable_params'] / 1e6:.1f}M" for s in summaries[0]),
-                     mean_sd_text([sum(s["wall_s"] for s in summary) for summary in summaries], 0),
-                     mean_sd_text(comparison.losses[arm.name][-1]), diff.cell() if diff else None,
-                     p_cell(diff.p) if diff else None, _spikes(runs)])
+        rows.append(
+            [
+                arm.name,
+                arm.operator,
+                arm.old_blocks,
+                f"{runs.lr:g}",
+                len(summaries[0]),
+                last["tokens"],
+                f"{last['flops']:.3e} ({last['flops'] / mono_flops:.3f}x)",
+                " / ".join(f"{s['trainable_params'] / 1e6:.1f}M" for s in summaries[0]),
+                mean_sd_text([sum(s["wall_s"] for s in summary) for summary in summaries], 0),
+                mean_sd_text(comparison.losses[arm.name][-1]),
+                diff.cell() if diff else None,
+                p_cell(diff.p) if diff else None,
+                _spikes(runs),
+            ]
+        )
     budget = comparison.budgets[-1]
-    return Table("Growth operators at equal training FLOPs", [
-        "arm", "new blocks", "earlier blocks", "LR", "stages", "training tokens", "training FLOPs (x monolithic)",
-        "trainable params by stage", "wall (s)", f"val loss at {budget:.3e} FLOPs", "Δ vs monolithic [95% CI]", "p",
-        "growth spike by stage"], rows,
+    return Table(
+        "Growth operators at equal training FLOPs",
+        [
+            "arm",
+            "new blocks",
+            "earlier blocks",
+            "LR",
+            "stages",
+            "training tokens",
+            "training FLOPs (x monolithic)",
+            "trainable params by stage",
+            "wall (s)",
+            f"val loss at {budget:.3e} FLOPs",
+            "Δ vs monolithic [95% CI]",
+            "p",
+            "growth spike by stage",
+        ],
+        rows,
         f"Val loss: nats/token on the held-out windows, read at the smallest total FLOPs of any arm, mean ± sd over "
         f"{len(arms[REFERENCE].runs)} seed(s); Δ paired by seed with a 95% t interval, p two-sided paired t-test "
         f"(negative: better than monolithic). LR: peak rate chosen from {', '.join(f'{lr:g}' for lr in lrs)} on "
         "seed 0's final validation loss (table below); warm-up is the same number of tokens in every stage; every "
         "stage starts a fresh AdamW (no optimizer state carried across growth). Growth spike: validation loss "
         "right after the new blocks are added minus the previous stage's final loss. Wall: training time, "
-        "validation included, on this machine.")
+        "validation included, on this machine.",
+    )
 
 
 def verdict(comparison: Comparison, seeds: int) -> str:
-    winners = [arm for arm, diffs in comparison.differences.items()
-               if diffs[-1].mean < 0 and diffs[-1].p is not None and diffs[-1].p < 0.05]
+    winners = [
+        arm
+        for arm, diffs in comparison.differences.items()
+        if diffs[-1].mean < 0 and diffs[-1].p is not None and diffs[-1].p < 0.05
+    ]
     if seeds < 5:
         return f"{seeds} seed(s): too few to call a winner (the study's rule needs p < 0.05 over at least 5 seeds)."
     if not winners:
-        return (f"No arm beats monolithic training at equal FLOPs with p < 0.05 over {seeds} seeds.")
+        return f"No arm beats monolithic training at equal FLOPs with p < 0.05 over {seeds} seeds."
     return ", ".join(winners) + f" beat(s) monolithic training at equal FLOPs with p < 0.05 over {seeds} seeds."
 
 
@@ -182,13 +235,25 @@ def run(opts: StudyOptions) -> Path:
     comparison = compare(curves, REFERENCE)
     text = verdict(comparison, opts.seeds)
     reference = arms["paper"].runs[0].config
-    description = (f"Growth operators and schedules against monolithic training at equal training FLOPs, "
-                   f"{opts.scale} scale: {opts.substrate} substrate (frozen), d_model {reference.model.d_model}, "
-                   f"context {reference.model.context}, data {', '.join(reference.data.sources)}, depth 9 for every "
-                   f"arm, {opts.seeds} seed(s) per arm. Verdict: {text}")
-    tables = [arms_table(arms, comparison, scale.lrs),
-              comparison_table(comparison, "Validation loss at common FLOP budgets"), sweep_table(arms, scale.lrs)]
+    description = (
+        f"Growth operators and schedules against monolithic training at equal training FLOPs, "
+        f"{opts.scale} scale: {opts.substrate} substrate (frozen), d_model {reference.model.d_model}, "
+        f"context {reference.model.context}, data {', '.join(reference.data.sources)}, depth 9 for every "
+        f"arm, {opts.seeds} seed(s) per arm. Verdict: {text}"
+    )
+    tables = [
+        arms_table(arms, comparison, scale.lrs),
+        comparison_table(comparison, "Validation loss at common FLOP budgets"),
+        sweep_table(arms, scale.lrs),
+    ]
     figures = {"val-loss-vs-flops": plot_loss_bands({name: bands(c) for name, c in curves.items()})}
     runs = {spec.label: spec.path for arm in arms.values() for spec in arm.runs}
-    return write_study(opts.root, "growth-operators", description, runs, tables, figures,
-                       {"comparison": comparison.to_json(), "verdict": text})
+    return write_study(
+        opts.root,
+        "growth-operators",
+        description,
+        runs,
+        tables,
+        figures,
+        {"comparison": comparison.to_json(), "verdict": text},
+    )

@@ -97,17 +97,25 @@ class Comparison:
     reference: str
 
     def to_json(self) -> dict:
-        return {"reference": self.reference, "budgets": self.budgets, "losses": self.losses,
-                "differences": {arm: [vars(d) for d in ds] for arm, ds in self.differences.items()}}
+        return {
+            "reference": self.reference,
+            "budgets": self.budgets,
+            "losses": self.losses,
+            "differences": {arm: [vars(d) for d in ds] for arm, ds in self.differences.items()},
+        }
 
 
-def compare(curves: Mapping[str, Sequence[Sequence[tuple[float, float]]]], reference: str,
-            fractions=FRACTIONS) -> Comparison:
+def compare(
+    curves: Mapping[str, Sequence[Sequence[tuple[float, float]]]], reference: str, fractions=FRACTIONS
+) -> Comparison:
     """curves: arm -> its runs' validation curves, seed by seed (every arm the same seeds, in the same order)."""
     budgets = common_budgets([c for runs in curves.values() for c in runs], fractions)
     losses = {arm: [[loss_at(c, b) for c in runs] for b in budgets] for arm, runs in curves.items()}
-    differences = {arm: [paired(by_budget, ref) for by_budget, ref in zip(values, losses[reference])]
-                   for arm, values in losses.items() if arm != reference}
+    differences = {
+        arm: [paired(by_budget, ref) for by_budget, ref in zip(values, losses[reference])]
+        for arm, values in losses.items()
+        if arm != reference
+    }
     return Comparison(budgets, losses, differences, reference)
 
 
@@ -126,16 +134,21 @@ def comparison_table(comparison: Comparison, title: str, labels: Mapping[str, st
             row += [mean_sd_text(values), diff.cell() if diff else None, p_cell(diff.p) if diff else None]
         rows.append(row)
     seeds = len(next(iter(comparison.losses.values()))[0])
-    return Table(title, columns, rows,
-                 f"Validation loss (nats/token) read off each run's curve at common training-FLOP budgets (fractions "
-                 f"{', '.join(f'{f:g}' for f in FRACTIONS)} of the smallest total, those after every run's first "
-                 f"validation), mean ± sd over {seeds} seed(s). "
-                 f"Δ: arm - {comparison.reference}, paired by seed, mean [95% t interval]; p: two-sided paired "
-                 "t-test (negative Δ: the arm is better).")
+    return Table(
+        title,
+        columns,
+        rows,
+        f"Validation loss (nats/token) read off each run's curve at common training-FLOP budgets (fractions "
+        f"{', '.join(f'{f:g}' for f in FRACTIONS)} of the smallest total, those after every run's first "
+        f"validation), mean ± sd over {seeds} seed(s). "
+        f"Δ: arm - {comparison.reference}, paired by seed, mean [95% t interval]; p: two-sided paired "
+        "t-test (negative Δ: the arm is better).",
+    )
 
 
-def bands(runs: Sequence[Sequence[tuple[float, float]]], points: int = 60) -> tuple[list[float], list[float],
-                                                                                      list[float]]:
+def bands(
+    runs: Sequence[Sequence[tuple[float, float]]], points: int = 60
+) -> tuple[list[float], list[float], list[float]]:
     """(FLOPs grid, mean, sd) of the runs' curves on a common grid up to the smallest run's total."""
     first = max(c[0][0] for c in runs)
     last = min(c[-1][0] for c in runs)

@@ -28,8 +28,16 @@ from growlm.analysis.plots import plot_loss_bands
 from growlm.analysis.tables import Table
 from growlm.config import RunConfig
 from growlm.data.decontaminate import MIN_EXACT
-from growlm.study.evaluation import (EvalPlan, bits_per_byte, domain_texts, evaluate_model, evaluate_stages, mean_sd_cell,
-                                     over_seeds, seed_note)
+from growlm.study.evaluation import (
+    EvalPlan,
+    bits_per_byte,
+    domain_texts,
+    evaluate_model,
+    evaluate_stages,
+    mean_sd_cell,
+    over_seeds,
+    seed_note,
+)
 from growlm.study.matched import bands, compare, comparison_table, val_curve
 from growlm.study.options import StudyOptions
 from growlm.study.output import write_study
@@ -55,15 +63,25 @@ VARIANTS = (
 )
 RUN_TOKENS = {"smoke": 768, "cpu": 110_592, "paper": 900_000_000}
 SCALES = {
-    "smoke": StudyScale({**SMOKE, "train.warmup_tokens": 256}, EvalPlan((("arc_easy", 2),)), seeds=2,
-                        lrs=(3e-3, 1e-2)),
-    "cpu": StudyScale({"model.context": 512, "train.batch_size": 4, "train.eval_every": 6, "train.eval_batches": 4,
-                       "train.checkpoint_every": 1000, "train.warmup_tokens": 8192},
-                      EvalPlan((("mmlu", 10), ("arc_easy", 200), ("arc_challenge", 200), ("boolq", 100))), seeds=5,
-                      lrs=(1.5e-3, 3e-3, 6e-3)),
-    "paper": StudyScale({**PAPER, "train.warmup_tokens": 10_000_000},
-                        EvalPlan((("mmlu", None), ("arc_easy", None), ("arc_challenge", None), ("boolq", None))),
-                        lrs=(1.5e-4, 3e-4, 6e-4)),
+    "smoke": StudyScale({**SMOKE, "train.warmup_tokens": 256}, EvalPlan((("arc_easy", 2),)), seeds=2, lrs=(3e-3, 1e-2)),
+    "cpu": StudyScale(
+        {
+            "model.context": 512,
+            "train.batch_size": 4,
+            "train.eval_every": 6,
+            "train.eval_batches": 4,
+            "train.checkpoint_every": 1000,
+            "train.warmup_tokens": 8192,
+        },
+        EvalPlan((("mmlu", 10), ("arc_easy", 200), ("arc_challenge", 200), ("boolq", 100))),
+        seeds=5,
+        lrs=(1.5e-3, 3e-3, 6e-3),
+    ),
+    "paper": StudyScale(
+        {**PAPER, "train.warmup_tokens": 10_000_000},
+        EvalPlan((("mmlu", None), ("arc_easy", None), ("arc_challenge", None), ("boolq", None))),
+        lrs=(1.5e-4, 3e-4, 6e-4),
+    ),
 }
 REFERENCES = {"visual": "monolithic-frozen", "binary": "monolithic-frozen-binary"}
 HELDOUT_SOURCES = ("fortunes-en", "libreoffice-help-en", "debian-handbook-en")  # English text no run trains on
@@ -92,17 +110,25 @@ def base_config(scale: str, sets: list[str]) -> RunConfig:
     return [variant_config(v, scale, sets) for v in VARIANTS][0]
 
 
-def variant_row(variant: Variant, arm: ArmRuns, scores: dict, keys: list[tuple[str, str]],
-                bpb: list[dict[str, float | None]]) -> list[object]:
+def variant_row(
+    variant: Variant, arm: ArmRuns, scores: dict, keys: list[tuple[str, str]], bpb: list[dict[str, float | None]]
+) -> list[object]:
     summaries = [run.summary() for run in arm.runs]
     first = summaries[0]
     substrate = arm.runs[0].config.substrate.kind
-    return [variant.name, substrate, f"{arm.lr:g}", first[-1]["total_params"],
-            " / ".join(f"{s['trainable_params']:,}" for s in first), first[-1]["tokens"], first[-1]["flops"],
-            mean_sd_cell([sum(s["wall_s"] for s in summary) for summary in summaries]),
-            mean_sd_cell([summary[-1]["val_loss"] for summary in summaries]),
-            *(mean_sd_cell([seed[domain] for seed in bpb]) for domain in bpb[0]),
-            *(scores[key].cell() if key in scores else None for key in keys)]
+    return [
+        variant.name,
+        substrate,
+        f"{arm.lr:g}",
+        first[-1]["total_params"],
+        " / ".join(f"{s['trainable_params']:,}" for s in first),
+        first[-1]["tokens"],
+        first[-1]["flops"],
+        mean_sd_cell([sum(s["wall_s"] for s in summary) for summary in summaries]),
+        mean_sd_cell([summary[-1]["val_loss"] for summary in summaries]),
+        *(mean_sd_cell([seed[domain] for seed in bpb]) for domain in bpb[0]),
+        *(scores[key].cell() if key in scores else None for key in keys),
+    ]
 
 
 def score_column(task: str, metric: str, row: dict) -> str:
@@ -123,10 +149,15 @@ def train_variants(opts: StudyOptions, configs: dict[str, RunConfig]) -> dict[st
     for v in VARIANTS:
         cfg = configs[v.name]
         inputs = {"binary": binary, "trainable": common}.get(cfg.substrate.kind, shared)
-        arms[v.name] = tuned_arm(opts.root, v.name, SCALES[opts.scale].lrs, opts.seed_list,
-                                 lambda lr, seed, cfg=cfg, inputs=inputs: configure(
-                                     cfg, {**inputs, "train.lr": lr, "train.seed": seed,
-                                           "name": f"{cfg.name}-lr-{lr:g}-seed-{seed}"}))
+        arms[v.name] = tuned_arm(
+            opts.root,
+            v.name,
+            SCALES[opts.scale].lrs,
+            opts.seed_list,
+            lambda lr, seed, cfg=cfg, inputs=inputs: configure(
+                cfg, {**inputs, "train.lr": lr, "train.seed": seed, "name": f"{cfg.name}-lr-{lr:g}-seed-{seed}"}
+            ),
+        )
     return arms
 
 
@@ -144,14 +175,16 @@ def equal_flops_tables(arms: dict[str, ArmRuns]) -> tuple[list[Table], dict]:
 
 def describe(opts: StudyOptions, reference: RunConfig, clean: dict) -> str:
     tokens = sum(s.tokens for s in reference.growth.stages)
-    return (f"Constructive vs monolithic training at {opts.scale} scale: d_model {reference.model.d_model}, "
-            f"context {reference.model.context}, data {', '.join(reference.data.sources)}, {tokens:,} tokens per "
-            f"run, {opts.seeds} seed(s) per variant; all runs share one tokenizer and one set of shards, "
-            f"decontaminated against {', '.join(clean['tasks'])}: {clean['documents_dropped']:,} of "
-            f"{clean['documents_checked']:,} documents dropped ({clean['chars_dropped']:,} characters), sharing a "
-            f"{clean['n']}-gram (or, for the {clean['items_matched_whole']:,} items under {clean['n']} words, the "
-            f"whole item) with {clean['contaminated_items']:,} of {clean['items']:,} items; "
-            f"{clean['items_too_short']:,} items under {MIN_EXACT} words not checked.")
+    return (
+        f"Constructive vs monolithic training at {opts.scale} scale: d_model {reference.model.d_model}, "
+        f"context {reference.model.context}, data {', '.join(reference.data.sources)}, {tokens:,} tokens per "
+        f"run, {opts.seeds} seed(s) per variant; all runs share one tokenizer and one set of shards, "
+        f"decontaminated against {', '.join(clean['tasks'])}: {clean['documents_dropped']:,} of "
+        f"{clean['documents_checked']:,} documents dropped ({clean['chars_dropped']:,} characters), sharing a "
+        f"{clean['n']}-gram (or, for the {clean['items_matched_whole']:,} items under {clean['n']} words, the "
+        f"whole item) with {clean['contaminated_items']:,} of {clean['items']:,} items; "
+        f"{clean['items_too_short']:,} items under {MIN_EXACT} words not checked."
+    )
 
 
 def run(opts: StudyOptions) -> Path:
@@ -163,18 +196,37 @@ def run(opts: StudyOptions) -> Path:
     for v in VARIANTS:
         per_seed = [evaluate_stages(spec, scale.plan, [spec.n_stages]) for spec in arms[v.name].runs]
         scores[v.name] = {(t, m): s for (t, m, subject, _), s in over_seeds(per_seed).items() if subject is None}
-        bpb[v.name] = [bits_per_byte(spec.final_model, spec.final_model.parent / "eval", texts,
-                                     BPB_DOCUMENTS[opts.scale], spec.label) for spec in arms[v.name].runs]
+        bpb[v.name] = [
+            bits_per_byte(
+                spec.final_model, spec.final_model.parent / "eval", texts, BPB_DOCUMENTS[opts.scale], spec.label
+            )
+            for spec in arms[v.name].runs
+        ]
     first = arms[VARIANTS[0].name].runs[0]  # items, window and tokenizer are the same for every model
-    rows_by_key = {(r["task"], r["metric"]): r for r in evaluate_model(
-        first.final_model, first.final_model.parent / "eval", scale.plan, first.label)}
+    rows_by_key = {
+        (r["task"], r["metric"]): r
+        for r in evaluate_model(first.final_model, first.final_model.parent / "eval", scale.plan, first.label)
+    }
     keys = list(dict.fromkeys(key for by_key in scores.values() for key in by_key))
     columns = [score_column(t, m, rows_by_key[t, m]) for t, m in keys]
     rows = [variant_row(v, arms[v.name], scores[v.name], keys, bpb[v.name]) for v in VARIANTS]
     domains = [f"bpb {d}" for d in ("validation", *HELDOUT_SOURCES)]
-    table = Table("Nine-layer comparison at equal tokens", [
-        "variant", "substrate", "LR", "total params", "trainable params by stage", "training tokens",
-        "training FLOPs", "wall (s)", "final val loss", *domains, *columns], rows,
+    table = Table(
+        "Nine-layer comparison at equal tokens",
+        [
+            "variant",
+            "substrate",
+            "LR",
+            "total params",
+            "trainable params by stage",
+            "training tokens",
+            "training FLOPs",
+            "wall (s)",
+            "final val loss",
+            *domains,
+            *columns,
+        ],
+        rows,
         "Wall time and final validation loss (nats/token): "
         f"{'mean ± sd over seeds' if opts.seeds > 1 else 'one seed'}. Scores of the final models: "
         f"{seed_note(opts.seeds)}; bpb: bits per UTF-8 byte on the first {BPB_DOCUMENTS[opts.scale]} validation "
@@ -183,13 +235,17 @@ def run(opts: StudyOptions) -> Path:
         "to fit the window; skipped: items whose answer alone does not fit. FLOPs count what each stage computes "
         f"(frozen blocks forward only). LR: each variant's peak rate, chosen from "
         f"{', '.join(f'{lr:g}' for lr in scale.lrs)} on seed 0's final validation loss; every stage warms up over "
-        "the same tokens; each stage starts a fresh AdamW.")
+        "the same tokens; each stage starts a fresh AdamW.",
+    )
     flops_tables, comparisons = equal_flops_tables(arms)
     clean = decontamination_counts(opts.root / "inputs")
     curves = {name: [val_curve(run.metrics()) for run in arm.runs] for name, arm in arms.items()}
-    return write_study(opts.root, "nine-layer", describe(opts, configs["constructive"], clean),
-                       {spec.label: spec.path for arm in arms.values() for spec in arm.runs},
-                       [table, *flops_tables, sweep_table(arms, scale.lrs)],
-                       {"val-loss-vs-flops": plot_loss_bands({n: bands(c) for n, c in curves.items()})},
-                       {"comparisons": comparisons, "learning_rates": {n: a.lr for n, a in arms.items()},
-                        "decontamination": clean})
+    return write_study(
+        opts.root,
+        "nine-layer",
+        describe(opts, configs["constructive"], clean),
+        {spec.label: spec.path for arm in arms.values() for spec in arm.runs},
+        [table, *flops_tables, sweep_table(arms, scale.lrs)],
+        {"val-loss-vs-flops": plot_loss_bands({n: bands(c) for n, c in curves.items()})},
+        {"comparisons": comparisons, "learning_rates": {n: a.lr for n, a in arms.items()}, "decontamination": clean},
+    )

@@ -33,8 +33,15 @@ def table_csv(table: Table) -> str:
     return out.getvalue()
 
 
-def write_study(root: Path, name: str, description: str, runs: dict[str, Path], tables: list[Table],
-                figures: dict[str, Figure], extra: dict | None = None) -> Path:
+def write_study(
+    root: Path,
+    name: str,
+    description: str,
+    runs: dict[str, Path],
+    tables: list[Table],
+    figures: dict[str, Figure],
+    extra: dict | None = None,
+) -> Path:
     """Write everything and render the report; returns the report's HTML path. `extra`: the study's own
     machine-readable results, stored in study.json next to the tables."""
     from growlm.analysis.report import write_report
@@ -46,12 +53,17 @@ def write_study(root: Path, name: str, description: str, runs: dict[str, Path], 
     for table in tables:
         atomic_write_text(root / "tables" / f"{slug(table.title)}.csv", table_csv(table))
     atomic_write_text(root / "tables.md", f"# {name}\n\n{description}\n\n" + "\n".join(t.to_markdown() for t in tables))
-    atomic_write_json(root / "study.json", {
-        "study": name, "description": description,
-        "runs": {label: str(path.relative_to(root)) for label, path in runs.items()},
-        "tables": [{"title": t.title, "columns": t.columns, "rows": t.rows, "note": t.note} for t in tables],
-        "plots": plots, **(extra or {}),
-    })
+    atomic_write_json(
+        root / "study.json",
+        {
+            "study": name,
+            "description": description,
+            "runs": {label: str(path.relative_to(root)) for label, path in runs.items()},
+            "tables": [{"title": t.title, "columns": t.columns, "rows": t.rows, "note": t.note} for t in tables],
+            "plots": plots,
+            **(extra or {}),
+        },
+    )
     html_path, _ = write_report(root, force=True)
     say(f"wrote {root / 'study.json'}, {root / 'tables.md'}, {len(plots)} plots and the report {html_path}")
     return html_path

@@ -39,8 +39,9 @@ def read_config_data(name: str) -> dict:
     return read_toml(config_file(name))
 
 
-def configure(data: dict | RunConfig, values: dict[str, object], sets: list[str] = (),
-              source: str = "config") -> RunConfig:
+def configure(
+    data: dict | RunConfig, values: dict[str, object], sets: list[str] = (), source: str = "config"
+) -> RunConfig:
     """`data` with dotted-key `values` applied, then the user's --set KEY=VALUE strings, validated."""
     raw = validate_config(data, source).model_dump() if isinstance(data, dict) else data.model_dump()
     for key, value in values.items():
@@ -64,8 +65,10 @@ def shared_inputs(cfg: RunConfig, folder: Path, against: tuple[str, ...] = ()) -
         key["decontaminate_against"] = list(against)
     stamp = folder / "inputs.json"
     if stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) != key:
-        raise GrowlmError(f"{folder} was built with other settings (another --scale or --set?); pass --force to "
-                          "start the study over, or choose another --out")
+        raise GrowlmError(
+            f"{folder} was built with other settings (another --scale or --set?); pass --force to "
+            "start the study over, or choose another --out"
+        )
     built = stamp.is_file()
     if built:
         say(f"inputs in {folder} (reused)")
@@ -80,8 +83,10 @@ def shared_inputs(cfg: RunConfig, folder: Path, against: tuple[str, ...] = ()) -
         if not built:
             decontaminate(inputs.shards, against, shards, folder / "decontamination.json")
     atomic_write_json(stamp, key)
-    values = {"tokenizer.path": cfg.tokenizer.path or str((folder / "tokenizer").resolve()),
-              "data.shards": str(shards.resolve())}
+    values = {
+        "tokenizer.path": cfg.tokenizer.path or str((folder / "tokenizer").resolve()),
+        "data.shards": str(shards.resolve()),
+    }
     if inputs.substrate is not None:
         values["substrate.path"] = cfg.substrate.path or str((folder / "substrate").resolve())
     return values
@@ -95,14 +100,26 @@ def decontaminate(shards: Path, tasks: tuple[str, ...], out: Path, record: Path)
     texts = [text for task in checked for text in item_texts(task)]
     say(f"decontaminating the shards against {', '.join(checked)} ({len(texts):,} items)")
     report = drop_overlapping(shards, texts, out, force=True)
-    atomic_write_json(record, {
-        "format": "growlm-study-decontamination-v1", "tasks": checked,
-        "not_checked": [t for t in tasks if t not in checked], "n": report.n, "items": report.items,
-        "items_matched_whole": report.items_exact, "items_too_short": report.items_too_short,
-        "documents_checked": report.documents_checked, "documents_dropped": len(report.overlaps),
-        "chars_dropped": sum(o.chars for o in report.overlaps), "contaminated_items": len(report.contaminated_items),
-        "dropped": [{"source": o.source, "split": o.split, "doc_id": o.doc_id, "items": o.items[:10],
-                     "ngram": o.ngram} for o in report.overlaps]})
+    atomic_write_json(
+        record,
+        {
+            "format": "growlm-study-decontamination-v1",
+            "tasks": checked,
+            "not_checked": [t for t in tasks if t not in checked],
+            "n": report.n,
+            "items": report.items,
+            "items_matched_whole": report.items_exact,
+            "items_too_short": report.items_too_short,
+            "documents_checked": report.documents_checked,
+            "documents_dropped": len(report.overlaps),
+            "chars_dropped": sum(o.chars for o in report.overlaps),
+            "contaminated_items": len(report.contaminated_items),
+            "dropped": [
+                {"source": o.source, "split": o.split, "doc_id": o.doc_id, "items": o.items[:10], "ngram": o.ngram}
+                for o in report.overlaps
+            ],
+        },
+    )
 
 
 def decontamination_counts(folder: Path) -> dict | None:
@@ -155,8 +172,10 @@ def ensure_run(spec: RunSpec, configs: Path) -> None:
     text = to_toml(spec.config)
     resolved = spec.run.config_file
     if resolved.is_file() and resolved.read_text(encoding="utf-8") != text:
-        raise GrowlmError(f"run {spec.path} was trained with another config (another --scale or --set?); pass "
-                          "--force to start the study over, or choose another --out")
+        raise GrowlmError(
+            f"run {spec.path} was trained with another config (another --scale or --set?); pass "
+            "--force to start the study over, or choose another --out"
+        )
     if spec.complete:
         say(f"reusing run {spec.label} ({spec.path})")
         return
@@ -168,7 +187,9 @@ def ensure_run(spec: RunSpec, configs: Path) -> None:
     try:
         grow(None if resume else config, spec.path, resume=resume, force=not resume)
     except GrowlmError as err:
-        raise GrowlmError(f"training run {spec.label} failed: {err}; fix the cause and rerun the study: finished "
-                          "runs are reused and this one resumes") from None
+        raise GrowlmError(
+            f"training run {spec.label} failed: {err}; fix the cause and rerun the study: finished "
+            "runs are reused and this one resumes"
+        ) from None
     if not spec.complete:
         raise GrowlmError(f"training run {spec.label} ended without its final model; rerun the study to resume it")

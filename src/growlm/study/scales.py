@@ -18,14 +18,28 @@ from growlm.study.evaluation import EvalPlan
 SCALES = ("cpu", "paper", "smoke")
 
 SMOKE = {
-    "model.d_model": 32, "model.n_heads": 2, "model.context": 64, "tokenizer.ngrams": 20, "data.max_chars": 20_000,
-    "train.batch_size": 4, "train.eval_every": 2, "train.eval_batches": 1, "train.checkpoint_every": 1000,
+    "model.d_model": 32,
+    "model.n_heads": 2,
+    "model.context": 64,
+    "tokenizer.ngrams": 20,
+    "data.max_chars": 20_000,
+    "train.batch_size": 4,
+    "train.eval_every": 2,
+    "train.eval_batches": 1,
+    "train.checkpoint_every": 1000,
     "train.log_every": 1,
 }
 PAPER = {
-    "model.d_model": 1024, "model.n_heads": 32, "model.context": 1024, "substrate.cell": 32, "data.max_chars": 0,
+    "model.d_model": 1024,
+    "model.n_heads": 32,
+    "model.context": 1024,
+    "substrate.cell": 32,
+    "data.max_chars": 0,
     "train.lr": 3e-4,
-    "train.batch_size": 32, "train.eval_every": 250, "train.checkpoint_every": 500, "train.log_every": 10,
+    "train.batch_size": 32,
+    "train.eval_every": 250,
+    "train.checkpoint_every": 500,
+    "train.log_every": 10,
 }
 # The growth series (abs-bvv-1..6) is four times as wide: 64-px glyphs give d = 4096 without a lift.
 PAPER_WIDE = {**PAPER, "model.d_model": 4096, "substrate.cell": 64, "train.lr": 1.5e-4}

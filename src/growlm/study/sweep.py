@@ -30,8 +30,10 @@ class ArmRuns:
 
 def refuse_lr_override(sets: Sequence[str], study: str) -> None:
     if any(s.split("=", 1)[0].strip() in ("train.lr", "train.warmup_frac") for s in sets):
-        raise GrowlmError(f"--set train.lr / train.warmup_frac: the {study} study chooses each arm's learning rate by a "
-                          "sweep and gives every stage the same warm-up in tokens; drop that --set")
+        raise GrowlmError(
+            f"--set train.lr / train.warmup_frac: the {study} study chooses each arm's learning rate by a "
+            "sweep and gives every stage the same warm-up in tokens; drop that --set"
+        )
 
 
 def _spec(root: Path, arm: str, lr: float, seed: int, config_for: Callable[[float, int], RunConfig]) -> RunSpec:
@@ -39,8 +41,9 @@ def _spec(root: Path, arm: str, lr: float, seed: int, config_for: Callable[[floa
     return RunSpec(label, root / "runs" / arm / f"lr-{lr:g}" / f"seed-{seed}", config_for(lr, seed))
 
 
-def tuned_arm(root: Path, arm: str, lrs: Sequence[float], seeds: Sequence[int],
-              config_for: Callable[[float, int], RunConfig]) -> ArmRuns:
+def tuned_arm(
+    root: Path, arm: str, lrs: Sequence[float], seeds: Sequence[int], config_for: Callable[[float, int], RunConfig]
+) -> ArmRuns:
     """Sweep `lrs` on seed 0, then train every seed at the best rate (config_for(lr, seed) gives each run)."""
     sweep = {}
     for lr in lrs:
@@ -48,8 +51,11 @@ def tuned_arm(root: Path, arm: str, lrs: Sequence[float], seeds: Sequence[int],
         ensure_run(spec, root / "configs")
         sweep[lr] = spec.summary()[-1]["val_loss"]
     best = min(lrs, key=lambda lr: sweep[lr])
-    say(f"{arm}: learning rate {best:g} (seed {SWEEP_SEED} final val loss "
-        + ", ".join(f"{lr:g}: {loss:.4f}" for lr, loss in sweep.items()) + ")")
+    say(
+        f"{arm}: learning rate {best:g} (seed {SWEEP_SEED} final val loss "
+        + ", ".join(f"{lr:g}: {loss:.4f}" for lr, loss in sweep.items())
+        + ")"
+    )
     runs = [_spec(root, arm, best, s, config_for) for s in seeds]
     for spec in runs:
         ensure_run(spec, root / "configs")
@@ -58,9 +64,15 @@ def tuned_arm(root: Path, arm: str, lrs: Sequence[float], seeds: Sequence[int],
 
 def sweep_table(arms: dict[str, ArmRuns], lrs: tuple[float, ...]) -> Table:
     edges = (lrs[0], lrs[-1]) if len(lrs) > 1 else ()
-    rows = [[name, *(runs.sweep[lr] for lr in lrs), f"{runs.lr:g}" + (" (grid edge)" if runs.lr in edges else "")]
-            for name, runs in arms.items()]
-    return Table("Learning-rate sweep (seed 0)", ["arm", *(f"val loss at LR {lr:g}" for lr in lrs), "chosen"], rows,
-                 "Final validation loss (nats/token) of seed 0 at each peak learning rate; the lowest is chosen. "
-                 "\"grid edge\": the best rate is the smallest or largest tried, so a rate outside the grid may be "
-                 "better still.")
+    rows = [
+        [name, *(runs.sweep[lr] for lr in lrs), f"{runs.lr:g}" + (" (grid edge)" if runs.lr in edges else "")]
+        for name, runs in arms.items()
+    ]
+    return Table(
+        "Learning-rate sweep (seed 0)",
+        ["arm", *(f"val loss at LR {lr:g}" for lr in lrs), "chosen"],
+        rows,
+        "Final validation loss (nats/token) of seed 0 at each peak learning rate; the lowest is chosen. "
+        '"grid edge": the best rate is the smallest or largest tried, so a rate outside the grid may be '
+        "better still.",
+    )

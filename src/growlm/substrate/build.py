@@ -48,8 +48,10 @@ def build_substrate(kind: str, **params: Any) -> Substrate:
     seed = params.get("seed")
     if seed is not None and not 0 <= seed < 2**32:
         raise GrowlmError(f"--seed {seed} is out of range; use an integer from 0 to 2**32 - 1")
-    _reject_unused(f"a {kind} substrate", **{name: value for name, value in params.items()
-                                             if name not in spec.params and value not in (None, False)})
+    _reject_unused(
+        f"a {kind} substrate",
+        **{name: value for name, value in params.items() if name not in spec.params and value not in (None, False)},
+    )
     return spec.build(**{name: params.get(name) for name in spec.params})
 
 
@@ -73,8 +75,10 @@ def _build_visual(cell, recipe, dim, tokenizer, font, seed, pca) -> Substrate:
     if recipe not in RECIPES:
         raise GrowlmError(f"unknown recipe {recipe!r}; use --recipe default or --recipe paper")
     if dim is not None and dim != cell * cell:
-        raise GrowlmError(f"--dim {dim} does not fit --cell {cell}: a visual substrate has d = cell**2 = "
-                          f"{cell * cell}; drop --dim (a model of another width lifts it, see substrate.lift)")
+        raise GrowlmError(
+            f"--dim {dim} does not fit --cell {cell}: a visual substrate has d = cell**2 = "
+            f"{cell * cell}; drop --dim (a model of another width lifts it, see substrate.lift)"
+        )
     if recipe == "paper":
         _reject_unused("--recipe paper (its distortion is always seeded with 42)", seed=seed)
     seed = DEFAULT_SEED if seed is None else seed
@@ -110,8 +114,9 @@ def _resolve_tokenizer(tokenizer: str | Path | BvvTokenizer | None) -> tuple[Bvv
 
 
 KINDS: dict[str, Kind] = {
-    "visual": Kind(_build_visual, ("cell", "recipe", "dim", "tokenizer", "font", "seed", "pca"),
-                   ("cell", "recipe", "seed")),
+    "visual": Kind(
+        _build_visual, ("cell", "recipe", "dim", "tokenizer", "font", "seed", "pca"), ("cell", "recipe", "seed")
+    ),
     "binary": Kind(_build_binary, ("dim",), ("dim",)),
     "random": Kind(_build_random, ("dim", "seed"), ("dim", "seed")),
 }

@@ -33,8 +33,12 @@ def collision_groups(matrix: np.ndarray) -> list[np.ndarray]:
 def _ids_sharing_a_hash(rows: np.ndarray, chunk: int = 4096) -> np.ndarray:
     """Ids whose 32-bit hash of the row's exact bits is shared: identical rows always are, most others not."""
     weights = np.random.RandomState(0).randint(0, 2**32, size=rows.shape[1], dtype=np.uint64).astype(np.uint32) | 1
-    hashes = np.concatenate([(_canonical(rows[s:s + chunk]).view(np.uint32) * weights).sum(axis=1, dtype=np.uint32)
-                             for s in range(0, len(rows), chunk)])  # exact integer arithmetic, wraps mod 2**32
+    hashes = np.concatenate(
+        [
+            (_canonical(rows[s : s + chunk]).view(np.uint32) * weights).sum(axis=1, dtype=np.uint32)
+            for s in range(0, len(rows), chunk)
+        ]
+    )  # exact integer arithmetic, wraps mod 2**32
     _, inverse, counts = np.unique(hashes, return_inverse=True, return_counts=True)
     return np.flatnonzero(counts[inverse] > 1)
 

@@ -63,5 +63,6 @@ def chunks_by_length(texts: Sequence[str]) -> list[tuple[int, np.ndarray]]:
     for i, text in enumerate(texts):
         if text:
             by_length[len(text)].append(i)
-    return [(n, np.array(ids[s:s + CHUNK])) for n, ids in sorted(by_length.items())
-            for s in range(0, len(ids), CHUNK)]
+    return [
+        (n, np.array(ids[s : s + CHUNK])) for n, ids in sorted(by_length.items()) for s in range(0, len(ids), CHUNK)
+    ]

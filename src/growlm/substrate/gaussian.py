@@ -18,5 +18,5 @@ def build_random(vocab_size: int, dim: int, seed: int) -> np.ndarray:
     out = np.empty((vocab_size, dim), dtype=np.float32)
     for start in range(0, vocab_size, CHUNK_ROWS):  # chunks draw the same stream as one call, in less memory
         rows = rng.standard_normal((min(CHUNK_ROWS, vocab_size - start), dim))
-        out[start:start + len(rows)] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+        out[start : start + len(rows)] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
     return out

@@ -88,8 +88,11 @@ def _render_outline(path: Path, codepoints: set[int] | None) -> tuple[np.ndarray
     except OSError as err:
         raise GrowlmError(f"cannot read font {path}: {err}; pass a Unifont .hex/.otf/.ttf ({INSTALL_HINT})") from None
     bits, width = _empty_table()
-    wanted = [c for c in (range(BMP_SIZE) if codepoints is None else sorted(codepoints))
-              if c < BMP_SIZE and not 0xD800 <= c <= 0xDFFF]  # lone surrogates cannot be drawn
+    wanted = [
+        c
+        for c in (range(BMP_SIZE) if codepoints is None else sorted(codepoints))
+        if c < BMP_SIZE and not 0xD800 <= c <= 0xDFFF
+    ]  # lone surrogates cannot be drawn
     canvas = Image.new("L", (GLYPH_PX, GLYPH_PX))
     draw = ImageDraw.Draw(canvas)
     for cp in wanted:

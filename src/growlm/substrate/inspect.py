@@ -57,15 +57,17 @@ def format_report(path: str | Path, rep: dict[str, Any]) -> str:
     norms = rep["row_norm"]
     params = ", ".join(f"{k}={v}" for k, v in sorted(rep["params"].items()))
     by_cat = ", ".join(f"{k} {v}" for k, v in sorted(rep["colliding_rows_by_category"].items())) or "none"
-    return "\n".join([
-        f"substrate {path}",
-        f"  kind        {rep['kind']}  ({params})",
-        f"  matrix      {rep['shape'][0]} x {rep['shape'][1]} float32, layout {rep['layout']}",
-        f"  sha256      {rep['sha256']} (matches the matrix)",
-        f"  row norms   min {norms['min']:.6f}  mean {norms['mean']:.6f}  max {norms['max']:.6f}",
-        f"  collisions  {rep['collision_groups']} groups of identical rows, {rep['colliding_rows']} rows "
-        f"(largest group {rep['largest_collision_group']}; rows by id range: {by_cat})",
-    ])
+    return "\n".join(
+        [
+            f"substrate {path}",
+            f"  kind        {rep['kind']}  ({params})",
+            f"  matrix      {rep['shape'][0]} x {rep['shape'][1]} float32, layout {rep['layout']}",
+            f"  sha256      {rep['sha256']} (matches the matrix)",
+            f"  row norms   min {norms['min']:.6f}  mean {norms['mean']:.6f}  max {norms['max']:.6f}",
+            f"  collisions  {rep['collision_groups']} groups of identical rows, {rep['colliding_rows']} rows "
+            f"(largest group {rep['largest_collision_group']}; rows by id range: {by_cat})",
+        ]
+    )
 
 
 def sample_tokens(sub: Substrate) -> list[tuple[int, str]]:

@@ -48,8 +48,9 @@ def paper_images(texts: Sequence[str], glyphs: Glyphs, cell: int) -> np.ndarray:
     images = np.zeros((len(texts), cell * cell), dtype=np.float32)
     offsets = placement_offsets(glyphs, cell, "ink")
     batches = chunks_by_length(texts)
-    progress = tqdm(total=sum(map(is_distorted_script, texts)), desc="paper distortion", unit="tok", leave=False,
-                    disable=None)
+    progress = tqdm(
+        total=sum(map(is_distorted_script, texts)), desc="paper distortion", unit="tok", leave=False, disable=None
+    )
     for n, ids in batches:
         strips = draw_strips(glyphs, [texts[i] for i in ids], cell, offsets)
         distorted = np.array([is_distorted_script(texts[i]) for i in ids])

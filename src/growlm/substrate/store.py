@@ -74,8 +74,10 @@ def load_substrate(path: str | Path) -> Substrate:
     path = Path(path)
     manifest_file, matrix_file = path / MANIFEST_FILE, path / MATRIX_FILE
     if not manifest_file.is_file() or not matrix_file.is_file():
-        raise GrowlmError(f"{path} is not a substrate folder (needs {MANIFEST_FILE} and {MATRIX_FILE}); "
-                          "build one with `growlm substrate build`")
+        raise GrowlmError(
+            f"{path} is not a substrate folder (needs {MANIFEST_FILE} and {MATRIX_FILE}); "
+            "build one with `growlm substrate build`"
+        )
     try:
         manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
         matrix = load_file(str(matrix_file))[TENSOR]
@@ -85,8 +87,10 @@ def load_substrate(path: str | Path) -> Substrate:
         raise GrowlmError(f"{manifest_file}: format {manifest.get('format')!r} is not {FORMAT!r}; rebuild it")
     expected = (manifest["vocab_size"], manifest["dim"])
     if tuple(matrix.shape) != expected or matrix.dtype != torch.float32:
-        raise GrowlmError(f"{matrix_file}: {tuple(matrix.shape)} {matrix.dtype} does not match the manifest's "
-                          f"{expected} float32; rebuild it")
+        raise GrowlmError(
+            f"{matrix_file}: {tuple(matrix.shape)} {matrix.dtype} does not match the manifest's "
+            f"{expected} float32; rebuild it"
+        )
     if matrix_sha256(matrix) != manifest["sha256"]:
         raise GrowlmError(f"{matrix_file}: content hash differs from {manifest_file}; the file was changed, rebuild it")
     return Substrate(matrix, manifest)

@@ -130,8 +130,10 @@ class BvvTokenizer:
             "layout": L.LAYOUT_ID,
             "vocab_size": L.VOCAB_SIZE,
             "tokenizer_sha256": self.sha256,
-            "ngrams": [{"id": f"0x{slot:04X}", "text": g.text, "script": g.script, "count": g.count}
-                       for slot, g in zip(L.NGRAM_SLOTS, self.ngram_info)],
+            "ngrams": [
+                {"id": f"0x{slot:04X}", "text": g.text, "script": g.script, "count": g.count}
+                for slot, g in zip(L.NGRAM_SLOTS, self.ngram_info)
+            ],
         }
         atomic_write_json(out / META_FILE, meta)
 
@@ -148,22 +150,26 @@ def load_tokenizer(path: str | Path) -> BvvTokenizer:
     path = Path(path)
     meta_file, json_file = path / META_FILE, path / "tokenizer.json"
     if not json_file.is_file() or not meta_file.is_file():
-        raise GrowlmError(f"{path} is not a growlm tokenizer folder (needs tokenizer.json and {META_FILE}); "
-                          "build one with `growlm tokenizer build`")
+        raise GrowlmError(
+            f"{path} is not a growlm tokenizer folder (needs tokenizer.json and {META_FILE}); "
+            "build one with `growlm tokenizer build`"
+        )
     try:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
         layout = meta.get("layout")
         ngrams = [Ngram(g["text"], g["script"], g["count"]) for g in meta["ngrams"]] if layout == L.LAYOUT_ID else []
         expected = meta["tokenizer_sha256"]
     except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as err:
-        raise GrowlmError(f"{meta_file} is damaged ({type(err).__name__}); rebuild the tokenizer with "
-                          "`growlm tokenizer build`") from None
+        raise GrowlmError(
+            f"{meta_file} is damaged ({type(err).__name__}); rebuild the tokenizer with `growlm tokenizer build`"
+        ) from None
     if layout != L.LAYOUT_ID:
         raise GrowlmError(f"{path}: vocabulary layout {layout!r} is not {L.LAYOUT_ID!r}")
     data = json_file.read_bytes()
     if sha256_bytes(data) != expected:
-        raise GrowlmError(f"{json_file} does not match {meta_file} (hash differs: truncated or changed); rebuild "
-                          "the tokenizer")
+        raise GrowlmError(
+            f"{json_file} does not match {meta_file} (hash differs: truncated or changed); rebuild the tokenizer"
+        )
     tok = BvvTokenizer(Tokenizer.from_str(data.decode("utf-8")), ngrams, data)
     if tok.sha256 != expected:
         raise GrowlmError(f"{json_file} does not match {meta_file} (hash differs); rebuild the tokenizer")

@@ -16,9 +16,28 @@ VOCAB_SIZE = 65536
 LAYOUT_ID = "bvv65536-growlm-v1"
 
 NAMED_SPECIALS = [
-    "<pad>", "<s>", "</s>", "<unk>", "<think>", "</think>", "<emotions>", "</emotions>",
-    "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "[INST]", "[/INST]", "[EOT]",
-    "[USER]", "[ASSISTANT]", "[FIM_PREFIX]", "[FIM_MIDDLE]", "[FIM_SUFFIX]", "[FIM_PAD]", "[REPO_NAME]",
+    "<pad>",
+    "<s>",
+    "</s>",
+    "<unk>",
+    "<think>",
+    "</think>",
+    "<emotions>",
+    "</emotions>",
+    "<tool_call>",
+    "</tool_call>",
+    "<tool_response>",
+    "</tool_response>",
+    "[INST]",
+    "[/INST]",
+    "[EOT]",
+    "[USER]",
+    "[ASSISTANT]",
+    "[FIM_PREFIX]",
+    "[FIM_MIDDLE]",
+    "[FIM_SUFFIX]",
+    "[FIM_PAD]",
+    "[REPO_NAME]",
     "[FILE_SEP]",
 ]
 SPECIAL_BASE = 0xE000

@@ -24,8 +24,9 @@ from growlm.io import atomic_dir, atomic_write_text, fault, sha256_file
 FILES = ("model.safetensors", "optimizer.pt", "rng.pt")
 
 
-def save_checkpoint(root: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, state: dict,
-                    keep: int) -> Path:
+def save_checkpoint(
+    root: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, state: dict, keep: int
+) -> Path:
     """Write a checkpoint into `root` (RUN/checkpoints), point `latest` at it, keep the newest max(keep, 2)."""
     name = f"step-{state['global_step']:08d}" + ("-stage-end" if state.get("stage_complete") else "")
     with atomic_dir(root / name, force=True) as tmp:
@@ -41,7 +42,7 @@ def save_checkpoint(root: Path, model: torch.nn.Module, optimizer: torch.optim.O
         (tmp / "state.json").write_text(json.dumps({**state, "sha256": hashes}, indent=2, sort_keys=True))
         fault("checkpoint")
     atomic_write_text(root / "latest", name + "\n")
-    for old in checkpoints(root)[:-max(keep, 2)]:
+    for old in checkpoints(root)[: -max(keep, 2)]:
         shutil.rmtree(old, ignore_errors=True)
     return root / name
 
@@ -73,14 +74,17 @@ def latest_checkpoint(root: Path) -> Path | None:
         problem = damage(ckpt)
         if problem is None:
             for bad, why in damaged:
-                print(f"growlm: warning: checkpoint {bad} is damaged ({why}); using {ckpt.name} instead",
-                      file=sys.stderr)
+                print(
+                    f"growlm: warning: checkpoint {bad} is damaged ({why}); using {ckpt.name} instead", file=sys.stderr
+                )
             return ckpt
         damaged.append((ckpt, problem))
     if damaged:
         bad, why = damaged[0]
-        raise GrowlmError(f"no intact checkpoint in {root} (newest: {bad.name}: {why}); start the run over with "
-                          "--force, or restore the checkpoint files")
+        raise GrowlmError(
+            f"no intact checkpoint in {root} (newest: {bad.name}: {why}); start the run over with "
+            "--force, or restore the checkpoint files"
+        )
     return None
 
 
@@ -100,16 +104,20 @@ def _load(ckpt: Path, name: str, loader):
     try:
         return loader(ckpt / name)
     except Exception as err:  # safetensors, pickle and zip errors of a damaged file
-        raise GrowlmError(f"{ckpt / name} cannot be read ({type(err).__name__}); the checkpoint is damaged: "
-                          "delete it to resume from the one before") from None
+        raise GrowlmError(
+            f"{ckpt / name} cannot be read ({type(err).__name__}); the checkpoint is damaged: "
+            "delete it to resume from the one before"
+        ) from None
 
 
 def load_model_state(ckpt: Path, model: torch.nn.Module) -> None:
     tensors = _load(ckpt, "model.safetensors", load_file)
     missing, unexpected = model.load_state_dict(tensors, strict=False)
     if missing or unexpected:
-        raise GrowlmError(f"checkpoint {ckpt} does not fit the model (missing {missing[:3]}, unexpected "
-                          f"{unexpected[:3]}); was the config changed? resume with the run's own config")
+        raise GrowlmError(
+            f"checkpoint {ckpt} does not fit the model (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]}); was the config changed? resume with the run's own config"
+        )
 
 
 def load_optimizer_state(ckpt: Path, optimizer: torch.optim.Optimizer) -> None:

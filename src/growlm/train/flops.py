@@ -17,8 +17,11 @@ import torch
 
 
 def _linear_params(module: torch.nn.Module, trainable_only: bool = False) -> int:
-    return sum(m.weight.numel() for m in module.modules()
-               if isinstance(m, torch.nn.Linear) and (m.weight.requires_grad or not trainable_only))
+    return sum(
+        m.weight.numel()
+        for m in module.modules()
+        if isinstance(m, torch.nn.Linear) and (m.weight.requires_grad or not trainable_only)
+    )
 
 
 def _has_trainable(module: torch.nn.Module) -> bool:
@@ -42,8 +45,11 @@ def flops_per_token(model: torch.nn.Module, context: int) -> StepFlops:
     d = model.config.hidden_size
     attn = 2 * 2 * context * d / 2
     head = model.lm_head
-    grad_from = 0 if model.model.embed_tokens.weight.requires_grad else next(
-        (i for i, layer in enumerate(layers) if _has_trainable(layer)), len(layers))
+    grad_from = (
+        0
+        if model.model.embed_tokens.weight.requires_grad
+        else next((i for i, layer in enumerate(layers) if _has_trainable(layer)), len(layers))
+    )
     frozen = sum(2 * _linear_params(layer) + attn for layer in layers[:grad_from])
     trainable = sum(2 * _linear_params(layer) + attn for layer in layers[grad_from:]) + 2 * head.weight.numel()
     backward = sum(2 * _linear_params(layer) + 2 * attn for layer in layers[grad_from:])

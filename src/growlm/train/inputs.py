@@ -52,8 +52,15 @@ def _shards(cfg: RunConfig, run: RunDir, tokenizer: BvvTokenizer) -> Path:
     if not run.data.is_dir():
         from growlm.data.prepare import prepare
 
-        prepare(parse_sources(cfg.data.sources, "data.sources"), tokenizer, run.data, val_fraction=cfg.data.val_fraction,
-                seed=cfg.data.seed, force=False, max_chars=cfg.data.max_chars or None)
+        prepare(
+            parse_sources(cfg.data.sources, "data.sources"),
+            tokenizer,
+            run.data,
+            val_fraction=cfg.data.val_fraction,
+            seed=cfg.data.seed,
+            force=False,
+            max_chars=cfg.data.max_chars or None,
+        )
     return run.data
 
 
@@ -68,7 +75,9 @@ def _substrate(cfg: RunConfig, run: RunDir, tokenizer: BvvTokenizer):
         return load_substrate(run.substrate)
     kind = KINDS[cfg.substrate.kind]
     params = {name: getattr(cfg.substrate, name) for name in kind.config_keys}
-    substrate = build_substrate(cfg.substrate.kind, **params, **({"tokenizer": tokenizer} if kind.takes_tokenizer else {}))
+    substrate = build_substrate(
+        cfg.substrate.kind, **params, **({"tokenizer": tokenizer} if kind.takes_tokenizer else {})
+    )
     substrate.save(run.substrate)
     return substrate
 

@@ -31,14 +31,17 @@ def solve_lora_rank(budget: int, trainable_without_lora: int, per_rank: int, max
         raise GrowlmError(
             f"growth.stages.{stage}.lora: no room for adapters under the budget of {budget:,} trainable parameters "
             f"(new blocks, norm and head already take {trainable_without_lora:,}; rank 1 needs {per_rank:,} more); "
-            "raise growth.budget_factor or add fewer blocks in this stage")
+            "raise growth.budget_factor or add fewer blocks in this stage"
+        )
     return rank
 
 
 def add_lora(model: LlamaForCausalLM, frozen_blocks: int, rank: int, alpha_ratio: float) -> torch.nn.Module:
     """Wrap with peft LoRA on the frozen blocks; the non-LoRA trainable set is kept as it was."""
     trainable = [p for p in model.parameters() if p.requires_grad]
-    targets = rf"model\.layers\.({'|'.join(map(str, range(frozen_blocks)))})\.(self_attn|mlp)\.({'|'.join(LORA_TARGETS)})"
+    targets = (
+        rf"model\.layers\.({'|'.join(map(str, range(frozen_blocks)))})\.(self_attn|mlp)\.({'|'.join(LORA_TARGETS)})"
+    )
     cfg = LoraConfig(r=rank, lora_alpha=alpha_ratio * rank, lora_dropout=0.0, target_modules=targets, bias="none")
     peft_model = get_peft_model(model, cfg)
     for p in trainable:

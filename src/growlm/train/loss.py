@@ -99,8 +99,9 @@ class _FusedLinearCE(torch.autograd.Function):
             if need_h:
                 grad_h[start : start + chunk] = (g @ w).to(hidden.dtype) / n
             if need_w:
-                grad_w.add_(torch.matmul(g.T, h, out=space.get("grad_w", tuple(w.shape), mm_dtype, device)),
-                            alpha=1.0 / n)
+                grad_w.add_(
+                    torch.matmul(g.T, h, out=space.get("grad_w", tuple(w.shape), mm_dtype, device)), alpha=1.0 / n
+                )
         ctx.save_for_backward(grad_h, grad_w)
         ctx.weight_dtype = weight.dtype
         return total / n
@@ -123,9 +124,15 @@ def _loss_only(hidden, weight, targets, chunk: int, bf16: bool) -> torch.Tensor:
     return total / hidden.shape[0]
 
 
-def fused_linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
-                               chunk: int = 1024, bf16: bool = False, compile: bool = False,
-                               workspace: Workspace | None = None) -> torch.Tensor:
+def fused_linear_cross_entropy(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    targets: torch.Tensor,
+    chunk: int = 1024,
+    bf16: bool = False,
+    compile: bool = False,
+    workspace: Workspace | None = None,
+) -> torch.Tensor:
     """Mean cross-entropy of softmax(hidden @ weight.T) against targets; hidden [N, d], targets [N]. Pass one
     `workspace` to every call of a training loop so the chunk buffers are allocated once."""
     hidden, targets = hidden.reshape(-1, hidden.shape[-1]), targets.reshape(-1)
@@ -143,8 +150,15 @@ def _liger():
     return liger_fused_linear_cross_entropy
 
 
-def lm_head_loss(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int = 1024,
-                 bf16: bool = False, compile: bool = False, workspace: Workspace | None = None) -> torch.Tensor:
+def lm_head_loss(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    targets: torch.Tensor,
+    chunk: int = 1024,
+    bf16: bool = False,
+    compile: bool = False,
+    workspace: Workspace | None = None,
+) -> torch.Tensor:
     """The training loss of the LM head: liger-kernel's fused kernel on CUDA when installed, else growlm's own."""
     liger = _liger() if hidden.is_cuda else None
     if liger is None:

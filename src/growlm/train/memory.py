@@ -46,8 +46,9 @@ def stage_estimates(cfg: RunConfig, world: int = 1) -> list[Estimate]:
     estimates, depth = [], 0
     for k, stage in enumerate(cfg.growth.stages):
         old, depth = depth, depth + stage.add_blocks
-        trains_embedding = stage.train_embedding if stage.train_embedding is not None else (
-            cfg.substrate.kind == "trainable")
+        trains_embedding = (
+            stage.train_embedding if stage.train_embedding is not None else (cfg.substrate.kind == "trainable")
+        )
         trained_blocks = depth if stage.trains_old_blocks or k == 0 else depth - old
         trainable = head + trained_blocks * block + (embedding if trains_embedding else 0)
         params = embedding + head + depth * block
@@ -96,4 +97,5 @@ def check_fits(cfg: RunConfig, dist_info) -> None:
         f"{need.weights / GiB:,.1f} GiB, gradients and AdamW {need.optimizer / GiB:,.1f} GiB, activations "
         f"{need.activations / GiB:,.1f} GiB{f' x {dist_info.world} processes' if on_cpu and dist_info.world > 1 else ''})"
         f" but only {free / GiB:,.1f} GiB is {where}; make model.d_model, the depth, train.batch_size or "
-        "model.context smaller (or raise train.grad_accum), or pass --ignore-memory-check")
+        "model.context smaller (or raise train.grad_accum), or pass --ignore-memory-check"
+    )

@@ -56,18 +56,40 @@ def stage_costs(cfg: RunConfig, gpus: int, gpu: Gpu, mfu: float) -> list[StageCo
     for k, (per_token, trainable) in enumerate(stage_shapes(cfg)):
         tokens = plan.steps_in(k) * plan.tokens_per_step
         flops = per_token * tokens
-        costs.append(StageCost(k + 1, plan.depths[k], trainable, tokens, flops,
-                               memory[k].total, flops / (gpus * gpu.bf16_flops * mfu)))
+        costs.append(
+            StageCost(
+                k + 1, plan.depths[k], trainable, tokens, flops, memory[k].total, flops / (gpus * gpu.bf16_flops * mfu)
+            )
+        )
     return costs
 
 
 def plan_rows(costs: list[StageCost], gpu: Gpu) -> list[list[str]]:
-    rows = [[str(c.stage), str(c.depth), f"{c.trainable / 1e6:,.1f}M", f"{c.tokens / 1e6:,.1f}M",
-             f"{c.flops / 1e15:,.2f}", f"{c.memory / GiB:,.1f}", "yes" if c.memory / GiB <= gpu.memory_gib else "NO",
-             _duration(c.seconds)] for c in costs]
-    rows.append(["all", "", "", f"{sum(c.tokens for c in costs) / 1e6:,.1f}M",
-                 f"{sum(c.flops for c in costs) / 1e15:,.2f}", f"{max(c.memory for c in costs) / GiB:,.1f}", "",
-                 _duration(sum(c.seconds for c in costs))])
+    rows = [
+        [
+            str(c.stage),
+            str(c.depth),
+            f"{c.trainable / 1e6:,.1f}M",
+            f"{c.tokens / 1e6:,.1f}M",
+            f"{c.flops / 1e15:,.2f}",
+            f"{c.memory / GiB:,.1f}",
+            "yes" if c.memory / GiB <= gpu.memory_gib else "NO",
+            _duration(c.seconds),
+        ]
+        for c in costs
+    ]
+    rows.append(
+        [
+            "all",
+            "",
+            "",
+            f"{sum(c.tokens for c in costs) / 1e6:,.1f}M",
+            f"{sum(c.flops for c in costs) / 1e15:,.2f}",
+            f"{max(c.memory for c in costs) / GiB:,.1f}",
+            "",
+            _duration(sum(c.seconds for c in costs)),
+        ]
+    )
     return rows
 
 

@@ -20,8 +20,15 @@ from growlm.train.inputs import RunInputs, resolve_inputs
 from growlm.train.rundir import RunDir
 
 # --set keys a resume may change: they steer logging, validation, checkpoints and threads, never the training.
-RESUME_SAFE = ("train.log_every", "train.eval_every", "train.eval_batches", "train.checkpoint_every",
-               "train.keep_checkpoints", "train.threads", "train.device")
+RESUME_SAFE = (
+    "train.log_every",
+    "train.eval_every",
+    "train.eval_batches",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "train.threads",
+    "train.device",
+)
 
 
 @dataclass
@@ -34,8 +41,9 @@ class GrowResult:
         return self.run.stage_model(stage or len(self.summaries))
 
 
-def run_config(config: str | Path | RunConfig | None, out: str | Path | None, overrides: list[str],
-               resume: bool) -> tuple[RunConfig, RunDir]:
+def run_config(
+    config: str | Path | RunConfig | None, out: str | Path | None, overrides: list[str], resume: bool
+) -> tuple[RunConfig, RunDir]:
     """The config to train with and its run directory; a resume reads the run's own config."""
     if resume:
         if not out:
@@ -44,13 +52,16 @@ def run_config(config: str | Path | RunConfig | None, out: str | Path | None, ov
         if not run.path.is_dir():
             raise GrowlmError(f"cannot resume {run.path}: no such folder; start the run without --resume")
         if not run.config_file.is_file():
-            raise GrowlmError(f"cannot resume {run.path}: it stopped before its header (config.resolved.toml) was "
-                              "written, so there is nothing to continue; start it over with --force")
+            raise GrowlmError(
+                f"cannot resume {run.path}: it stopped before its header (config.resolved.toml) was "
+                "written, so there is nothing to continue; start it over with --force"
+            )
         check_resume_overrides(overrides)
         cfg = run.read_config(overrides)
         if config is not None and to_toml(_as_config(config, [])) != run.config_file.read_text(encoding="utf-8"):
-            raise GrowlmError(f"{config} differs from the config of {run.path}; resume without a config, or "
-                              "start a new run")
+            raise GrowlmError(
+                f"{config} differs from the config of {run.path}; resume without a config, or start a new run"
+            )
         return cfg, run
     if config is None:
         raise GrowlmError("give a config, e.g. `growlm grow configs/demo.toml`")
@@ -63,16 +74,20 @@ def check_resume_overrides(overrides: list[str]) -> None:
     for assignment in overrides:
         key = assignment.partition("=")[0].strip()
         if key not in RESUME_SAFE:
-            raise GrowlmError(f"--resume --set {key}: a resumed run trains exactly as it started, so {key} cannot "
-                              f"change; only {', '.join(RESUME_SAFE)} can; start a new run to change it")
+            raise GrowlmError(
+                f"--resume --set {key}: a resumed run trains exactly as it started, so {key} cannot "
+                f"change; only {', '.join(RESUME_SAFE)} can; start a new run to change it"
+            )
 
 
 def _as_config(config: str | Path | RunConfig, overrides: list[str]) -> RunConfig:
     if isinstance(config, RunConfig):
         return load_config(None, overrides, base=config) if overrides else config
     if not overrides and not read_toml(config):
-        raise GrowlmError(f"config {config} is empty (it sets no key), so growlm would train its defaults (d_model "
-                          "256 on Shakespeare); give a config (see configs/) or set what you mean with --set")
+        raise GrowlmError(
+            f"config {config} is empty (it sets no key), so growlm would train its defaults (d_model "
+            "256 on Shakespeare); give a config (see configs/) or set what you mean with --set"
+        )
     return load_config(config, overrides)
 
 
@@ -86,8 +101,10 @@ def fresh_run_dir(run: RunDir, force: bool) -> None:
     """Refuse an output that is not free (a run there needs --resume or --force; --force replaces only what
     growlm made); io.check_replaceable holds the rule."""
     if run.config_file.is_file() and not force:
-        raise GrowlmError(f"run directory {run.path} exists; pass --resume to continue it, --force to replace it, "
-                          "or choose another --out")
+        raise GrowlmError(
+            f"run directory {run.path} exists; pass --resume to continue it, --force to replace it, "
+            "or choose another --out"
+        )
     check_replaceable(run.path, force)
 
 
@@ -134,8 +151,14 @@ def run_precision(cfg: RunConfig, run: RunDir, d: Dist, resume: bool) -> Precisi
     return precision
 
 
-def grow(config: str | Path | RunConfig | None = None, out: str | Path | None = None, overrides: list[str] = (),
-         resume: bool = False, force: bool = False, check_memory: bool = True) -> GrowResult:
+def grow(
+    config: str | Path | RunConfig | None = None,
+    out: str | Path | None = None,
+    overrides: list[str] = (),
+    resume: bool = False,
+    force: bool = False,
+    check_memory: bool = True,
+) -> GrowResult:
     """Train a run by its growth plan (monolithic baselines are one-stage plans); see the module docstring."""
     from growlm.train.memory import check_fits
     from growlm.train.trainer import Trainer

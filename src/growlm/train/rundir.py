@@ -42,8 +42,9 @@ def _read_json(file: Path):
     try:
         return json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise GrowlmError(f"{file} is damaged ({type(err).__name__}); restore it, or start the run over with "
-                          "--force") from None
+        raise GrowlmError(
+            f"{file} is damaged ({type(err).__name__}); restore it, or start the run over with --force"
+        ) from None
 
 
 class RunDir:
@@ -84,8 +85,9 @@ class RunDir:
         """(stage number, model folder) for every exported stage, by stage."""
         if not self.stages.is_dir():
             return []
-        return sorted((int(p.name), p / "model") for p in self.stages.iterdir()
-                      if p.name.isdigit() and (p / "model").is_dir())
+        return sorted(
+            (int(p.name), p / "model") for p in self.stages.iterdir() if p.name.isdigit() and (p / "model").is_dir()
+        )
 
     def read_summaries(self) -> list[dict]:
         return _read_json(self.summary_file) if self.summary_file.is_file() else []
@@ -110,25 +112,30 @@ class RunDir:
     def write_header(self, cfg: RunConfig, inputs, precision) -> None:
         text = to_toml(cfg)
         atomic_write_text(self.config_file, text)
-        atomic_write_json(self.manifest_file, {
-            "growlm_version": growlm.__version__,
-            "git_commit": git_commit(),
-            "config_sha256": sha256_bytes(text.encode()),
-            "hashes": inputs.hashes(),
-            "substrate_manifest": inputs.substrate.manifest if inputs.substrate is not None else None,
-            "tokenizer_path": str(Path(cfg.tokenizer.path).resolve()) if cfg.tokenizer.path else "tokenizer",
-            "shards_path": str(inputs.shards.resolve()),
-            "machine": machine(),
-            "precision": precision.to_json(),
-        })
+        atomic_write_json(
+            self.manifest_file,
+            {
+                "growlm_version": growlm.__version__,
+                "git_commit": git_commit(),
+                "config_sha256": sha256_bytes(text.encode()),
+                "hashes": inputs.hashes(),
+                "substrate_manifest": inputs.substrate.manifest if inputs.substrate is not None else None,
+                "tokenizer_path": str(Path(cfg.tokenizer.path).resolve()) if cfg.tokenizer.path else "tokenizer",
+                "shards_path": str(inputs.shards.resolve()),
+                "machine": machine(),
+                "precision": precision.to_json(),
+            },
+        )
 
     def check_resume(self, inputs) -> None:
         manifest = self.read_manifest()
         for key, value in inputs.hashes().items():
             if manifest["hashes"].get(key) != value:
-                raise GrowlmError(f"cannot resume {self.path}: the {key} hash differs from the run's manifest "
-                                  f"({str(manifest['hashes'].get(key))[:12]} vs {str(value)[:12]}); resume with the "
-                                  "run's own inputs or start a new run")
+                raise GrowlmError(
+                    f"cannot resume {self.path}: the {key} hash differs from the run's manifest "
+                    f"({str(manifest['hashes'].get(key))[:12]} vs {str(value)[:12]}); resume with the "
+                    "run's own inputs or start a new run"
+                )
 
     # ---- one writer, resumes, leftovers of a killed process ------------------------------------------------
     def acquire(self) -> IO:
@@ -143,12 +150,13 @@ class RunDir:
             lock.seek(0)
             holder = lock.read().strip() or "another process"
             lock.close()
-            raise GrowlmError(f"run directory {self.path} is being written by {holder}; wait for it to end (or stop "
-                              "it), then --resume; or choose another --out") from None
+            raise GrowlmError(
+                f"run directory {self.path} is being written by {holder}; wait for it to end (or stop "
+                "it), then --resume; or choose another --out"
+            ) from None
         lock.seek(0)
         lock.truncate()
-        lock.write(f"pid {os.getpid()} on host {socket.gethostname()} since "
-                   f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")
+        lock.write(f"pid {os.getpid()} on host {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")
         lock.flush()
         return lock
 
@@ -161,11 +169,18 @@ class RunDir:
             elif p.exists():
                 p.unlink()
         if found:
-            print(f"growlm: removed {len(found)} temporary file(s) left in {self.path} by an interrupted run",
-                  file=sys.stderr)
+            print(
+                f"growlm: removed {len(found)} temporary file(s) left in {self.path} by an interrupted run",
+                file=sys.stderr,
+            )
 
     def record_resume(self, overrides: list[str], checkpoint: str | None) -> None:
-        row = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "overrides": list(overrides), "checkpoint": checkpoint,
-               "pid": os.getpid(), "host": socket.gethostname()}
+        row = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "overrides": list(overrides),
+            "checkpoint": checkpoint,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+        }
         with open(self.resumes, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")

@@ -16,8 +16,15 @@ from growlm.train.loss import Workspace, lm_head_loss
 
 
 class LossModel(torch.nn.Module):
-    def __init__(self, lm: torch.nn.Module, no_grad_blocks: int, ce_chunk: int, bf16: bool, compile: bool = False,
-                 compile_blocks: bool = False):
+    def __init__(
+        self,
+        lm: torch.nn.Module,
+        no_grad_blocks: int,
+        ce_chunk: int,
+        bf16: bool,
+        compile: bool = False,
+        compile_blocks: bool = False,
+    ):
         super().__init__()
         self.lm = lm
         self.no_grad_blocks = no_grad_blocks
@@ -36,8 +43,15 @@ class LossModel(torch.nn.Module):
         """batch: [B, T+1] token ids; returns the mean next-token loss over B x T positions."""
         inputs, targets = batch[:, :-1], batch[:, 1:]
         head = base_model(self.lm).lm_head
-        return lm_head_loss(self.hidden_states(inputs).float(), head.weight, targets, self.ce_chunk, self.bf16,
-                            self.compile, self.workspace)
+        return lm_head_loss(
+            self.hidden_states(inputs).float(),
+            head.weight,
+            targets,
+            self.ce_chunk,
+            self.bf16,
+            self.compile,
+            self.workspace,
+        )
 
     def hidden_states(self, inputs: torch.Tensor) -> torch.Tensor:
         """The final norm's output for inputs [B, T]: what the LM head reads."""

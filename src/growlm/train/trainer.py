@@ -19,10 +19,10 @@ from tqdm import tqdm
 from growlm.config import RunConfig
 from growlm.errors import GrowlmError
 from growlm.io import atomic_write_json, fault
-from growlm.precision import Precision
 from growlm.model.folder import write_model
 from growlm.model.growth import grow
 from growlm.model.llama import base_model, build_model, count_params
+from growlm.precision import Precision
 from growlm.train import checkpoint as ckpt
 from growlm.train.dist import Dist
 from growlm.train.flops import flops_per_token, measured_peak_flops
@@ -47,8 +47,7 @@ class Stage:
         self.k, self.depth, self.steps = k, trainer.plan.depths[k], trainer.plan.steps_in(k)
         self.model, no_grad_blocks, self.rank = trainer.plan.setup_stage(model, k)
         self.opt = trainer.optimizer(self.model, k)
-        self.loss_model = LossModel(self.model, no_grad_blocks, t.ce_chunk, trainer.bf16, t.compile,
-                                    t.compile_blocks)
+        self.loss_model = LossModel(self.model, no_grad_blocks, t.ce_chunk, trainer.bf16, t.compile, t.compile_blocks)
         self.forward = self.loss_model
         if trainer.d.world > 1:
             self.forward = torch.nn.parallel.DistributedDataParallel(self.loss_model)
@@ -66,10 +65,13 @@ class Trainer:
         t = cfg.train
         per_rank = t.batch_size // (dist_info.world * t.grad_accum)
         if per_rank * dist_info.world * t.grad_accum != t.batch_size:
-            raise GrowlmError(f"train.batch_size={t.batch_size} must be divisible by train.grad_accum={t.grad_accum} "
-                              f"x {dist_info.world} processes")
-        self.train_data = TokenWindows(inputs.shards, "train", cfg.model.context, per_rank, t.seed,
-                                       rank=dist_info.rank, world_size=dist_info.world)
+            raise GrowlmError(
+                f"train.batch_size={t.batch_size} must be divisible by train.grad_accum={t.grad_accum} "
+                f"x {dist_info.world} processes"
+            )
+        self.train_data = TokenWindows(
+            inputs.shards, "train", cfg.model.context, per_rank, t.seed, rank=dist_info.rank, world_size=dist_info.world
+        )
         self.val_data = TokenWindows(inputs.shards, "val", cfg.model.context, per_rank, t.seed)
         if self.train_data.tokenizer_sha256 != inputs.tokenizer.sha256:
             raise GrowlmError(f"shards {inputs.shards} were made with another tokenizer; prepare them again")
@@ -91,16 +93,23 @@ class Trainer:
         params = [p for p in model.parameters() if p.requires_grad]
         scale, old = self.plan.old_blocks_lr_scale(k), set()
         if 0 < scale < 1:
-            old = {id(p) for block in base_model(model).model.layers[: self.plan.depths[k - 1]]
-                   for p in block.parameters()}
+            old = {
+                id(p) for block in base_model(model).model.layers[: self.plan.depths[k - 1]] for p in block.parameters()
+            }
         groups = []
-        for lr_scale, members in ((1.0, [p for p in params if id(p) not in old]),
-                                  (scale, [p for p in params if id(p) in old])):
+        for lr_scale, members in (
+            (1.0, [p for p in params if id(p) not in old]),
+            (scale, [p for p in params if id(p) in old]),
+        ):
             if members or lr_scale == 1.0:
-                groups += [{"params": [p for p in members if p.ndim >= 2], "weight_decay": t.weight_decay,
-                            "lr_scale": lr_scale},
-                           {"params": [p for p in members if p.ndim < 2], "weight_decay": 0.0,
-                            "lr_scale": lr_scale}]
+                groups += [
+                    {
+                        "params": [p for p in members if p.ndim >= 2],
+                        "weight_decay": t.weight_decay,
+                        "lr_scale": lr_scale,
+                    },
+                    {"params": [p for p in members if p.ndim < 2], "weight_decay": 0.0, "lr_scale": lr_scale},
+                ]
         return torch.optim.AdamW(groups, lr=self.plan.stage_lr(k), betas=(t.beta1, t.beta2), foreach=True)
 
     # ---- the run ----------------------------------------------------------------------------------------
@@ -130,15 +139,15 @@ class Trainer:
         for k in range(start_k, len(self.plan.stages)):
             if resumed_mid_stage is None:
                 grow(model, self.plan.stages[k].add_blocks, self.cfg.growth.init)
-            model = self.run_stage(model, k, start_step if k == start_k else 0, counters, resumed_mid_stage,
-                                   summaries)
+            model = self.run_stage(model, k, start_step if k == start_k else 0, counters, resumed_mid_stage, summaries)
             resumed_mid_stage = None
             fault("stage")
         self.metrics.close()
         return summaries
 
-    def run_stage(self, model, k: int, start_step: int, counters: dict, resume_from: Path | None,
-                  summaries: list[dict]):
+    def run_stage(
+        self, model, k: int, start_step: int, counters: dict, resume_from: Path | None, summaries: list[dict]
+    ):
         """Train stage k, then export its model and summary, and only then record the stage-end checkpoint:
         a run stopped at any moment before that resumes into the stage and exports it again."""
         stage = Stage(self, model, k)
@@ -152,12 +161,24 @@ class Trainer:
         self._train_steps(stage, start_step, counters)
         val = self._validate(stage, counters)
         if frozen_tensor_hashes(stage.model) != frozen_before:
-            raise GrowlmError(f"stage {k + 1}: a frozen tensor changed during training; this is a bug, please report it")
+            raise GrowlmError(
+                f"stage {k + 1}: a frozen tensor changed during training; this is a bug, please report it"
+            )
         model = merge_lora(stage.model) if stage.rank else stage.model
-        summary = {"stage": k + 1, "depth": stage.depth, "add_blocks": self.plan.stages[k].add_blocks,
-                   "lora_rank": stage.rank, "trainable_params": stage.trainable, "total_params": stage.total,
-                   "tokens": counters["tokens"], "flops": counters["flops"], "val_loss_at_start": at_start,
-                   "val_loss": val, "wall_s": time.perf_counter() - wall_start, "frozen_tensors": len(frozen_before)}
+        summary = {
+            "stage": k + 1,
+            "depth": stage.depth,
+            "add_blocks": self.plan.stages[k].add_blocks,
+            "lora_rank": stage.rank,
+            "trainable_params": stage.trainable,
+            "total_params": stage.total,
+            "tokens": counters["tokens"],
+            "flops": counters["flops"],
+            "val_loss_at_start": at_start,
+            "val_loss": val,
+            "wall_s": time.perf_counter() - wall_start,
+            "frozen_tensors": len(frozen_before),
+        }
         self._export(model, k, summary, frozen_before)
         summaries.append(summary)
         if self.d.main:
@@ -168,29 +189,48 @@ class Trainer:
 
     def _announce(self, stage: Stage, counters: dict) -> None:
         k, n_stages = stage.k, len(self.plan.stages)
-        self.metrics.log({"kind": "stage_start", "stage": k + 1, "depth": stage.depth,
-                          "step": counters["global_step"], "trainable_params": stage.trainable,
-                          "total_params": stage.total, "lora_rank": stage.rank, "budget": self.plan.budget,
-                          "flops_per_token": stage.fpt.total, "steps": stage.steps})
+        self.metrics.log(
+            {
+                "kind": "stage_start",
+                "stage": k + 1,
+                "depth": stage.depth,
+                "step": counters["global_step"],
+                "trainable_params": stage.trainable,
+                "total_params": stage.total,
+                "lora_rank": stage.rank,
+                "budget": self.plan.budget,
+                "flops_per_token": stage.fpt.total,
+                "steps": stage.steps,
+            }
+        )
         if self.d.main:
-            tqdm.write(f"stage {k + 1}/{n_stages}: depth {stage.depth}, {self.plan.stages[k].add_blocks} new "
-                       f"block(s), trainable {stage.trainable:,} of {stage.total:,} params"
-                       + (f", LoRA rank {stage.rank}" if stage.rank else ""))
+            tqdm.write(
+                f"stage {k + 1}/{n_stages}: depth {stage.depth}, {self.plan.stages[k].add_blocks} new "
+                f"block(s), trainable {stage.trainable:,} of {stage.total:,} params"
+                + (f", LoRA rank {stage.rank}" if stage.rank else "")
+            )
 
     # ---- steps ------------------------------------------------------------------------------------------
     def _train_steps(self, stage: Stage, start_step: int, counters: dict) -> None:
         t, k = self.cfg.train, stage.k
-        bar = tqdm(total=stage.steps, initial=start_step, desc=f"stage {k + 1}/{len(self.plan.stages)} depth "
-                   f"{stage.depth}", disable=not self.d.main, dynamic_ncols=True)
+        bar = tqdm(
+            total=stage.steps,
+            initial=start_step,
+            desc=f"stage {k + 1}/{len(self.plan.stages)} depth {stage.depth}",
+            disable=not self.d.main,
+            dynamic_ncols=True,
+        )
         clock = {"tick": time.perf_counter(), "start": time.perf_counter(), "from": start_step}
         for s in range(start_step, stage.steps):
             lr = self.plan.lr(k, s)
             loss_value = self._step(stage, lr, counters)
             if not math.isfinite(loss_value):
                 last = ckpt.latest_checkpoint(self.run.checkpoints)
-                raise TrainingDiverged(f"loss became {loss_value} at stage {k + 1} step {s} (global step "
-                                       f"{counters['global_step'] - 1}); kept the last good checkpoint "
-                                       f"{last or '(none yet)'}; lower train.lr or use train.precision = 'fp32'")
+                raise TrainingDiverged(
+                    f"loss became {loss_value} at stage {k + 1} step {s} (global step "
+                    f"{counters['global_step'] - 1}); kept the last good checkpoint "
+                    f"{last or '(none yet)'}; lower train.lr or use train.precision = 'fp32'"
+                )
             bar.update(1)
             done = s + 1
             if done % t.log_every == 0 or done == stage.steps:
@@ -232,18 +272,31 @@ class Trainer:
             return batch
         return batch.pin_memory().to(self.d.device, non_blocking=True)
 
-    def _log_train(self, stage: Stage, done: int, loss_value: float, lr: float, counters: dict, clock: dict,
-                   bar) -> None:
+    def _log_train(
+        self, stage: Stage, done: int, loss_value: float, lr: float, counters: dict, clock: dict, bar
+    ) -> None:
         now = time.perf_counter()
         n = (done - clock["from"]) % self.cfg.train.log_every or self.cfg.train.log_every
         tps = n * self.plan.tokens_per_step / (now - clock["tick"])
         clock["tick"] = now
         mfu = tps * stage.fpt.total / self.peak_flops
         bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tps:,.0f}", mfu=f"{mfu:.1%}")
-        self.metrics.log({"kind": "train", "stage": stage.k + 1, "depth": stage.depth, "step": counters["global_step"],
-                          "stage_step": done, "loss": loss_value, "lr": lr, "tokens": counters["tokens"],
-                          "flops": counters["flops"], "tokens_per_s": tps, "mfu": mfu,
-                          "wall": now - clock["start"]})
+        self.metrics.log(
+            {
+                "kind": "train",
+                "stage": stage.k + 1,
+                "depth": stage.depth,
+                "step": counters["global_step"],
+                "stage_step": done,
+                "loss": loss_value,
+                "lr": lr,
+                "tokens": counters["tokens"],
+                "flops": counters["flops"],
+                "tokens_per_s": tps,
+                "mfu": mfu,
+                "wall": now - clock["start"],
+            }
+        )
 
     # ---- validation, checkpoints, export ----------------------------------------------------------------
     @torch.no_grad()
@@ -254,9 +307,18 @@ class Trainer:
 
     def _validate(self, stage: Stage, counters: dict, at_start: bool = False) -> float:
         val = self.val_loss(stage.loss_model)
-        self.metrics.log({"kind": "val", "stage": stage.k + 1, "depth": stage.depth, "step": counters["global_step"],
-                          "tokens": counters["tokens"], "flops": counters["flops"], "val_loss": val,
-                          **({"at_stage_start": True} if at_start else {})})
+        self.metrics.log(
+            {
+                "kind": "val",
+                "stage": stage.k + 1,
+                "depth": stage.depth,
+                "step": counters["global_step"],
+                "tokens": counters["tokens"],
+                "flops": counters["flops"],
+                "val_loss": val,
+                **({"at_stage_start": True} if at_start else {}),
+            }
+        )
         return val
 
     def _val_at_start(self, stage: Stage, counters: dict, start_step: int) -> float | None:
@@ -283,4 +345,3 @@ class Trainer:
         meta = {**stage_meta(self.cfg, self.inputs.hashes()["substrate"], k), "training": summary}
         atomic_write_json(self.run.frozen_hashes_file(k + 1), frozen)
         write_model(model, self.inputs.tokenizer, self.run.stage_model(k + 1), meta, fault_point="export")
-
