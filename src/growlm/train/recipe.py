@@ -6,7 +6,6 @@ Under torchrun every process calls it; only rank 0 writes the run directory.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,10 +143,10 @@ def run_precision(cfg: RunConfig, run: RunDir, d: Dist, resume: bool) -> Precisi
     else:  # a new run, or one started before growlm recorded its precision ("bf16" or "fp32" then)
         precision = d.from_main(choose(cfg.train.precision, d.device))
         note, slow = "", precision.warning()
-    if d.main:
-        print(precision.describe() + note, file=sys.stderr)
+    if d.main:  # on stdout with the stage lines: stderr stays one line when the run then fails
+        print(precision.describe() + note)
         if slow:
-            print(slow, file=sys.stderr)
+            print(slow)
     return precision
 
 
