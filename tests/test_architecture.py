@@ -2,7 +2,11 @@
 imports included, so no package-level cycle can hide behind a lazy import), short files, short functions."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 import growlm
 
@@ -109,3 +113,12 @@ def test_registries_are_what_config_validation_reads():
             assert "must be one of" in str(err)
         else:
             raise AssertionError("an unregistered name passed validation")
+
+
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
+def test_the_tree_is_ruff_clean(command):
+    """`make lint`: ruff's lint and format checks (pyproject.toml [tool.ruff]) pass on the whole tree."""
+    out = subprocess.run(
+        [sys.executable, "-m", "ruff", *command, "."], cwd=PACKAGE.parents[1], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-1000:]

@@ -4,7 +4,8 @@ and the device a model runs on for inference.
 decode() feeds a batch of equal-length prompts (no padding, so every token keeps its position), keeps the model's
 cache, lets a callable choose every row's next token from the last logits, and feeds the chosen tokens back. A row
 finishes at end-of-text (not kept), at its cap, or when `stopped` says so; a finished row still rides along in the
-batch (its tokens are ignored) until every row has finished. Only the model call of docs/ARCHITECTURE.md (Contracts) is used.
+batch (its tokens are ignored) until every row has finished. Only the model call of docs/ARCHITECTURE.md (Contracts)
+is used.
 """
 
 from __future__ import annotations

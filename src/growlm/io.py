@@ -134,40 +134,14 @@ MARKERS = {
     "substrate.json": "substrate report",
 }
 # What growlm writes into a run directory (growlm.train.rundir) and a study folder (growlm.study).
-RUN_ENTRIES = {
-    "config.resolved.toml",
-    "manifest.json",
-    "metrics.jsonl",
-    "resumes.jsonl",
-    "tensorboard",
-    "checkpoints",
-    "tokenizer",
-    "data",
-    "substrate",
-    "stages",
-    "eval_by_depth.json",
-    "eval_by_depth.csv",
-    "eval_by_depth.png",
-    "eval_by_depth_paper.json",
-    "eval_by_depth_paper.csv",
-    "eval_by_depth_paper.png",
-    "report.html",
-    "report.md",
-}
-STUDY_ENTRIES = {
-    "study.json",
-    "inputs",
-    "inputs-binary",
-    "heldout",
-    "runs",
-    "configs",
-    "composed",
-    "tables",
-    "tables.md",
-    "plots",
-    "report.html",
-    "report.md",
-}
+RUN_ENTRIES = set(
+    "config.resolved.toml manifest.json metrics.jsonl resumes.jsonl tensorboard checkpoints tokenizer "
+    "data substrate stages eval_by_depth.json eval_by_depth.csv eval_by_depth.png "
+    "eval_by_depth_paper.json eval_by_depth_paper.csv eval_by_depth_paper.png report.html report.md".split()
+)
+STUDY_ENTRIES = set(
+    "study.json inputs inputs-binary heldout runs configs composed tables tables.md plots report.html report.md".split()
+)
 # Markers with common names (a `datasets` folder has a state.json too) count only in a folder holding nothing but
 # what growlm puts there, and a checkpoint's state.json only with growlm's keys.
 MARKED_ENTRIES = {

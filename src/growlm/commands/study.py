@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "name",
         choices=list(STUDIES),
         help="depth: growth series by depth; nine-layer: constructive vs "
-        "monolithic; compose: two experts and their compositions (logit/probability averaging, posterior, fixed-share); "
+        "monolithic; compose: two experts and their compositions (logit/probability averaging, posterior, "
+        "fixed-share); "
         "growth-operators: ways to grow to nine blocks against monolithic at equal FLOPs",
     )
     p.add_argument(

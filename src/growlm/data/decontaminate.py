@@ -5,7 +5,8 @@ Normalised words: the text is NFKC-normalised and case-folded; a word is a maxim
 bopomofo or hangul syllable is a word of its own, since those scripts do not put spaces between words.
 An n-gram is n consecutive normalised words. A document overlaps an item when they share an n-gram; an item with
 fewer than n words overlaps a document that contains all of its words in order (exact match); an item of fewer
-than MIN_EXACT words is too generic to check ("the answer is no") and is counted as too short. Documents are decoded from the shards with the
+than MIN_EXACT words is too generic to check ("the answer is no") and is counted as too short. Documents are decoded
+from the shards with the
 tokenizer stored next to them, so what is checked is exactly what training sees.
 """
 

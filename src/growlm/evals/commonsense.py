@@ -14,7 +14,8 @@ boolq, hellaswag_olmes, piqa_olmes, sciq_olmes and csqa_olmes are OLMES's rc for
 ships it, 0-shot or --shots 5 with OLMES's fixed examples. BoolQ's prompt is lm-eval's super_glue boolq
 ("{passage}\\nQuestion: {question}?\\nAnswer:", 3,270 items, choices " no", " yes"). The others differ
 from lm-eval: OLMES's HellaSwag text differs from lm-eval's preprocess in 3,073 of 10,042 items (mostly "." where
-lm-eval leaves ".." before a "[title]"), PIQA says "Goal:", SciQ omits the support passage, CommonsenseQA is scored on the full
+lm-eval leaves ".." before a "[title]"), PIQA says "Goal:", SciQ omits the support passage, CommonsenseQA is scored
+on the full
 answer texts.
 Paper protocol (CommonsenseQA and BoolQ, as the author ran them): CommonsenseQA like ARC with 2 tokens; BoolQ
 "Context: {passage}\\nQuestion: {question}\\nAnswer (True/False):", 1 token, T or F.

@@ -9,7 +9,8 @@ Adding a task: write evals/<name>.py with a runner
 
 (and a run_paper of the same signature if the paper protocol covers the task), then add one TaskSpec to TASKS
 below. Every runner takes exactly (model, tokenizer, ctx); tests/test_evals_tasks.py checks it.
-- model, tokenizer: as evaluate() loads them; call the model only as docs/ARCHITECTURE.md (Contracts) says (harness.py scores
+- model, tokenizer: as evaluate() loads them; call the model only as docs/ARCHITECTURE.md (Contracts) says
+  (harness.py scores
   log-likelihoods, decoding.py generates).
 - ctx (EvalContext, settings.py): ctx.task, the registry name (one module may serve several entries, e.g.
   arc_easy and arc_challenge); ctx.split, already checked against TaskSpec.splits; ctx.settings, the EvalSettings

@@ -14,7 +14,8 @@ variant's validation loss at common FLOP budgets with the paired difference to m
 the LR sweep; validation loss against cumulative FLOPs with ± sd bands over seeds.
 
 Budgets: cpu trains 110,592 tokens per run (3 x 18 steps of 4 windows of 512 tokens in the constructive plans, a
-window that holds most benchmark prompts; validation every 6 steps) with 5 seeds, scored on MMLU (10 questions per subject), ARC-Easy and ARC-Challenge (200 each) and
+window that holds most benchmark prompts; validation every 6 steps) with 5 seeds, scored on MMLU (10 questions per
+subject), ARC-Easy and ARC-Challenge (200 each) and
 BoolQ (100); paper trains 900M tokens per run at d_model 1024 and scores the full sets (point data.sources at a
 large corpus with --set: Shakespeare is ~2M tokens).
 """
@@ -187,21 +188,25 @@ def describe(opts: StudyOptions, reference: RunConfig, clean: dict) -> str:
     )
 
 
+def final_scores(arm, scale) -> dict:
+    """Each (task, metric) of the final models, over seeds."""
+    per_seed = [evaluate_stages(spec, scale.plan, [spec.n_stages]) for spec in arm.runs]
+    return {(t, m): s for (t, m, subject, _), s in over_seeds(per_seed).items() if subject is None}
+
+
+def final_bpb(spec, texts, documents: int):
+    """Bits per byte of a run's final model on the validation text and each held-out domain."""
+    return bits_per_byte(spec.final_model, spec.final_model.parent / "eval", texts, documents, spec.label)
+
+
 def run(opts: StudyOptions) -> Path:
     scale = SCALES[opts.scale]
     configs = {v.name: variant_config(v, opts.scale, opts.sets) for v in VARIANTS}
     arms = train_variants(opts, configs)
     texts = domain_texts(opts.root / "heldout", HELDOUT_SOURCES, BPB_DOCUMENTS[opts.scale])
-    scores, bpb = {}, {}
-    for v in VARIANTS:
-        per_seed = [evaluate_stages(spec, scale.plan, [spec.n_stages]) for spec in arms[v.name].runs]
-        scores[v.name] = {(t, m): s for (t, m, subject, _), s in over_seeds(per_seed).items() if subject is None}
-        bpb[v.name] = [
-            bits_per_byte(
-                spec.final_model, spec.final_model.parent / "eval", texts, BPB_DOCUMENTS[opts.scale], spec.label
-            )
-            for spec in arms[v.name].runs
-        ]
+    scores = {v.name: final_scores(arms[v.name], scale) for v in VARIANTS}
+    documents = BPB_DOCUMENTS[opts.scale]
+    bpb = {v.name: [final_bpb(spec, texts, documents) for spec in arms[v.name].runs] for v in VARIANTS}
     first = arms[VARIANTS[0].name].runs[0]  # items, window and tokenizer are the same for every model
     rows_by_key = {
         (r["task"], r["metric"]): r
@@ -231,8 +236,8 @@ def run(opts: StudyOptions) -> Path:
         f"{'mean ± sd over seeds' if opts.seeds > 1 else 'one seed'}. Scores of the final models: "
         f"{seed_note(opts.seeds)}; bpb: bits per UTF-8 byte on the first {BPB_DOCUMENTS[opts.scale]} validation "
         f"documents and on {BPB_DOCUMENTS[opts.scale]} documents (first 4,000 characters each) of each other English "
-        "source, mean ± sd over seeds; majority: always the most frequent gold answer; cut: share of scored prompts cut "
-        "to fit the window; skipped: items whose answer alone does not fit. FLOPs count what each stage computes "
+        "source, mean ± sd over seeds; majority: always the most frequent gold answer; cut: share of scored prompts "
+        "cut to fit the window; skipped: items whose answer alone does not fit. FLOPs count what each stage computes "
         f"(frozen blocks forward only). LR: each variant's peak rate, chosen from "
         f"{', '.join(f'{lr:g}' for lr in scale.lrs)} on seed 0's final validation loss; every stage warms up over "
         "the same tokens; each stage starts a fresh AdamW.",

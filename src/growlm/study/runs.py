@@ -1,7 +1,8 @@
 """The runs of a study: configs built from a repo config plus overrides, shared inputs, train / resume / reuse.
 
 Every run is trained by the grow recipe (growlm.train.recipe, in this process) from the exact config the study
-wrote to STUDY/configs/. A run whose last stage has been exported is complete and reused; one with a checkpoint is resumed
+wrote to STUDY/configs/. A run whose last stage has been exported is complete and reused; one with a checkpoint is
+resumed
 with --resume; anything else starts from scratch. A run made with another config (another --scale or --set) is
 refused rather than silently mixed into the study.
 """

@@ -92,10 +92,11 @@ def check_fits(cfg: RunConfig, dist_info) -> None:
     free, where = available_bytes(dist_info.device)
     if free is None or total <= free:
         return
+    per_process = f" x {dist_info.world} processes" if on_cpu and dist_info.world > 1 else ""
     raise GrowlmError(
         f"the run needs about {total / GiB:,.1f} GiB ({need.params / 1e6:,.0f}M parameters: weights "
         f"{need.weights / GiB:,.1f} GiB, gradients and AdamW {need.optimizer / GiB:,.1f} GiB, activations "
-        f"{need.activations / GiB:,.1f} GiB{f' x {dist_info.world} processes' if on_cpu and dist_info.world > 1 else ''})"
+        f"{need.activations / GiB:,.1f} GiB{per_process})"
         f" but only {free / GiB:,.1f} GiB is {where}; make model.d_model, the depth, train.batch_size or "
         "model.context smaller (or raise train.grad_accum), or pass --ignore-memory-check"
     )
