@@ -274,7 +274,7 @@ def test_posterior_mode_and_switch_rate_are_recorded_and_loaded(experts, tmp_pat
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--switch-rate", "0.1"], "posterior only"),
+        (["--switch-rate", "0.1"], "posterior mode only"),
         (["--mode", "posterior", "--switch-rate", "1"], "must be in [0, 1)"),
     ],
 )
@@ -315,3 +315,36 @@ def test_cli_starts_without_torch():
 
     code = "import sys, growlm.cli; growlm.cli.build_parser(); print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_a_request_is_checked_once_and_before_calibration(experts, tmp_path, monkeypatch):
+    """composition/folder.compose owns the checks: the API passes through, the experts are hashed once per call,
+    and a bad request fails before calibration (which loads every expert) starts."""
+    from growlm import api
+    from growlm.composition import folder
+
+    calls = []
+    monkeypatch.setattr(
+        folder, "check_experts", lambda paths, real=folder.check_experts: calls.append(1) or real(paths)
+    )
+    api.compose([str(e) for e in experts], tmp_path / "ok", "mean_logits", [1, 3])
+    assert len(calls) == 1
+
+    def calibrate_on_files(*args, **kwargs):
+        raise AssertionError("calibration ran before the request was checked")
+
+    monkeypatch.setattr("growlm.composition.calibrate.calibrate_on_files", calibrate_on_files)
+    for bad in ({"weights": [1, -1]}, {"switch_rate": 0.1}, {"mode": "median"}):
+        args = {"mode": "mean_logits", **bad}
+        with pytest.raises(GrowlmError):
+            api.compose([str(e) for e in experts], tmp_path / "bad", calibrate_on=[tmp_path / "text.txt"], **args)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_a_composition_file_with_an_unknown_mode_names_the_file(experts, tmp_path):
+    out = tmp_path / "c"
+    compose([str(e) for e in experts], out)
+    composition = json.loads((out / "composition.json").read_text())
+    atomic_write_json(out / "composition.json", {**composition, "mode": "median"})
+    with pytest.raises(GrowlmError, match=r"c: unknown composition mode 'median'.*upgrade growlm or recompose"):
+        load_composed(out)

@@ -92,3 +92,14 @@ def test_olmes_variants_keep_their_own_names():
     for name in ("hellaswag_olmes", "piqa_olmes", "sciq_olmes", "csqa_olmes", "boolq"):
         assert TASKS[name].splits == ("validation",)
     assert TASKS["sciq"].splits == ("test", "validation") and TASKS["csqa"].run_paper is not None
+
+
+def test_the_cli_help_lists_every_registered_task_with_its_splits(capsys, monkeypatch):
+    from growlm.cli import main
+
+    monkeypatch.setenv("COLUMNS", "1000")  # one line: argparse would break "zh-en" at its hyphen
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    shown = capsys.readouterr().out
+    for name, spec in TASKS.items():
+        assert (f"{name} ({'|'.join(spec.splits)})" if len(spec.splits) > 1 else f" {name}") in shown

@@ -84,22 +84,13 @@ def compose(
     mode: mean_logits (the paper), mean_probs, or posterior (each expert weighted by its posterior given the text
     so far; `weights` is then the prior and `switch_rate` the fixed-share rate, see docs/COMPOSITION.md)."""
     from growlm.composition.calibrate import calibrate_on_files
-    from growlm.composition.folder import check_experts, check_out_not_expert
     from growlm.composition.folder import compose as write_composition
-    from growlm.composition.mixing import normalize_weights
-    from growlm.composition.posterior import check_switch_rate
-    from growlm.errors import GrowlmError
-    from growlm.io import check_output
 
-    check_out_not_expert(out, experts)
-    check_output(out, force)
-    check_experts(experts)
-    normalize_weights(weights, len(experts))
-    if check_switch_rate(switch_rate) and mode != "posterior":
-        raise GrowlmError(f"--switch-rate applies to --mode posterior only, not {mode}; drop it or change the mode")
-    calibration = None
-    if calibrate_on:
-        calibration = calibrate_on_files(
+    def calibrate() -> dict:
+        return calibrate_on_files(
             experts, calibrate_on, weights, mode, calibrate_tokens, calibrate_steps, device_for(device), switch_rate
         )
-    return write_composition(experts, out, mode, weights, force, copy, calibration, switch_rate)
+
+    return write_composition(
+        experts, out, mode, weights, force, copy, switch_rate=switch_rate, calibrate=calibrate if calibrate_on else None
+    )

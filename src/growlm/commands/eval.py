@@ -8,11 +8,15 @@ from pathlib import Path
 from growlm.commands.args import add_device_option, positive_int
 from growlm.errors import GrowlmError
 
-TASK_HELP = (
-    "comma-separated NAME or NAME:SPLIT: mmlu, arc_easy, arc_challenge (test|validation), hellaswag, csqa, "
-    "piqa, boolq, sciq (test|validation), hellaswag_olmes, csqa_olmes, piqa_olmes, sciq_olmes, squad, "
-    "translation (all|en-ru|ru-en|en-zh|zh-en), perplexity"
-)
+
+class _TaskNames:
+    """The task list of --tasks' help, read from the task registry when help is shown (importing the registry
+    when the CLI starts would cost every verb about a second)."""
+
+    def __str__(self) -> str:
+        from growlm.evals.tasks import task_help
+
+        return task_help()
 
 
 def _task_file(text: str) -> tuple[str, Path]:
@@ -23,7 +27,8 @@ def _task_file(text: str) -> tuple[str, Path]:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tasks", required=True, help=TASK_HELP)
+    tasks = p.add_argument("--tasks", required=True, help="comma-separated NAME or NAME:SPLIT: %(task_names)s")
+    tasks.task_names = _TaskNames()
     p.add_argument("--shots", type=int, default=0, help="examples before each question (default 0)")
     p.add_argument("--limit", type=positive_int, help="first N items of each task (MMLU: of each subject)")
     p.add_argument(

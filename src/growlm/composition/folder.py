@@ -14,15 +14,14 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 
-from growlm.composition.mixing import MODES, ComposedModel, normalize_weights
-from growlm.composition.posterior import check_switch_rate
+from growlm.composition.mixing import ComposedModel, check_mode, normalize_weights
 from growlm.errors import GrowlmError
-from growlm.io import atomic_dir, atomic_write_json, sha256_dir, sha256_file
+from growlm.io import atomic_dir, atomic_write_json, check_output, sha256_dir, sha256_file
 from growlm.model.folder import (
     TOKENIZER_FILES,
     check_loadable,
@@ -114,21 +113,26 @@ def compose(
     copy: bool = False,
     calibration: dict[str, Any] | None = None,
     switch_rate: float = 0.0,
+    calibrate: Callable[[], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Write a composed model folder; returns its composition.json content.
+    """Write a composed model folder; returns its composition.json content. The one place a composition request
+    is checked (the API and the CLI pass through): mode and switch rate, --out, the experts, the weights, each once.
 
-    `calibration` (from growlm.composition.calibrate) is recorded as-is; its learned weights (and, in the posterior
-    mode, its switch rate) replace `weights` (and `switch_rate`).
+    `calibrate` (e.g. growlm.composition.calibrate.calibrate_on_files bound to its arguments) runs after the checks,
+    so bad input fails before it; its result, or a given `calibration`, is recorded as-is, and its learned weights
+    (and, in the posterior mode, its switch rate) replace `weights` (and `switch_rate`).
     """
-    if mode not in MODES:
-        raise GrowlmError(f"unknown --mode {mode!r}; use one of {', '.join(MODES)}")
-    switch_rate = check_switch_rate(calibration.get("switch_rate", switch_rate) if calibration else switch_rate)
-    if switch_rate and mode != "posterior":
-        raise GrowlmError(f"--switch-rate applies to --mode posterior only, not {mode}; drop it or change the mode")
+    switch_rate = check_mode(mode, switch_rate)
     paths = [Path(p) for p in expert_dirs]
     check_out_not_expert(out, paths)
+    check_output(out, force)
     manifests = check_experts(paths)
-    weights = normalize_weights(calibration["weights"] if calibration else weights, len(paths))
+    weights = normalize_weights(weights, len(paths))
+    if calibrate is not None:
+        calibration = calibrate()
+    if calibration:
+        weights = normalize_weights(calibration["weights"], len(paths))
+        switch_rate = check_mode(mode, calibration.get("switch_rate", switch_rate))
     out = Path(out)
     first = manifests[0]
     shared = {
@@ -220,13 +224,8 @@ def load_experts(paths: Sequence[str | Path], device: str | torch.device = "cpu"
 def load_composed(path: str | Path, device: str | torch.device = "cpu") -> ComposedModel:
     composition = read_composition(path)
     experts = load_experts(verified_expert_paths(path), device)
-    if composition.get("mode") not in MODES:
-        raise GrowlmError(
-            f"{path}: composition mode {composition.get('mode')!r} is not one of {', '.join(MODES)}; "
-            "upgrade growlm or recompose"
-        )
-    return (
-        ComposedModel(experts, composition["weights"], composition["mode"], composition.get("switch_rate", 0.0))
-        .to(device)
-        .eval()
-    )
+    try:
+        model = ComposedModel(experts, composition["weights"], composition["mode"], composition.get("switch_rate", 0.0))
+    except GrowlmError as err:
+        raise GrowlmError(f"{path}: {err}; upgrade growlm or recompose") from None
+    return model.to(device).eval()

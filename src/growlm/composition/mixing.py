@@ -31,6 +31,19 @@ MODES = ("mean_logits", "mean_probs", "posterior")
 STATIC_MODES = ("mean_logits", "mean_probs")
 
 
+def check_mode(mode: str, switch_rate: float) -> float:
+    """The one check of a composition's mode and switch rate (a model's, and a folder's before it is written);
+    returns the switch rate as a float."""
+    if mode not in MODES:
+        raise GrowlmError(f"unknown composition mode {mode!r}; use --mode {' | '.join(MODES)}")
+    rate = check_switch_rate(switch_rate)
+    if rate and mode != "posterior":
+        raise GrowlmError(
+            f"a switch rate (--switch-rate) applies to the posterior mode only, not {mode}; drop it or change the mode"
+        )
+    return rate
+
+
 def combine_logits(expert_logits: Sequence[torch.Tensor], weights: torch.Tensor, mode: str) -> torch.Tensor:
     """Weighted mean of logits, or log of the weighted mean of probabilities; weights sum to 1. Float32 out.
 
@@ -86,13 +99,9 @@ class ComposedModel(nn.Module):
         self, experts: Sequence[nn.Module], weights: Sequence[float] | None, mode: str, switch_rate: float = 0.0
     ):
         super().__init__()
-        if mode not in MODES:
-            raise GrowlmError(f"unknown composition mode {mode!r}; use one of {', '.join(MODES)}")
+        self.switch_rate = check_mode(mode, switch_rate)
         self.experts = nn.ModuleList(experts)
         self.mode = mode
-        self.switch_rate = check_switch_rate(switch_rate)
-        if switch_rate and mode != "posterior":
-            raise GrowlmError(f"a switch rate applies to the posterior mode only, not {mode!r}; drop --switch-rate")
         self.register_buffer("weights", torch.tensor(normalize_weights(weights, len(experts)), dtype=torch.float32))
         self.requires_grad_(False)
         configs = [e.config for e in experts]

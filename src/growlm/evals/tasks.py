@@ -78,6 +78,11 @@ TASKS: dict[str, TaskSpec] = {
 }
 
 
+def task_help() -> str:
+    """Every registered task for --tasks' help, with its splits where it has several (the first is the default)."""
+    return ", ".join(f"{n} ({'|'.join(s.splits)})" if len(s.splits) > 1 else n for n, s in TASKS.items())
+
+
 @dataclass(frozen=True)
 class TaskRun:
     label: str  # as requested, e.g. "arc_easy" or "arc_easy:validation"
