@@ -2,7 +2,7 @@ import tomllib
 
 import pytest
 
-from growlm.config import load_config, to_toml, validate_config
+from growlm.config import load_config, to_toml, validate_config, with_values
 from growlm.errors import GrowlmError
 
 
@@ -49,3 +49,16 @@ def test_every_shipped_config_validates():
     assert len(configs) >= 7
     for path in configs:
         load_config(path)
+
+
+def test_typed_values_make_the_same_config_as_the_same_set_strings():
+    base = validate_config({})
+    values = {"growth.stages.0.tokens": 4096, "train.lr": 1e-3, "data.sources": ["shakespeare", "fortunes-ru:2"]}
+    typed = with_values(base, values)
+    by_text = load_config(
+        None, ["growth.stages.0.tokens=4096", "train.lr=1e-3", "data.sources=['shakespeare', 'fortunes-ru:2']"]
+    )
+    assert typed.model_dump() == by_text.model_dump() and to_toml(typed) == to_toml(by_text)
+    assert typed.train.lr == 1e-3 and base.train.lr != 1e-3, "the base config is left alone"
+    with pytest.raises(GrowlmError, match="unknown key 'train.learning_rate'"):
+        with_values(base, {"train.learning_rate": 1e-3})

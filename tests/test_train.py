@@ -210,11 +210,10 @@ def test_old_blocks_are_trained_one_way_only(tiny_config, tmp_path, capsys):
 
 
 def test_warmup_tokens_give_every_stage_the_same_warmup(tiny_config):
-    from growlm.config import load_config
-    from growlm.study.runs import configure
+    from growlm.config import load_config, with_values
     from growlm.train.plan import Plan
 
-    cfg = configure(
+    cfg = with_values(
         load_config(tiny_config()),
         {
             "growth.stages.0.tokens": 64 * 40,

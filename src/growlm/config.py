@@ -185,9 +185,24 @@ def _parse_value(text: str) -> Any:
 
 
 def apply_override(data: dict, assignment: str) -> None:
+    """Apply one `--set KEY=VALUE` (VALUE read as a TOML value, else as a string) to raw config data."""
     key, sep, value = assignment.partition("=")
     if not sep or not key:
         raise GrowlmError(f"--set {assignment!r}: expected key=value, e.g. --set train.lr=1e-3")
+    set_path(data, key, _parse_value(value))
+
+
+def with_values(cfg: RunConfig, values: dict[str, Any], source: str = "config") -> RunConfig:
+    """`cfg` with Python values set at dotted keys (e.g. {"growth.stages.0.tokens": 4096}), validated: how code
+    (the studies, tests) derives configs, with no detour through text."""
+    raw = cfg.model_dump()
+    for key, value in values.items():
+        set_path(raw, key, value)
+    return validate_config(raw, source)
+
+
+def set_path(data: dict, key: str, value: Any) -> None:
+    """Set `value` at a dotted key of raw config data; list entries by index, one past the end appends."""
     node: Any = data
     parts = key.strip().split(".")
     for i, part in enumerate(parts[:-1]):
@@ -205,11 +220,11 @@ def apply_override(data: dict, assignment: str) -> None:
     if isinstance(node, list):
         idx = int(last) if last.isdigit() else -1
         if idx == len(node):
-            node.append(_parse_value(value))
+            node.append(value)
         else:
-            node[_index(node, last, key)] = _parse_value(value)
+            node[_index(node, last, key)] = value
     else:
-        node[last] = _parse_value(value)
+        node[last] = value
 
 
 def _index(node: list, part: str, key: str) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import growlm
-from growlm.config import RunConfig, apply_override, read_toml, to_toml, validate_config
+from growlm.config import RunConfig, apply_override, read_toml, set_path, to_toml, validate_config
 from growlm.errors import GrowlmError
 from growlm.io import atomic_write_json, atomic_write_text
 from growlm.train.checkpoint import latest_checkpoint
@@ -46,7 +46,7 @@ def configure(
     """`data` with dotted-key `values` applied, then the user's --set KEY=VALUE strings, validated."""
     raw = validate_config(data, source).model_dump() if isinstance(data, dict) else data.model_dump()
     for key, value in values.items():
-        apply_override(raw, f"{key}={json.dumps(value)}")  # JSON scalars and lists are valid TOML values
+        set_path(raw, key, value)
     for assignment in sets:
         apply_override(raw, assignment)
     return validate_config(raw, f"{source} (study overrides and --set)")
