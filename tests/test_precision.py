@@ -4,6 +4,7 @@ no timing asserts), the choice recorded in the run's manifest, printed, and kept
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -66,23 +67,31 @@ def test_the_threshold_sits_between_emulated_and_native_bf16(cpu):
     assert choose("auto", "cpu", probe=lambda: precision.FAST_BF16_RATIO * 0.99).chosen == "fp32"
 
 
-def test_the_probe_is_measured_once_per_machine_and_read_back(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+@pytest.fixture
+def fresh_probe():
+    """measure_bf16_speedup's process cache emptied before and after: a faked measurement must not outlive its
+    test (later runs in this process would choose by it)."""
     precision.measure_bf16_speedup.cache_clear()
+    yield precision.measure_bf16_speedup
+    precision.measure_bf16_speedup.cache_clear()
+
+
+def test_the_probe_is_measured_once_per_machine_and_read_back(tmp_path, monkeypatch, fresh_probe):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     calls = []
     monkeypatch.setattr(
         precision,
         "_best_matmul_seconds",
         lambda dtype, n: calls.append(dtype) or (2.0 if dtype == torch.float32 else 1.0),
     )
-    assert precision.measure_bf16_speedup() == 2.0 and len(calls) == 2
-    precision.measure_bf16_speedup.cache_clear()
-    assert precision.measure_bf16_speedup() == 2.0 and len(calls) == 2, "the second process reads the cache"
-    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # another ISA cap is another machine for the probe
-    precision.measure_bf16_speedup.cache_clear()
-    precision.measure_bf16_speedup()
+    assert fresh_probe() == 2.0 and len(calls) == 2
+    fresh_probe.cache_clear()
+    assert fresh_probe() == 2.0 and len(calls) == 2, "the second process reads the cache"
+    # another ISA cap is another machine for the probe (a value unlike the one this process may run under)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", os.environ.get("ONEDNN_MAX_CPU_ISA", "") + "_OTHER")
+    fresh_probe.cache_clear()
+    fresh_probe()
     assert len(calls) == 4 and len(json.loads((tmp_path / "growlm" / "bf16-probe.json").read_text())) == 2
-    precision.measure_bf16_speedup.cache_clear()
 
 
 def test_the_manifest_records_the_choice_and_a_resume_keeps_it(tiny_config, tmp_path, cpu, monkeypatch, capsys):
