@@ -134,12 +134,7 @@ def compose(
         weights = normalize_weights(calibration["weights"], len(paths))
         switch_rate = check_mode(mode, calibration.get("switch_rate", switch_rate))
     out = Path(out)
-    first = manifests[0]
-    shared = {
-        "substrate": first["substrate"],
-        "tokenizer_sha256": first["tokenizer_sha256"],
-        "vocab_size": first["vocab_size"],
-    }
+    shared = {key: manifests[0][key] for key in ("substrate", "tokenizer_sha256", "vocab_size")}
     with atomic_dir(out, force) as tmp:
         experts = []
         for i, path in enumerate(paths):
