@@ -81,7 +81,7 @@ def test_the_probe_is_measured_once_per_machine_and_read_back(tmp_path, monkeypa
     calls = []
     monkeypatch.setattr(
         precision,
-        "_best_matmul_seconds",
+        "best_matmul_seconds",
         lambda dtype, n: calls.append(dtype) or (2.0 if dtype == torch.float32 else 1.0),
     )
     assert fresh_probe() == 2.0 and len(calls) == 2

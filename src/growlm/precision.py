@@ -87,13 +87,19 @@ def _cpu_flag(name: str) -> bool:
         return False
 
 
-def _best_matmul_seconds(dtype: torch.dtype, n: int, reps: int = 3) -> float:
-    a = torch.randn(n, n, dtype=dtype)
+def best_matmul_seconds(dtype: torch.dtype, n: int, reps: int = 3, device: torch.device | str = "cpu") -> float:
+    """The fastest of `reps` timed n x n products after one warm-up (a busy moment does not count against it)."""
+    device = torch.device(device)
+    a = torch.randn(n, n, device=device, dtype=dtype)
     a @ a
     best = float("inf")
     for _ in range(reps):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
         start = time.perf_counter()
         a @ a
+        if device.type == "cuda":
+            torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -106,7 +112,7 @@ def measure_bf16_speedup(n: int = PROBE_N) -> float:
     entries = _read_cache(cache)
     if key in entries:
         return float(entries[key])
-    ratio = _best_matmul_seconds(torch.float32, n) / _best_matmul_seconds(torch.bfloat16, n)
+    ratio = best_matmul_seconds(torch.float32, n) / best_matmul_seconds(torch.bfloat16, n)
     with contextlib.suppress(OSError):  # a read-only home only loses the cache
         atomic_write_json(cache, {**_read_cache(cache), key: ratio})
     return ratio

@@ -60,22 +60,8 @@ def flops_per_token(model: torch.nn.Module, context: int) -> StepFlops:
 
 
 def measured_peak_flops(device: torch.device, bf16: bool, n: int = 1024, reps: int = 10) -> float:
-    """Matmul throughput of this device, the reference for MFU (CPUs publish no useful peak).
+    """Matmul throughput of this device, the reference for MFU (CPUs publish no useful peak): the fastest of
+    `reps` timed products, so a busy moment at start-up does not lower the peak."""
+    from growlm.precision import best_matmul_seconds
 
-    The fastest of `reps` timed products is kept, so a busy moment at start-up does not lower the peak.
-    """
-    import time
-
-    dtype = torch.bfloat16 if bf16 else torch.float32
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    a @ a
-    best = float("inf")
-    for _ in range(reps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        a @ a
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best
+    return 2 * n**3 / best_matmul_seconds(torch.bfloat16 if bf16 else torch.float32, n, reps, device)
