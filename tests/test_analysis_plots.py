@@ -8,12 +8,22 @@ from matplotlib.collections import PolyCollection
 
 from growlm.analysis.plots import ema, plot_loss_curve, plot_loss_vs_flops, plot_metric_by_depth, plot_subject_heatmap
 from growlm.analysis.runs import EvalRecord
+from growlm.train.records import MetricRow, ValRow, row_from_json
 
 
-def metrics(stages: int, steps: int = 20, flops_per_step: float = 1e9) -> list[dict]:
+def metrics(stages: int, steps: int = 20, flops_per_step: float = 1e9) -> list[MetricRow]:
     rows, step = [], 0
     for stage in range(1, stages + 1):
-        rows.append({"kind": "stage_start", "stage": stage, "depth": stage, "step": step})
+        rows.append(
+            {
+                "kind": "stage_start",
+                "stage": stage,
+                "depth": stage,
+                "step": step,
+                "trainable_params": 1,
+                "total_params": 1,
+            }
+        )
         for s in range(steps):
             step += 1
             rows.append(
@@ -22,6 +32,8 @@ def metrics(stages: int, steps: int = 20, flops_per_step: float = 1e9) -> list[d
                     "stage": stage,
                     "depth": stage,
                     "step": step,
+                    "stage_step": s + 1,
+                    "lr": 1e-3,
                     "loss": 5 - s / steps,
                     "flops": step * flops_per_step,
                     "tokens": step * 100,
@@ -38,7 +50,7 @@ def metrics(stages: int, steps: int = 20, flops_per_step: float = 1e9) -> list[d
                 "tokens": step * 100,
             }
         )
-    return rows
+    return [row_from_json(r) for r in rows]
 
 
 def test_ema_has_no_zero_start_bias_and_follows_a_step():
@@ -58,7 +70,7 @@ def test_loss_curve_marks_each_growth_step_once():
 
 
 def test_loss_vs_flops_draws_one_curve_per_run_on_a_log_axis():
-    without_val = [r for r in metrics(stages=1, steps=30) if r["kind"] != "val"]
+    without_val = [r for r in metrics(stages=1, steps=30) if not isinstance(r, ValRow)]
     fig = plot_loss_vs_flops({"constructive": metrics(stages=3), "monolithic": without_val})
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"

@@ -24,7 +24,7 @@ def test_grow_through_the_api_equals_the_cli(grown, tmp_path):
     config, result = grown
     assert main(["grow", str(config), "--out", str(tmp_path / "cli")]) == 0
     cli_summary = json.loads((tmp_path / "cli" / "stages" / "summary.json").read_text())
-    assert [s["val_loss"] for s in result.summaries] == [s["val_loss"] for s in cli_summary]
+    assert [s.val_loss for s in result.summaries] == [s["val_loss"] for s in cli_summary]
     assert result.stage_model() == result.run.stage_model(len(cli_summary))
 
 

@@ -14,6 +14,7 @@ PACKAGE = Path(growlm.__file__).parent
 # Lowest first: a component may import only components listed before it (and itself).
 LAYERS = [
     "errors",
+    "legacy_folders",  # frozen: how folders made before folder marks are recognised
     "io",
     "provenance",
     "precision",  # shared basics
@@ -122,3 +123,89 @@ def test_the_tree_is_ruff_clean(command):
         [sys.executable, "-m", "ruff", *command, "."], cwd=PACKAGE.parents[1], capture_output=True, text=True
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-1000:]
+
+
+# The files each owner writes. No other module spells these names: it asks the owner (a constant, a path method),
+# so renaming a file is one edit. legacy_folders.py is a frozen record of what old versions wrote.
+OWNED_NAMES = {
+    "train/rundir.py": ("config.resolved.toml", "metrics.jsonl", "resumes.jsonl", "summary.json", "frozen_hashes"),
+    "train/checkpoint.py": ("optimizer.pt", "rng.pt"),  # state.json is also a `datasets` folder's file
+    "model/folder.py": ("growlm.json",),
+    "composition/folder.py": ("composition.json",),
+    "evals/by_depth.py": ("eval_by_depth",),
+    "analysis/report.py": ("report.html",),  # report.md is derived from it
+    "analysis/tsne.py": ("tsne.json",),
+    "analysis/substrate.py": ("substrate.json",),
+    "analysis/runs.py": ("study.json",),  # read there, written by study/output.py
+    "io.py": (".growlm-folder.json", ".growlm.lock"),
+}
+NAME_RECORDS = {"legacy_folders.py"}
+
+
+def string_constants(path: Path) -> list[tuple[int, str]]:
+    """(line, text) of the string literals of a module, documentation left out (docstrings and argparse help
+    may describe any file)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    docstrings |= {id(n) for k in ast.walk(tree) if isinstance(k, ast.keyword) and k.arg == "help" for n in ast.walk(k)}
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
+
+
+def test_no_module_spells_another_owners_file_names():
+    found = []
+    for path in sources():
+        here = path.relative_to(PACKAGE).as_posix()
+        if here in NAME_RECORDS:
+            continue
+        for owner, names in OWNED_NAMES.items():
+            if owner == here:
+                continue
+            found += [
+                f"{here}:{line} names {name} (owned by {owner})"
+                for line, text in string_constants(path)
+                for name in names
+                if name in text
+            ]
+    assert not found, "\n".join(found)
+
+
+def test_owned_names_are_spelled_by_their_owners():
+    for owner, names in OWNED_NAMES.items():
+        texts = " ".join(text for _, text in string_constants(PACKAGE / owner))
+        assert all(name in texts for name in names), owner
+
+
+TESTS = Path(__file__).parent
+# What a test file tests follows from its name (test_<component>[_<module>].py); end-to-end files are exempt.
+ENTRY_POINTS = {"cli", "__main__"}  # how a user runs a component: a test may drive it through the command line
+END_TO_END = {"test_api.py", "test_errors.py", "test_recovery.py", "test_golden_loss.py", "test_cuda.py"}
+
+
+def component_under_test(path: Path) -> str | None:
+    parts = path.stem.removeprefix("test_").split("_")
+    return next((c for c in ("_".join(parts[:n]) for n in (2, 1)) if c in LAYERS), None)
+
+
+def test_no_test_imports_a_layer_above_what_it_tests():
+    upward = []
+    for path in sorted(TESTS.glob("test_*.py")):
+        component = component_under_test(path)
+        if component is None or path.name in END_TO_END:
+            continue
+        upward += [
+            f"{path.name} (tests {component}) imports growlm.{c}"
+            for c in imported_components(path) - ENTRY_POINTS
+            if c in LAYERS and LAYERS.index(c) > LAYERS.index(component)
+        ]
+    assert not upward, "\n".join(upward)

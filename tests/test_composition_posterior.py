@@ -10,9 +10,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 from conftest import tiny_llama
 from growlm.composition import ComposedModel
 from growlm.composition.posterior import PosteriorCache
-from growlm.decode import decode
 from growlm.errors import GrowlmError
-from growlm.evals.harness import ChoiceRequest, score_choices
 
 
 @pytest.fixture(scope="module")
@@ -179,36 +177,6 @@ def test_padded_positions_leave_the_posterior_alone(experts):
     assert not torch.allclose(shifted.cache.weights, plain.cache.weights, atol=1e-6), "unmasked zeros do update"
 
 
-def test_choice_scores_condition_the_posterior_on_the_shared_context(experts, tokenizer):
-    """The harness runs the context once and scores each continuation against its (row-selected) cache."""
-    model = ComposedModel(experts[:2], None, "posterior", 0.01).eval()
-    context = "The fox. Съешь ещё"
-    requests = [
-        ChoiceRequest(context, (" one two", " three four five", " six")),
-        ChoiceRequest(context + " more", (" seven eight", " nine")),
-    ]
-    scores = score_choices(model, tokenizer, requests, batch_tokens=32)
-    for request, result in zip(requests, scores):
-        for continuation, got in zip(request.continuations, result.loglikelihoods):
-            ctx = tokenizer.encode(request.context, add_special_tokens=False)
-            full = tokenizer.encode(request.context + continuation, add_special_tokens=False)
-            assert len(full) <= 64, "within the window: no truncation"
-            ids = torch.tensor([full])
-            want = mixture_token_lp(model, ids)[0, len(ctx) - 1 :].sum().item()
-            assert got == pytest.approx(want, abs=1e-3)
-
-
-def test_greedy_decoding_through_the_shared_loop_matches_argmax_of_full_forwards(experts):
-    model = ComposedModel(experts[:2], None, "posterior", 0.02).eval()
-    prompt = sample(experts[1], 5, seed=70)[0].tolist()
-    got = [t for _, t in decode(model, [prompt], [8], lambda logits, step: logits.argmax(-1), eos_id=-1)]
-    ids = list(prompt)
-    with torch.no_grad():
-        for _ in range(8):
-            ids.append(int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax()))
-    assert got == ids[len(prompt) :]
-
-
 def test_posterior_cache_row_selection_repeats_rows(experts):
     model = ComposedModel(experts[:2], None, "posterior")
     ids = torch.cat([sample(experts[0], 6, seed=80), sample(experts[1], 6, seed=81)])
@@ -227,34 +195,6 @@ def test_bad_switch_rates_and_modes_are_refused(experts):
             ComposedModel(experts[:2], None, "posterior", rate)
     with pytest.raises(GrowlmError, match="posterior mode only"):
         ComposedModel(experts[:2], None, "mean_logits", 0.1)
-
-
-def test_mixed_documents_alternate_languages_paragraph_by_paragraph():
-    from growlm.study.compose import mixed_documents, mixed_verdict
-
-    docs = {"en": ["one\n\ntwo\nthree", "four"], "ru": ["один\nдва", "три"], "zh": ["一", "二\n三"], "de": ["eins"]}
-    # Document k takes document k + j of the j-th language, so no document holds a page and its translation.
-    assert mixed_documents(docs, paragraphs=2) == ["one\nтри\n一\ntwo", "four\nодин\n二\nдва\n三"]
-    with pytest.raises(GrowlmError, match="two or more"):
-        mixed_documents({"en": ["x"]})
-
-    def score(v):
-        return {("perplexity/mixed", "loss"): SimpleNamespace(mean=v)}
-
-    def docs_of(per_token):  # 40 documents of 10 tokens, each with its own loss
-        return {f"d{i}": ((per_token + 0.3 * math.sin(i)) * 10, 10) for i in range(40)}
-
-    models = {"A": score(5.0), "B": score(4.0), "mean_logits": score(4.5), "posterior": score(3.9)}
-    items = {"A": docs_of(5.0), "B": docs_of(4.0), "mean_logits": docs_of(4.5), "posterior": docs_of(3.9)}
-    said = mixed_verdict(models, items, "posterior", ["A", "B", "mean_logits"])
-    assert "beats every expert" in said and "40 documents" in said
-    assert "B +0.1000 [+0.1000, +0.1000], p < 0.001" in said, "a constant paired gain: no doubt about it"
-    items["B"] = {doc: (nll + (10 if i % 2 else -10), n) for i, (doc, (nll, n)) in enumerate(items["B"].items())}
-    said = mixed_verdict(models, items, "posterior", ["A", "B"])
-    gain = float(said.split("B ")[-1].split(" ")[0])
-    assert gain == pytest.approx(0.1) and float(said.split("p = ")[-1].rstrip(".")) > 0.05, "noisy pairs: not shown"
-    models["B"] = score(3.9)
-    assert "does NOT beat: B (3.9000)" in mixed_verdict(models, items, "posterior", ["A", "B", "mean_logits"])
 
 
 @pytest.mark.parametrize("mode", ["mean_logits", "mean_probs", "posterior"])

@@ -19,7 +19,7 @@ from growlm.data import pool as pool_module
 from growlm.data.prepare import prepare
 from growlm.data.work import work_folder
 from growlm.errors import GrowlmError
-from growlm.io import sha256_file
+from growlm.io import MARK_FILE, sha256_file
 from growlm.tokenizer import build_tokenizer
 
 WORDS = (
@@ -176,7 +176,7 @@ def _hashes(out):
     hashes = {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16]
         for p in sorted(out.iterdir())
-        if p.is_file() and p.name != "manifest.json"
+        if p.is_file() and p.name not in ("manifest.json", MARK_FILE)  # the mark says who made the folder
     }
     hashes["manifest"] = hashlib.sha256(json.dumps(m, sort_keys=True).encode()).hexdigest()[:16]
     return hashes

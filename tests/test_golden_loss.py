@@ -14,6 +14,7 @@ import pytest
 
 from growlm.cli import main
 from growlm.train.metrics import read_metrics
+from growlm.train.records import TrainRow
 
 ASSET = Path(__file__).parent / "assets" / "golden_smoke_fp32.json"
 CONFIG = Path(__file__).parents[1] / "configs" / "smoke.toml"
@@ -27,7 +28,7 @@ def smoke_losses(out: Path) -> list[float]:
     for setting in SETTINGS:
         args += ["--set", setting]
     assert main(args) == 0
-    return [r["loss"] for r in read_metrics(out / "metrics.jsonl") if r["kind"] == "train"]
+    return [r.loss for r in read_metrics(out / "metrics.jsonl") if isinstance(r, TrainRow)]
 
 
 def test_smoke_losses_follow_the_golden_curve(tmp_path):

@@ -172,37 +172,21 @@ def test_fault_hook_fires_on_the_nth_call_only(monkeypatch):
         fault("export")
 
 
-def test_force_replaces_a_file_only_if_growlm_wrote_it(tmp_path):
-    import matplotlib
+def test_a_folder_is_growlms_by_its_owners_mark(tmp_path):
+    with atomic_dir(tmp_path / "model", kind="model folder") as tmp:
+        (tmp / "weights.bin").write_text("w")
+    model = tmp_path / "model"
+    assert growlm_kind(model) == "model folder"
+    assert json.loads((model / growlm.io.MARK_FILE).read_text())["entries"] == ["weights.bin"]
+    growlm.io.add_entries(model, ["extra.json"])
+    (model / "extra.json").write_text("{}")
+    assert growlm_kind(model) == "model folder" and growlm.io.growlm_file(model / "extra.json")
+    (model / "thesis.tex").write_text("mine")  # a user's file makes the folder the user's
+    assert growlm_kind(model) is None
+    with pytest.raises(GrowlmError, match="not something growlm made"):
+        check_replaceable(model, force=True)
 
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
 
-    from growlm.analysis.document import ReportBuilder
-    from growlm.analysis.plots import png_bytes
-    from growlm.io import check_output_file
-
-    ours = {
-        "eval.json": '{"format": "growlm-eval-v1"}',
-        "page.md": ReportBuilder("t").to_markdown(),
-        "page.html": ReportBuilder("t").to_html(),
-    }
-    theirs = {
-        "notes.json": '{"format": "mine"}',
-        "notes.md": "# my notes\n",
-        "notes.html": "<html></html>",
-        "data.csv": "a,b\n",
-        "photo.png": b"\x89PNG\r\n\x1a\n" + b"\0" * 64,
-    }
-    for name, text in {**ours, **theirs}.items():
-        (tmp_path / name).write_bytes(text if isinstance(text, bytes) else text.encode())
-    (tmp_path / "plot.png").write_bytes(png_bytes(Figure()))
-    for name in [*ours, "plot.png"]:
-        assert check_output_file(tmp_path / name, force=True) == tmp_path / name
-    for name in theirs:
-        with pytest.raises(GrowlmError, match="is not a file growlm wrote"):
-            check_output_file(tmp_path / name, force=True)
-        with pytest.raises(GrowlmError, match="already exists"):
-            check_output_file(tmp_path / name, force=False)
-    with pytest.raises(GrowlmError, match="is a folder; give a file path"):
-        check_output_file(tmp_path, force=True)
+def test_a_damaged_mark_marks_nothing(tmp_path):
+    folder = make(tmp_path / "f", {growlm.io.MARK_FILE: '{"kind": "model folder"}', "a.txt": ""})
+    assert growlm_kind(folder) is None

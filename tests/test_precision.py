@@ -10,12 +10,7 @@ import pytest
 import torch
 
 import growlm.precision as precision
-from growlm.cli import main
-from growlm.config import load_config
-from growlm.precision import Precision, choose
-from growlm.train.dist import Dist
-from growlm.train.recipe import run_precision
-from growlm.train.rundir import RunDir
+from growlm.precision import choose
 
 
 def never() -> float:
@@ -92,20 +87,3 @@ def test_the_probe_is_measured_once_per_machine_and_read_back(tmp_path, monkeypa
     fresh_probe.cache_clear()
     fresh_probe()
     assert len(calls) == 4 and len(json.loads((tmp_path / "growlm" / "bf16-probe.json").read_text())) == 2
-
-
-def test_the_manifest_records_the_choice_and_a_resume_keeps_it(tiny_config, tmp_path, cpu, monkeypatch, capsys):
-    cpu("AVX512+AMX+AVX512_BF16")
-    monkeypatch.setattr(precision, "measure_bf16_speedup", lambda: 2.0)
-    run = tmp_path / "run"
-    assert main(["grow", str(tiny_config()), "--out", str(run)]) == 0
-    assert "precision bf16 (auto: cpu AVX512+AMX+AVX512_BF16, bf16 matmul 2x float32" in capsys.readouterr().out
-    recorded = json.loads((run / "manifest.json").read_text())["precision"]
-    assert recorded["chosen"] == "bf16" and recorded["setting"] == "auto" and recorded["bf16_speedup"] == 2.0
-    assert "cpu" in json.loads((run / "manifest.json").read_text())["machine"]
-
-    monkeypatch.setattr(precision, "measure_bf16_speedup", lambda: 0.01)  # resumed on a machine with slow bf16
-    kept = run_precision(load_config(run / "config.resolved.toml", []), RunDir(run), Dist(), resume=True)
-    assert kept == Precision.from_json(recorded), "a resume continues in the precision the run started in"
-    out = capsys.readouterr().out
-    assert "recorded when the run started" in out and "warning: train.precision = 'bf16'" in out

@@ -8,6 +8,7 @@ from growlm.analysis.runs import EvalRecord
 from growlm.cli import main
 from growlm.config import load_config
 from growlm.errors import GrowlmError
+from growlm.io import MARK_FILE, growlm_kind
 from growlm.study.compose import verdict
 from growlm.study.evaluation import OverSeeds, over_seeds
 from growlm.study.nine_layer import SCALES, VARIANTS
@@ -237,7 +238,7 @@ def test_interrupted_run_resumes_and_finished_run_is_reused(tiny_config, tmp_pat
     ensure_run(spec, tmp_path / "configs")
     assert "resuming run tiny" in capsys.readouterr().out and spec.complete
     assert mtimes(stage_1) == stage_1
-    assert [s["stage"] for s in spec.summary()] == [1, 2]
+    assert [s.stage for s in spec.summary()] == [1, 2]
     ensure_run(spec, tmp_path / "configs")
     assert "reusing run tiny" in capsys.readouterr().out
     with pytest.raises(GrowlmError, match="another config"):
@@ -262,4 +263,5 @@ def test_force_clears_an_earlier_study_and_nothing_else(tmp_path):
     prepare_root(study, force=False)
     assert (study / "study.json").is_file()  # without --force a study is resumed, not cleared
     prepare_root(study, force=True)
-    assert study.is_dir() and not any(study.iterdir())
+    assert study.is_dir() and [p.name for p in study.iterdir()] == [MARK_FILE]  # cleared, then marked as a study
+    assert growlm_kind(study) == "study folder"

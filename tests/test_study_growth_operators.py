@@ -5,6 +5,7 @@ import pytest
 from growlm.cli import main
 from growlm.study.growth_operators import ARMS, REFERENCE, SCALES
 from growlm.train.metrics import read_metrics
+from growlm.train.records import StageStart, TrainRow
 from growlm.train.rundir import RunDir
 
 PNG_MAGIC = b"\x89PNG"
@@ -35,7 +36,7 @@ def test_every_arm_ends_at_depth_nine_with_the_monolithic_flops(study):
     for arm in ARMS:
         [run] = final_runs(out, arm.name)[:1]
         last = run.read_summaries()[-1]
-        assert last["depth"] == 9
+        assert last.depth == 9
         ratio = float(rows[arm.name]["training FLOPs (x monolithic)"].split("(")[1].rstrip("x)"))
         # smoke stages are a few steps long: whole steps match the budget to within 5% (1% at cpu scale)
         assert abs(ratio - 1) < 0.05, arm.name
@@ -47,10 +48,10 @@ def test_identity_growth_leaves_the_loss_exactly_unchanged_and_arms_share_stage_
     out, _ = study
     for run in final_runs(out, "identity"):
         summary = run.read_summaries()
-        assert [s["val_loss_at_start"] for s in summary[1:]] == [s["val_loss"] for s in summary[:-1]]
+        assert [s.val_loss_at_start for s in summary[1:]] == [s.val_loss for s in summary[:-1]]
     # operators act only at growth: with the same seed and rate, stage 1 is the same run
     first = {
-        arm: RunDir(out / "runs" / arm / "lr-0.001" / "seed-0").read_summaries()[0]["val_loss"]
+        arm: RunDir(out / "runs" / arm / "lr-0.001" / "seed-0").read_summaries()[0].val_loss
         for arm in ("paper", "identity", "copy_top", "stack")
     }
     assert len(set(first.values())) == 1
@@ -59,12 +60,12 @@ def test_identity_growth_leaves_the_loss_exactly_unchanged_and_arms_share_stage_
 @pytest.mark.slow
 def test_logged_flops_per_token_are_the_planned_ones(study):
     from growlm.config import load_config
-    from growlm.train.planner import stage_shapes
+    from growlm.train.costs import stage_shapes
 
     out, _ = study
     for arm in ("lora", "progressive", "paper+all-blocks"):
         run = final_runs(out, arm)[0]
-        logged = [r["flops_per_token"] for r in read_metrics(run.metrics) if r["kind"] == "stage_start"]
+        logged = [r.flops_per_token for r in read_metrics(run.metrics) if isinstance(r, StageStart)]
         planned = [f for f, _ in stage_shapes(load_config(run.config_file))]
         assert logged == planned, arm
 
@@ -95,15 +96,15 @@ def test_comparison_is_paired_over_seeds_and_the_sweep_is_recorded(study):
 def test_same_warmup_tokens_in_every_stage(study):
     out, _ = study
     for arm in ("paper", "paper+all-blocks"):
-        rows = [r for r in read_metrics(final_runs(out, arm)[0].metrics) if r["kind"] == "train"]
+        rows = [r for r in read_metrics(final_runs(out, arm)[0].metrics) if isinstance(r, TrainRow)]
         warm = SCALES["smoke"].values["train.warmup_tokens"] // (4 * 64)
-        peak = max(r["lr"] for r in rows)
+        peak = max(r.lr for r in rows)
         by_stage = {}
         for r in rows:
-            by_stage.setdefault(r["stage"], []).append(r)
+            by_stage.setdefault(r.stage, []).append(r)
         for stage_rows in by_stage.values():
-            assert stage_rows[warm - 1]["lr"] == pytest.approx(peak)  # warm-up ends after the same steps
-            assert stage_rows[0]["lr"] == pytest.approx(peak / warm)
+            assert stage_rows[warm - 1].lr == pytest.approx(peak)  # warm-up ends after the same steps
+            assert stage_rows[0].lr == pytest.approx(peak / warm)
 
 
 def test_study_refuses_a_fixed_learning_rate_and_a_substrate_it_does_not_take(tmp_path, capsys):

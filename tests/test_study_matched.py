@@ -6,6 +6,7 @@ from scipy import stats
 
 from growlm.study.growth_operators import matched_steps
 from growlm.study.matched import bands, common_budgets, compare, comparison_table, loss_at, paired, val_curve
+from growlm.train.records import row_from_json
 
 # A grown run: stage 1 ends at 10 FLOPs (loss 4.0), stage 2 starts there with the new blocks (loss 4.2).
 GROWN = [(0.0, 10.0), (5.0, 6.0), (10.0, 4.0), (10.0, 4.2), (20.0, 3.0)]
@@ -28,9 +29,13 @@ def test_a_budget_the_run_never_reached_has_no_loss():
 
 def test_val_curve_keeps_validation_rows_in_logged_order():
     rows = [
-        {"kind": "train", "flops": 1, "loss": 9},
-        {"kind": "val", "flops": 2, "val_loss": 5.0},
-        {"kind": "val", "flops": 2, "val_loss": 5.5, "at_stage_start": True},
+        row_from_json(
+            {"kind": "train", "stage": 1, "depth": 1, "step": 1, "stage_step": 1, "flops": 1, "loss": 9, "lr": 1}
+        ),
+        row_from_json({"kind": "val", "stage": 1, "depth": 1, "step": 1, "flops": 2, "val_loss": 5.0}),
+        row_from_json(
+            {"kind": "val", "stage": 2, "depth": 2, "step": 1, "flops": 2, "val_loss": 5.5, "at_stage_start": True}
+        ),
     ]
     assert val_curve(rows) == [(2.0, 5.0), (2.0, 5.5)]
 

@@ -207,26 +207,3 @@ def test_old_blocks_are_trained_one_way_only(tiny_config, tmp_path, capsys):
         )
         assert code == 2 and said in capsys.readouterr().err
         assert not (tmp_path / "run").exists()
-
-
-def test_warmup_tokens_give_every_stage_the_same_warmup(tiny_config):
-    from growlm.config import load_config, with_values
-    from growlm.train.plan import Plan
-
-    cfg = with_values(
-        load_config(tiny_config()),
-        {
-            "growth.stages.0.tokens": 64 * 40,
-            "growth.stages.1.tokens": 64 * 7,
-            "train.warmup_tokens": 4 * 64,
-            "train.batch_size": 4,
-            "model.context": 16,
-        },
-    )
-    plan = Plan(cfg)
-    assert [plan.warmup_steps(k) for k in range(2)] == [4, 4]
-    assert [plan.lr(1, s) / plan.stage_lr(1) for s in range(4)] == pytest.approx([0.25, 0.5, 0.75, 1.0])
-    by_fraction = Plan(
-        cfg.model_copy(update={"train": cfg.train.model_copy(update={"warmup_tokens": None, "warmup_frac": 0.1})})
-    )
-    assert [by_fraction.warmup_steps(k) for k in range(2)] == [4, 1]

@@ -26,7 +26,7 @@ def grow(
 ):
     """Train by a growth plan: `config` is a TOML path or a growlm.config.RunConfig (None with resume=True).
 
-    Returns a GrowResult: .run (the RunDir), .summaries (one per stage), .stage_model(k).
+    Returns a GrowResult: .run (the RunDir), .summaries (one train.records.StageSummary per stage), .stage_model(k).
     """
     from growlm.train.recipe import grow as run_recipe
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from growlm.errors import GrowlmError
+from growlm.legacy_folders import legacy_entries, legacy_kind
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -110,7 +111,7 @@ MARKDOWN_MARK = "<!-- generator: growlm -->"
 def growlm_file(path: Path) -> bool:
     """Whether an existing file is one growlm wrote: one of growlm's own names inside a folder growlm made, a JSON
     whose "format" is growlm's, or a PNG, HTML or Markdown file carrying growlm's mark."""
-    if path.name in RUN_ENTRIES | STUDY_ENTRIES and growlm_kind(path.parent) is not None:
+    if path.name in folder_entries(path.parent):
         return True
     if path.suffix == ".json":
         return _growlm_format(path) is not None
@@ -123,35 +124,9 @@ def growlm_file(path: Path) -> bool:
     return path.suffix in marks and marks[path.suffix] in head
 
 
-# Files only growlm writes, by what they mark; generic manifest.json counts when its "format" is growlm's.
-MARKERS = {
-    "growlm.json": "model folder",
-    "composition.json": "composition folder",
-    "study.json": "study folder",
-    "growlm_tokenizer.json": "tokenizer folder",
-    "state.json": "checkpoint",
-    "tsne.json": "t-SNE report",
-    "substrate.json": "substrate report",
-}
-# What growlm writes into a run directory (growlm.train.rundir) and a study folder (growlm.study).
-RUN_ENTRIES = set(
-    "config.resolved.toml manifest.json metrics.jsonl resumes.jsonl tensorboard checkpoints tokenizer "
-    "data substrate stages eval_by_depth.json eval_by_depth.csv eval_by_depth.png "
-    "eval_by_depth_paper.json eval_by_depth_paper.csv eval_by_depth_paper.png report.html report.md".split()
-)
-STUDY_ENTRIES = set(
-    "study.json inputs inputs-binary heldout runs configs composed tables tables.md plots report.html report.md".split()
-)
-# Markers with common names (a `datasets` folder has a state.json too) count only in a folder holding nothing but
-# what growlm puts there, and a checkpoint's state.json only with growlm's keys.
-MARKED_ENTRIES = {
-    "state.json": {"state.json", "model.safetensors", "optimizer.pt", "rng.pt"},
-    "study.json": STUDY_ENTRIES,
-    "tsne.json": {"tsne.json", "tsne.png", "scores.png", "scores.md"},
-    "substrate.json": {"substrate.json", "histograms.png", "substrate.md"},
-}
-STATE_KEYS = {"stage", "stage_step", "global_step", "sha256"}
 LOCK_FILE = ".growlm.lock"
+MARK_FILE = ".growlm-folder.json"  # {"format": MARK_FORMAT, "kind": "model folder", "entries": [names]}
+MARK_FORMAT = "growlm-folder-v1"
 _TEMP_NAME = re.compile(r"\..+\.[A-Za-z0-9_]+\.tmp")  # .NAME.RANDOM.tmp of mkstemp/mkdtemp
 
 
@@ -171,47 +146,53 @@ def _leftover(path: Path) -> bool:
     return is_temporary(path.name) and (not path.name.endswith(".old") or path.is_dir())
 
 
+# ---- folder marks: each owner marks the folders it makes; --force reads only the mark ------------------------
+def mark_folder(path: str | Path, kind: str, entries: Iterable[str] | None = None) -> None:
+    """Record that growlm made `path` as a `kind` and which names it may hold (default: what it holds now)."""
+    path = Path(path)
+    names = set(entries) if entries is not None else {p.name for p in path.iterdir() if not _leftover(p)}
+    atomic_write_json(path / MARK_FILE, {"format": MARK_FORMAT, "kind": kind, "entries": sorted(names - {MARK_FILE})})
+
+
+def add_entries(path: str | Path, names: Iterable[str]) -> None:
+    """A writer putting its own files into a folder growlm marked (eval results into a run, a report into a run
+    or study) records their names there; an unmarked folder is left as it is."""
+    mark = folder_mark(path)
+    if mark is not None and not set(names) <= set(mark["entries"]):
+        mark_folder(path, mark["kind"], {*mark["entries"], *names})
+
+
+def folder_mark(path: str | Path) -> dict | None:
+    data = _read_json(Path(path) / MARK_FILE)
+    valid = (
+        isinstance(data, dict)
+        and data.get("format") == MARK_FORMAT
+        and isinstance(data.get("kind"), str)
+        and isinstance(data.get("entries"), list)
+    )
+    return data if valid else None
+
+
 def growlm_kind(path: str | Path) -> str | None:
-    """What growlm made at `path` ('run directory', 'model folder', ...), or None when it cannot tell."""
+    """What growlm made at `path` ('run directory', 'model folder', ...), or None when it cannot tell: a folder
+    is growlm's when its mark says so and it holds nothing but the names the mark lists (a user's file added to
+    it makes it theirs). Folders of growlm versions that did not mark them are recognised by their names."""
     path = Path(path)
     if not path.is_dir():
         return None
-    names = {p.name for p in path.iterdir() if not _leftover(p)}
-    if names & {"config.resolved.toml", "metrics.jsonl"}:
-        return "run directory" if names <= RUN_ENTRIES else None
-    for marker, kind in MARKERS.items():
-        if (
-            marker in names
-            and names <= MARKED_ENTRIES.get(marker, names)
-            and (marker != "state.json" or STATE_KEYS <= _json_keys(path / marker))
-        ):
-            return kind
-    if "manifest.json" in names:
-        return _growlm_format(path / "manifest.json")
-    # a run killed before its header (or a study's inputs): only built inputs, each recognised
-    inputs = {"tokenizer", "data", "substrate", "shards-clean", "inputs.json", "decontamination.json"}
-    files = {"inputs.json", "decontamination.json"}
-    if (
-        names
-        and names <= inputs
-        and all(map(_built, (path / n for n in names - files)))
-        and all(_growlm_format(path / n) for n in names & files - {"inputs.json"})
-    ):
-        return "run directory"
-    # a study killed before study.json: its configs, or inputs growlm built
-    built = names & {"inputs", "inputs-binary"}
-    if (
-        names
-        and names <= STUDY_ENTRIES
-        and ("configs" in names or (built and all(map(_built, (path / n for n in built)))))
-    ):
-        return "study folder"
-    return None
+    names = {p.name for p in path.iterdir() if not _leftover(p)} - {MARK_FILE}
+    mark = folder_mark(path)
+    if mark is not None:
+        return mark["kind"] if names <= set(mark["entries"]) else None
+    return legacy_kind(path, names, growlm_kind, _leftover, _read_json)
 
 
-def _built(path: Path) -> bool:
-    """An input folder growlm built, or one it was building when stopped (nothing but temporaries)."""
-    return growlm_kind(path) is not None or (path.is_dir() and all(map(_leftover, path.iterdir())))
+def folder_entries(path: Path) -> set[str]:
+    """The names growlm may put in the folder it made at `path` (empty when it did not make it)."""
+    if growlm_kind(path) is None:
+        return set()
+    mark = folder_mark(path)
+    return set(mark["entries"]) if mark is not None else legacy_entries(growlm_kind(path))
 
 
 def _read_json(file: Path) -> Any:
@@ -219,11 +200,6 @@ def _read_json(file: Path) -> Any:
         return json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-
-
-def _json_keys(file: Path) -> set[str]:
-    data = _read_json(file)
-    return set(data) if isinstance(data, dict) else set()
 
 
 def _growlm_format(file: Path) -> str | None:
@@ -284,8 +260,9 @@ def clear_folder(path: Path, keep: tuple[str, ...] = (LOCK_FILE,)) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(out: str | Path, force: bool = False) -> Iterator[Path]:
-    """Build a directory in a temp sibling and move it into place only when the body succeeds.
+def atomic_dir(out: str | Path, force: bool = False, kind: str | None = None) -> Iterator[Path]:
+    """Build a directory in a temp sibling and move it into place only when the body succeeds; `kind` marks it
+    as growlm's (mark_folder, listing what the body wrote).
 
     On any error nothing partial is left behind and an existing output is untouched.
     """
@@ -295,6 +272,8 @@ def atomic_dir(out: str | Path, force: bool = False) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=_temp_prefix(out), suffix=".tmp"))
     try:
         yield tmp
+        if kind is not None:
+            mark_folder(tmp, kind)
         apply_umask(tmp)  # mkdtemp makes 0700, and some writers (safetensors) 0600 files
         old = out.with_name(f".{out.name}.old")
         if out.exists():
@@ -354,7 +333,15 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 def sha256_dir(path: str | Path, names: list[str] | None = None) -> str:
     """Hash of a folder's files (relative names and contents), in sorted order."""
     path = Path(path)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if names is None else [path / n for n in sorted(names)]
+    files = (
+        [path / n for n in sorted(names)]
+        if names is not None
+        else sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file() and p.name != MARK_FILE  # the mark describes the folder, not its content
+        )
+    )
     h = hashlib.sha256()
     for p in files:
         h.update(p.relative_to(path).as_posix().encode() + b"\0")

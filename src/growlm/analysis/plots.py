@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from growlm.analysis.runs import EvalRecord
 from growlm.io import PNG_METADATA
+from growlm.train.records import MetricRow, StageStart, TrainRow, ValRow
 
 DPI = 110
 
@@ -41,43 +42,41 @@ def ema(values: Sequence[float], span: int) -> np.ndarray:
     return out
 
 
-def _rows(metrics: Sequence[Mapping], kind: str) -> list[Mapping]:
-    return [r for r in metrics if r.get("kind") == kind]
+def _rows(metrics: Sequence[MetricRow], kind: type) -> list:
+    return [r for r in metrics if isinstance(r, kind)]
 
 
-def plot_loss_curve(metrics: Sequence[Mapping], title: str = "Training loss") -> Figure:
+def plot_loss_curve(metrics: Sequence[MetricRow], title: str = "Training loss") -> Figure:
     """Train loss (raw and smoothed) and validation loss by global step; a dashed line where each layer was added."""
     fig = Figure(figsize=(10, 4.2), layout="constrained")
     ax = fig.subplots()
-    train, val = _rows(metrics, "train"), _rows(metrics, "val")
-    grown = [r for r in val if r.get("at_stage_start")]
+    train, val = _rows(metrics, TrainRow), _rows(metrics, ValRow)
+    grown = [r for r in val if r.at_stage_start]
     if train:
-        steps = [r["step"] for r in train]
-        losses = [r["loss"] for r in train]
+        steps = [r.step for r in train]
+        losses = [r.loss for r in train]
         ax.plot(steps, losses, color="C0", alpha=0.25, lw=0.8)
         ax.plot(steps, ema(losses, max(1, len(losses) // 60)), color="C0", lw=1.6, label="train (smoothed)")
         # The first steps (loss ~ ln V) would flatten everything else; growth spikes come later and stay in view.
-        ax.set_ylim(top=max(losses[len(losses) // 20 :] + [r["val_loss"] for r in grown]) * 1.05)
+        ax.set_ylim(top=max(losses[len(losses) // 20 :] + [r.val_loss for r in grown]) * 1.05)
     if val:
-        ax.plot(
-            [r["step"] for r in val], [r["val_loss"] for r in val], "o-", color="C3", ms=3.5, lw=1.2, label="validation"
-        )
+        ax.plot([r.step for r in val], [r.val_loss for r in val], "o-", color="C3", ms=3.5, lw=1.2, label="validation")
         if grown:
             ax.plot(
-                [r["step"] for r in grown],
-                [r["val_loss"] for r in grown],
+                [r.step for r in grown],
+                [r.val_loss for r in grown],
                 "^",
                 color="C3",
                 ms=7,
                 mfc="white",
                 label="validation right after growth",
             )
-    for r in _rows(metrics, "stage_start"):
-        if r.get("stage", 1) > 1:
-            ax.axvline(r["step"], color="0.35", ls="--", lw=0.9)
+    for r in _rows(metrics, StageStart):
+        if r.stage > 1:
+            ax.axvline(r.step, color="0.35", ls="--", lw=0.9)
             ax.annotate(
-                f"depth {r['depth']}",
-                (r["step"], 1),
+                f"depth {r.depth}",
+                (r.step, 1),
                 xycoords=("data", "axes fraction"),
                 xytext=(3, -12),
                 textcoords="offset points",
@@ -91,20 +90,20 @@ def plot_loss_curve(metrics: Sequence[Mapping], title: str = "Training loss") ->
     return fig
 
 
-def plot_loss_vs_flops(curves: Mapping[str, Sequence[Mapping]]) -> Figure:
+def plot_loss_vs_flops(curves: Mapping[str, Sequence[MetricRow]]) -> Figure:
     """Validation loss (train loss, smoothed, where a run has no validation rows) against cumulative FLOPs."""
     fig = Figure(figsize=(8, 4.6), layout="constrained")
     ax = fig.subplots()
     for i, (label, metrics) in enumerate(curves.items()):
-        val = [r for r in _rows(metrics, "val") if r.get("flops")]
+        val = [r for r in _rows(metrics, ValRow) if r.flops]
         if val:
-            ax.plot([r["flops"] for r in val], [r["val_loss"] for r in val], "o-", ms=3, color=f"C{i}", label=label)
+            ax.plot([r.flops for r in val], [r.val_loss for r in val], "o-", ms=3, color=f"C{i}", label=label)
             continue
-        train = [r for r in _rows(metrics, "train") if r.get("flops")]
+        train = [r for r in _rows(metrics, TrainRow) if r.flops]
         if train:
             ax.plot(
-                [r["flops"] for r in train],
-                ema([r["loss"] for r in train], max(1, len(train) // 60)),
+                [r.flops for r in train],
+                ema([r.loss for r in train], max(1, len(train) // 60)),
                 color=f"C{i}",
                 label=f"{label} (train)",
             )

@@ -13,7 +13,7 @@ import json
 import os
 import platform
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,40 +23,42 @@ from growlm.analysis.plots import plot_loss_curve, plot_loss_vs_flops, plot_metr
 from growlm.analysis.runs import EvalRecord, Run, Study, load_run, load_study
 from growlm.analysis.tables import Table, format_value
 from growlm.errors import GrowlmError
-from growlm.io import atomic_write_text, check_output_file
+from growlm.io import add_entries, atomic_write_text, check_output_file
 from growlm.provenance import cpu_model, git_commit
+from growlm.train.records import MetricRow, StageEnd, StageStart, TrainRow, ValRow
 from growlm.train.rundir import RunDir
 
 
-def _stage_numbers(metrics: list[dict]) -> list[int]:
-    return sorted({r["stage"] for r in metrics if isinstance(r.get("stage"), int)})
+def _stage_numbers(metrics: list[MetricRow]) -> list[int]:
+    return sorted({r.stage for r in metrics})
 
 
-def _last(rows: Iterable[Mapping], key: str) -> object:
-    values = [r[key] for r in rows if r.get(key) is not None]
-    return values[-1] if values else None
+def _of(rows: list[MetricRow], kind: type) -> list:
+    return [r for r in rows if isinstance(r, kind)]
 
 
 def _stage_facts(run: Run, stage: int) -> dict:
-    """One stage's numbers, preferring its stage_end row (the run's own totals) over the last logged rows."""
-    of_stage = [r for r in run.metrics if r.get("stage") == stage]
-    train = [r for r in of_stage if r["kind"] == "train"]
-    start = next((r for r in of_stage if r["kind"] == "stage_start"), {})
-    end = next((r for r in of_stage if r["kind"] == "stage_end"), {})
-    tail = [r["loss"] for r in train[-max(1, len(train) // 10) :]]
+    """One stage's numbers, preferring its stage_end row (the run's own totals) over the last logged rows (a
+    stage still training has none)."""
+    of_stage = [r for r in run.metrics if r.stage == stage]
+    train, val = _of(of_stage, TrainRow), [r for r in _of(of_stage, ValRow) if not r.at_stage_start]
+    start = next(iter(_of(of_stage, StageStart)), None)
+    end = next((r.summary for r in _of(of_stage, StageEnd)), None)
+    last_train = train[-1] if train else None
+    tail = [r.loss for r in train[-max(1, len(train) // 10) :]]
     return {
-        "depth": _last(of_stage, "depth"),
+        "depth": of_stage[-1].depth if of_stage else None,
         "steps": len(train),
-        "lora_rank": start.get("lora_rank"),
-        "trainable_params": start.get("trainable_params"),
-        "total_params": start.get("total_params"),
-        "tokens": end.get("tokens", _last(train, "tokens")),
-        "flops": end.get("flops", _last(train, "flops")),
+        "lora_rank": start.lora_rank if start else None,
+        "trainable_params": start.trainable_params if start else None,
+        "total_params": start.total_params if start else None,
+        "tokens": end.tokens if end else (last_train.tokens if last_train else None),
+        "flops": end.flops if end else (last_train.flops if last_train else None),
         "train_loss": sum(tail) / len(tail) if tail else None,
-        "val_at_start": next((r["val_loss"] for r in of_stage if r.get("at_stage_start")), None),
-        "val_loss": end.get("val_loss", _last((r for r in of_stage if r["kind"] == "val"), "val_loss")),
+        "val_at_start": next((r.val_loss for r in _of(of_stage, ValRow) if r.at_stage_start), None),
+        "val_loss": end.val_loss if end else (val[-1].val_loss if val else None),
         # Train rows time each stage from its own start; stage_end has the stage's total.
-        "wall": end.get("wall_s", _last(train, "wall")),
+        "wall": end.wall_s if end else (last_train.wall if last_train else None),
     }
 
 
@@ -183,7 +185,7 @@ def _run_sections(doc: ReportBuilder, run: Run, heading: str) -> None:
             "where layers were added.",
         )
     else:
-        doc.paragraph("No metrics.jsonl: the run has not logged any training yet.")
+        doc.paragraph(f"No {RunDir(run.path).metrics.name}: the run has not logged any training yet.")
     if run.evals:
         doc.table(eval_table(run.evals, run.label))
         if any(r.subject is None for r in run.evals):
@@ -204,7 +206,7 @@ def _run_sections(doc: ReportBuilder, run: Run, heading: str) -> None:
             )
         )
     if run.config_text:
-        doc.preformatted(f"Resolved config: {run.label} (config.resolved.toml)", run.config_text)
+        doc.preformatted(f"Resolved config: {run.label} ({RunDir(run.path).config_file.name})", run.config_text)
 
 
 def study_document(study: Study) -> ReportBuilder:
@@ -246,6 +248,9 @@ def run_document(run: Run) -> ReportBuilder:
     return doc
 
 
+REPORT_HTML = "report.html"  # and report.md beside it
+
+
 def build_report(path: str | Path) -> ReportBuilder:
     path = Path(path)
     if not path.is_dir():
@@ -256,11 +261,13 @@ def build_report(path: str | Path) -> ReportBuilder:
 def write_report(path: str | Path, out: str | Path | None = None, force: bool = False) -> tuple[Path, Path]:
     """Write OUT (default PATH/report.html) and the Markdown next to it (same name, .md)."""
     path = Path(path)
-    html_path = Path(out) if out is not None else path / "report.html"
+    html_path = Path(out) if out is not None else path / REPORT_HTML
     md_path = html_path.with_suffix(".md")
     for target in (html_path, md_path):
         check_output_file(target, force)
     doc = build_report(path)
+    add_entries(html_path.parent, [html_path.name])
+    add_entries(md_path.parent, [md_path.name])
     atomic_write_text(md_path, doc.to_markdown())
     atomic_write_text(html_path, doc.to_html())
     return html_path, md_path

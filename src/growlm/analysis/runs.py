@@ -24,8 +24,12 @@ from pathlib import Path
 
 from growlm.analysis.tables import Table
 from growlm.errors import GrowlmError
+from growlm.evals.by_depth import output_paths
 from growlm.train.metrics import read_metrics
+from growlm.train.records import MetricRow
 from growlm.train.rundir import RunDir
+
+STUDY_FILE = "study.json"  # written by growlm.study.output
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class Run:
     label: str
     config_text: str
     manifest: dict
-    metrics: list[dict]
+    metrics: list[MetricRow]
     evals: list[EvalRecord]
     stage_models: dict[int, dict]
 
@@ -100,7 +104,8 @@ def _record(raw: object, where: str) -> EvalRecord:
 
 def read_eval_by_depth(run: Path) -> list[EvalRecord]:
     """The run's evaluation by depth, [] when it has not been evaluated."""
-    json_path, csv_path = run / "eval_by_depth.json", run / "eval_by_depth.csv"
+    paths = output_paths(run, "harness")
+    json_path, csv_path = paths["json"], paths["csv"]
     if json_path.is_file():
         data = _read_json(json_path)
         rows = data.get("rows") if isinstance(data, dict) else data
@@ -125,13 +130,12 @@ def _stage_models(run: RunDir) -> dict[int, dict]:
 
 
 def load_run(path: str | Path, label: str | None = None) -> Run:
-    path = Path(path)
+    path, run = Path(path), RunDir(path)
     if not RunDir.is_run(path):
         raise GrowlmError(
-            f"{path} is not a run directory (no metrics.jsonl or config.resolved.toml); "
+            f"{path} is not a run directory (no {run.metrics.name} or {run.config_file.name}); "
             "pass a folder written by `growlm grow` or `growlm study`"
         )
-    run = RunDir(path)
     config, manifest, metrics = run.config_file, run.manifest_file, run.metrics
     return Run(
         path=path,
@@ -155,7 +159,7 @@ def _table(raw: object, where: str) -> Table:
 
 def load_study(path: str | Path) -> Study:
     path = Path(path)
-    spec_path = path / "study.json"
+    spec_path = path / STUDY_FILE
     spec = _read_json(spec_path) if spec_path.is_file() else {}
     if not isinstance(spec, dict):
         raise GrowlmError(f"{spec_path}: expected a JSON object")
@@ -167,7 +171,7 @@ def load_study(path: str | Path) -> Study:
     if missing:
         raise GrowlmError(f"{spec_path}: plot files missing: {', '.join(missing)}")
     if not run_paths and not spec:
-        raise GrowlmError(f"{path} is neither a run nor a study directory (no run subfolders, no study.json)")
+        raise GrowlmError(f"{path} is neither a run nor a study directory (no run subfolders, no {STUDY_FILE})")
     return Study(
         path=path,
         name=str(spec.get("study", path.name)),

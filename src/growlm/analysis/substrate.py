@@ -148,7 +148,7 @@ def plot_histograms(report: SubstrateReport) -> Figure:
 
 def write_substrate_report(report: SubstrateReport, out: str | Path, force: bool = False) -> Path:
     """OUT/histograms.png, OUT/substrate.json (summary and neighbours), OUT/substrate.md (the tables)."""
-    with atomic_dir(out, force) as tmp:
+    with atomic_dir(out, force, kind="substrate report") as tmp:
         save_png(plot_histograms(report), tmp / "histograms.png")
         atomic_write_json(tmp / "substrate.json", report.to_json())
         (tmp / "substrate.md").write_text("\n".join(t.to_markdown() for t in report.tables()), encoding="utf-8")

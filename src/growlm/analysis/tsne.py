@@ -24,6 +24,7 @@ from growlm.analysis.representations import SUBSTRATE, layer_and_kind, word_vect
 from growlm.analysis.separation import knn_purity, knn_purity_chance, silhouette
 from growlm.analysis.tables import Table
 from growlm.analysis.word_groups import Word, load_word_groups
+from growlm.composition.folder import is_composition
 from growlm.errors import GrowlmError
 from growlm.io import atomic_dir, atomic_write_json
 from growlm.loading import load_lm
@@ -113,7 +114,7 @@ def analyze_tsne(
     perplexity: float | None = None,
 ) -> TsneResult:
     model_dir = Path(model_dir)
-    if (model_dir / "composition.json").is_file():
+    if is_composition(model_dir):
         raise GrowlmError(f"{model_dir} is a composition of experts; run the t-SNE on one expert's model folder")
     words = load_word_groups(groups_path)
     perplexity = perplexity or default_perplexity(len(words))
@@ -225,7 +226,7 @@ def plot_scores(result: TsneResult) -> Figure:
 
 def write_tsne(result: TsneResult, out: str | Path, force: bool = False) -> Path:
     """OUT/tsne.png (panels), OUT/scores.png, OUT/tsne.json (scores, words, 2-D coordinates), OUT/scores.md."""
-    with atomic_dir(out, force) as tmp:
+    with atomic_dir(out, force, kind="t-SNE report") as tmp:
         save_png(plot_panels(result), tmp / "tsne.png")
         save_png(plot_scores(result), tmp / "scores.png")
         atomic_write_json(tmp / "tsne.json", result.to_json())

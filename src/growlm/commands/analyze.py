@@ -41,6 +41,10 @@ def _default_out(path: str, suffix: str) -> Path:
     return path.with_name(f"{path.name}-{suffix}")
 
 
+def written(out: Path) -> str:
+    return ", ".join(sorted(p.name for p in Path(out).iterdir() if not p.name.startswith(".")))
+
+
 def _tsne(args) -> None:
     from growlm.analysis.tsne import analyze_tsne, write_tsne
     from growlm.io import check_not_input, check_output
@@ -51,7 +55,7 @@ def _tsne(args) -> None:
     result = analyze_tsne(args.model, args.groups, seed=args.seed, knn_k=args.knn, perplexity=args.perplexity)
     write_tsne(result, out, args.force)
     Console().print(result.table().to_rich())
-    print(f"wrote {out}/tsne.png, scores.png, tsne.json, scores.md")
+    print(f"wrote {out}: {written(out)}")
 
 
 def _substrate(args) -> None:
@@ -68,4 +72,4 @@ def _substrate(args) -> None:
     console = Console()
     for table in report.tables():
         console.print(table.to_rich())
-    print(f"wrote {out}/histograms.png, substrate.json, substrate.md")
+    print(f"wrote {out}: {written(out)}")

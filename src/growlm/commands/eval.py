@@ -121,10 +121,11 @@ def _run_eval(args) -> None:
 
 def _check_not_model_file(out: Path, model: Path) -> None:
     """--out inside the model folder is fine (the default), but never one of the files the model loads."""
+    from growlm.composition.folder import COMPOSITION_FILE
     from growlm.io import check_not_input
     from growlm.model.folder import META_FILE, TOKENIZER_FILES
 
-    loaded = ["config.json", "generation_config.json", "composition.json", META_FILE, *TOKENIZER_FILES]
+    loaded = ["config.json", "generation_config.json", COMPOSITION_FILE, META_FILE, *TOKENIZER_FILES]
     if model.is_dir():
         loaded += [p.name for p in model.iterdir() if p.suffix == ".safetensors" or p.name.endswith(".index.json")]
     check_not_input(out, [model / name for name in loaded])

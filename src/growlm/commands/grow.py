@@ -66,7 +66,8 @@ def _export(args) -> int:
     return 0
 
 
-def _print_stages(summaries: list[dict]) -> None:
+def _print_stages(summaries) -> None:
+    """The stage summaries (growlm.train.records.StageSummary) as a table."""
     from rich.console import Console
     from rich.table import Table
 
@@ -75,14 +76,14 @@ def _print_stages(summaries: list[dict]) -> None:
         table.add_column(col, justify="right")
     for s in summaries:
         table.add_row(
-            str(s["stage"]),
-            str(s["depth"]),
-            str(s["lora_rank"] or "-"),
-            f"{s['trainable_params'] / 1e6:.2f}M",
-            f"{s['total_params'] / 1e6:.2f}M",
-            f"{s['tokens'] / 1e3:,.0f}k",
-            f"{s['flops'] / 1e12:,.1f}",
-            f"{s['val_loss']:.4f}",
-            f"{s['wall_s']:.0f}",
+            str(s.stage),
+            str(s.depth),
+            str(s.lora_rank or "-"),
+            f"{s.trainable_params / 1e6:.2f}M",
+            f"{s.total_params / 1e6:.2f}M",
+            f"{s.tokens / 1e3:,.0f}k",
+            f"{s.flops / 1e12:,.1f}",
+            f"{s.val_loss:.4f}",
+            f"{s.wall_s:.0f}",
         )
     Console(width=max(100, Console().width)).print(table)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-# sorted(growlm.train.planner.GPUS), spelled out so that the CLI starts without torch (tests/test_planner.py checks)
+# sorted(growlm.train.costs.GPUS), spelled out so that the CLI starts without torch (tests/test_train_costs.py checks)
 GPU_NAMES = ("a100", "h100", "h200")
 
 
@@ -31,7 +31,7 @@ def _plan(args) -> None:
 
     from growlm.config import load_config
     from growlm.errors import GrowlmError
-    from growlm.train.planner import GPUS, plan_rows, stage_costs
+    from growlm.train.costs import GPUS, plan_rows, stage_costs
 
     if args.gpus < 1 or not 0 < args.mfu <= 1:
         raise GrowlmError("--gpus must be >= 1 and --mfu in (0, 1]")

@@ -27,13 +27,15 @@ def _report(args) -> None:
 
 def _check_not_a_file_of(folder: Path, out: Path) -> None:
     """--out (and the .md beside it) may replace an earlier report, never another file of the run or study."""
+    from growlm.analysis.report import REPORT_HTML
+
     for target in (out, out.with_suffix(".md")):
         if (
             target.is_file()
             and folder.resolve() in target.resolve().parents
-            and target.name not in ("report.html", "report.md")
+            and target.name not in (REPORT_HTML, Path(REPORT_HTML).with_suffix(".md").name)
         ):
             raise GrowlmError(
                 f"--out {out} would overwrite {target}, a file of {folder}; write the report to "
-                f"another file (default {folder / 'report.html'})"
+                f"another file (default {folder / REPORT_HTML})"
             )

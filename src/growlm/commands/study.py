@@ -82,4 +82,4 @@ def _study(args) -> None:
     module.base_config(args.scale, args.sets, *([args.substrate] if args.name in TAKES_SUBSTRATE else []))
     prepare_root(root, args.force)
     report = module.run(opts)
-    print(f"study {args.name} done: {root}/study.json, {root}/tables.md, report {report}")
+    print(f"study {args.name} done: {root}, report {report}")

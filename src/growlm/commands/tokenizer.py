@@ -58,7 +58,7 @@ def _build(args) -> None:
     check_replaceable(args.out, args.force)  # before the corpus is mined
     texts = itertools.chain.from_iterable(corpus_texts(s) for s in args.corpus)
     tok = build_tokenizer(texts, args.ngrams) if args.corpus else default_tokenizer()
-    with atomic_dir(args.out, args.force) as tmp:
+    with atomic_dir(args.out, args.force, kind="tokenizer folder") as tmp:
         tok.save(tmp)
     by_script = Counter(g.script for g in tok.ngram_info)
     print(

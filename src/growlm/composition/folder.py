@@ -23,6 +23,7 @@ from growlm.composition.mixing import ComposedModel, check_mode, normalize_weigh
 from growlm.errors import GrowlmError
 from growlm.io import atomic_dir, atomic_write_json, check_output, sha256_dir, sha256_file
 from growlm.model.folder import (
+    META_FILE,
     TOKENIZER_FILES,
     check_loadable,
     content_sha256,
@@ -51,7 +52,7 @@ def _read_expert(path: Path) -> dict[str, Any]:
     actual = sha256_file(path / "tokenizer.json")
     if actual != manifest.get("tokenizer_sha256"):
         raise GrowlmError(
-            f"{path}: tokenizer.json hashes to {actual}, growlm.json says "
+            f"{path}: tokenizer.json hashes to {actual}, {META_FILE} says "
             f"{manifest.get('tokenizer_sha256')}; re-export the model"
         )
     if not manifest.get("substrate", {}).get("sha256"):
@@ -135,7 +136,7 @@ def compose(
         switch_rate = check_mode(mode, calibration.get("switch_rate", switch_rate))
     out = Path(out)
     shared = {key: manifests[0][key] for key in ("substrate", "tokenizer_sha256", "vocab_size")}
-    with atomic_dir(out, force) as tmp:
+    with atomic_dir(out, force, kind="composition folder") as tmp:
         experts = []
         for i, path in enumerate(paths):
             ref = _reference(path, out)

@@ -173,7 +173,7 @@ def drop_overlapping(
     for o in report.overlaps:
         dropped[(o.source, o.split)][o.doc_index] = o.chars
     manifest = copy.deepcopy(shards.manifest)
-    with atomic_dir(out, force) as folder:
+    with atomic_dir(out, force, kind="shards folder") as folder:
         shards.tokenizer().save(folder / TOKENIZER_DIR)
         for source in manifest["sources"]:
             for split, info in source["splits"].items():

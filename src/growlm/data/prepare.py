@@ -212,7 +212,7 @@ def prepare(
         },
     )
     spooled = _spool(tasks, tokenizer, seed, work, val_fraction, max_chars, workers, progress)
-    with atomic_dir(out, force) as folder:
+    with atomic_dir(out, force, kind="shards folder") as folder:
         tokenizer.save(folder / TOKENIZER_DIR)
         entries = [
             _entry(s, index, sel, work, folder, f"{i:02d}-{_slug(s.name)}")

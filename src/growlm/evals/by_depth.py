@@ -15,7 +15,7 @@ from rich.table import Table
 from growlm.errors import GrowlmError
 from growlm.evals.results import format_value, table_text
 from growlm.evals.settings import PROTOCOL_LABELS
-from growlm.io import PNG_METADATA, atomic_write_bytes, atomic_write_json, atomic_write_text
+from growlm.io import PNG_METADATA, add_entries, atomic_write_bytes, atomic_write_json, atomic_write_text
 from growlm.train.rundir import RunDir
 
 
@@ -124,6 +124,7 @@ def output_paths(run: Path, protocol: str) -> dict[str, Path]:
 
 def write_tables(run: Path, protocol: str, rows: list[dict], settings: dict) -> dict[str, Path]:
     paths = output_paths(run, protocol)
+    add_entries(run, [p.name for p in paths.values()])
     atomic_write_json(
         paths["json"],
         {

@@ -249,7 +249,7 @@ def export_lm_eval(
     labels = list(tasks) if tasks is not None else [*EXPORTS, "mmlu"]
     exported: dict[str, str] = {}
     out = Path(out).resolve()
-    with atomic_dir(out, force) as tmp:
+    with atomic_dir(out, force, kind="lm-eval-export folder") as tmp:
         counts: dict[str, int] = {}
         for label in labels:
             if label.partition(":")[0] == "mmlu":

@@ -28,9 +28,14 @@ def write_meta(folder: Path, meta: dict[str, Any]) -> None:
     atomic_write_json(folder / META_FILE, {"format": MODEL_FORMAT, "stage": None, "run": None, **meta})
 
 
+def stage_meta(substrate_kind: str, substrate_sha256: str | None, stage: int, run: str) -> dict[str, Any]:
+    """growlm.json facts of a run's model after `stage` (1-based), beside those write_model reads off the model."""
+    return {"substrate": {"kind": substrate_kind, "sha256": substrate_sha256}, "stage": stage, "run": run}
+
+
 def write_model(model, tokenizer, out: str | Path, meta: dict, force: bool = True, fault_point: str = "") -> Path:
     """Write a plain HF model folder plus growlm.json; `meta` holds substrate/stage/run facts."""
-    with atomic_dir(out, force) as tmp:
+    with atomic_dir(out, force, kind="model folder") as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         GenerationConfig(bos_token_id=L.BOS_ID, eos_token_id=L.EOS_ID, pad_token_id=L.PAD_ID).save_pretrained(tmp)
         tokenizer.save(tmp, model_max_length=model.config.max_position_embeddings)

@@ -58,3 +58,25 @@ def base_model(model: torch.nn.Module) -> LlamaForCausalLM:
 
 def count_params(model: torch.nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def embed(llama: torch.nn.Module, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+    """(hidden states, positions, rotary cos/sin) entering block 0 of a LlamaModel for input_ids [B, T]."""
+    positions = torch.arange(input_ids.shape[1], device=input_ids.device)[None]
+    hidden = llama.embed_tokens(input_ids)
+    return hidden, positions, llama.rotary_emb(hidden, positions)
+
+
+def call_block(block: torch.nn.Module, hidden: torch.Tensor, positions: torch.Tensor, rotary) -> torch.Tensor:
+    """One decoder block as LlamaModel.forward calls it, for full causal sequences: no padding mask, no cache.
+    The one place that knows the block's call signature (tests/test_model_llama.py holds it to the HF forward)."""
+    return block(hidden, attention_mask=None, position_ids=positions, position_embeddings=rotary)
+
+
+def run_blocks(
+    llama: torch.nn.Module, hidden: torch.Tensor, positions, rotary, start: int, stop: int | None, call=call_block
+) -> torch.Tensor:
+    """Blocks start..stop-1 of a LlamaModel (`call` may be a compiled call_block)."""
+    for block in llama.layers[start:stop]:
+        hidden = call(block, hidden, positions, rotary)
+    return hidden

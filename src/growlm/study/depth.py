@@ -71,17 +71,17 @@ def depth_table(runs: list[RunSpec], scores: dict[tuple, OverSeeds], seeds: int)
     ]
     rows = []
     for k, stage in enumerate(summaries[0]):
-        cells = [scores.get((t, m, None, stage["depth"])) for t, m in series]
+        cells = [scores.get((t, m, None, stage.depth)) for t, m in series]
         rows.append(
             [
-                stage["stage"],
-                stage["depth"],
-                stage["lora_rank"] or None,
-                stage["trainable_params"],
-                stage["tokens"],
-                stage["flops"],
-                mean_sd_cell([s[k].get("val_loss_at_start") for s in summaries]),
-                mean_sd_cell([s[k]["val_loss"] for s in summaries]),
+                stage.stage,
+                stage.depth,
+                stage.lora_rank or None,
+                stage.trainable_params,
+                stage.tokens,
+                stage.flops,
+                mean_sd_cell([s[k].val_loss_at_start for s in summaries]),
+                mean_sd_cell([s[k].val_loss for s in summaries]),
                 *(c.cell() if c else None for c in cells),
             ]
         )

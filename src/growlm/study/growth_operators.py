@@ -5,7 +5,7 @@ Every arm ends at depth 9 on the same frozen substrate (visual; --substrate bina
 and shards. The growth arms add 3 blocks per stage (1-3, 4-6, 7-9) and differ in how the new blocks start
 (growth.init) and in what the earlier blocks do afterwards; docs/GROWTH.md describes each operator and its source.
 A cheaper schedule spends the monolithic arm's FLOPs on more tokens: each arm's stage tokens are solved from its
-exact FLOPs per token (growlm.train.planner.stage_shapes), equal tokens per growth stage, rounded to whole steps.
+exact FLOPs per token (growlm.train.costs.stage_shapes), equal tokens per growth stage, rounded to whole steps.
 Every arm's learning rate is chosen by the same sweep (study/sweep.py); every stage of every arm warms up over the
 same number of tokens; each stage starts a fresh AdamW (the trainer's rule), which the table states.
 
@@ -108,7 +108,7 @@ def matched_steps(per_token: list[float], target: float, unit: int, final_phase:
 
 def arm_config(arm: Arm, scale: str, sets: list[str], substrate: str) -> RunConfig:
     """The arm at this scale with its stage tokens solved for the monolithic arm's FLOPs."""
-    from growlm.train.planner import stage_shapes
+    from growlm.train.costs import stage_shapes
 
     common = {**SCALES[scale].values, **(BINARY if substrate == "binary" else {})}
     mono = configure(arm_data(ARMS[0]), common, sets, "growth-operators (monolithic)")
@@ -154,16 +154,16 @@ def _spikes(arm: ArmRuns) -> str | None:
     """Per growth stage: validation loss right after growth minus the previous stage's final loss (mean)."""
     summaries = [run.summary() for run in arm.runs]
     cells = [
-        statistics.fmean(s[k]["val_loss_at_start"] - s[k - 1]["val_loss"] for s in summaries)
+        statistics.fmean(s[k].val_loss_at_start - s[k - 1].val_loss for s in summaries)
         for k in range(1, len(summaries[0]))
-        if summaries[0][k]["add_blocks"]
+        if summaries[0][k].add_blocks
     ]
     return " / ".join(f"{c:+.4f}" for c in cells) or None
 
 
 def arms_table(arms: dict[str, ArmRuns], comparison: Comparison, lrs: tuple[float, ...]) -> Table:
     rows = []
-    mono_flops = arms[REFERENCE].runs[0].summary()[-1]["flops"]
+    mono_flops = arms[REFERENCE].runs[0].summary()[-1].flops
     for arm in ARMS:
         runs = arms[arm.name]
         summaries = [run.summary() for run in runs.runs]
@@ -176,10 +176,10 @@ def arms_table(arms: dict[str, ArmRuns], comparison: Comparison, lrs: tuple[floa
                 arm.old_blocks,
                 f"{runs.lr:g}",
                 len(summaries[0]),
-                last["tokens"],
-                f"{last['flops']:.3e} ({last['flops'] / mono_flops:.3f}x)",
-                " / ".join(f"{s['trainable_params'] / 1e6:.1f}M" for s in summaries[0]),
-                mean_sd_text([sum(s["wall_s"] for s in summary) for summary in summaries], 0),
+                last.tokens,
+                f"{last.flops:.3e} ({last.flops / mono_flops:.3f}x)",
+                " / ".join(f"{s.trainable_params / 1e6:.1f}M" for s in summaries[0]),
+                mean_sd_text([sum(s.wall_s for s in summary) for summary in summaries], 0),
                 mean_sd_text(comparison.losses[arm.name][-1]),
                 diff.cell() if diff else None,
                 p_cell(diff.p) if diff else None,

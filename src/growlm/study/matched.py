@@ -21,13 +21,14 @@ import numpy as np
 from scipy import stats
 
 from growlm.analysis.tables import Table, format_value
+from growlm.train.records import MetricRow, ValRow
 
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 
 
-def val_curve(metrics: Sequence[Mapping]) -> list[tuple[float, float]]:
+def val_curve(metrics: Sequence[MetricRow]) -> list[tuple[float, float]]:
     """(cumulative FLOPs, validation loss) in the order logged."""
-    return [(float(r["flops"]), float(r["val_loss"])) for r in metrics if r.get("kind") == "val"]
+    return [(r.flops, r.val_loss) for r in metrics if isinstance(r, ValRow)]
 
 
 def loss_at(curve: Sequence[tuple[float, float]], budget: float) -> float | None:

@@ -5,8 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from growlm.analysis.runs import STUDY_FILE
 from growlm.errors import GrowlmError
-from growlm.io import check_replaceable, clear_folder, growlm_kind
+from growlm.io import check_replaceable, clear_folder, folder_mark, growlm_kind, is_temporary, mark_folder
+
+KIND = "study folder"
+# What the studies write at the top of their folder (a report adds its own names: io.add_entries).
+ENTRIES = {STUDY_FILE, *"inputs inputs-binary heldout runs configs composed tables tables.md plots".split()}
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,12 @@ def prepare_root(root: Path, force: bool) -> None:
         check_replaceable(root, force)
         if root.is_dir():
             clear_folder(root, keep=())
-    elif root.is_dir() and any(root.iterdir()) and growlm_kind(root) != "study folder":
+    elif root.is_dir() and any(root.iterdir()) and growlm_kind(root) != KIND:
         raise GrowlmError(f"--out {root} exists and is not a study folder; choose another --out")
     root.mkdir(parents=True, exist_ok=True)
+    old = folder_mark(root)
+    mark_folder(
+        root,
+        KIND,
+        ENTRIES | set(old["entries"] if old else ()) | {p.name for p in root.iterdir() if not is_temporary(p.name)},
+    )

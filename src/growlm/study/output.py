@@ -16,6 +16,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from growlm.analysis.plots import png_bytes
+from growlm.analysis.runs import STUDY_FILE
 from growlm.analysis.tables import Table
 from growlm.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from growlm.study.runs import say
@@ -54,7 +55,7 @@ def write_study(
         atomic_write_text(root / "tables" / f"{slug(table.title)}.csv", table_csv(table))
     atomic_write_text(root / "tables.md", f"# {name}\n\n{description}\n\n" + "\n".join(t.to_markdown() for t in tables))
     atomic_write_json(
-        root / "study.json",
+        root / STUDY_FILE,
         {
             "study": name,
             "description": description,
@@ -65,5 +66,5 @@ def write_study(
         },
     )
     html_path, _ = write_report(root, force=True)
-    say(f"wrote {root / 'study.json'}, {root / 'tables.md'}, {len(plots)} plots and the report {html_path}")
+    say(f"wrote {root / STUDY_FILE}, {root / 'tables.md'}, {len(plots)} plots and the report {html_path}")
     return html_path

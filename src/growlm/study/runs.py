@@ -20,6 +20,7 @@ from growlm.errors import GrowlmError
 from growlm.io import atomic_write_json, atomic_write_text
 from growlm.train.checkpoint import latest_checkpoint
 from growlm.train.metrics import read_metrics
+from growlm.train.records import MetricRow, StageSummary
 from growlm.train.rundir import RunDir
 
 
@@ -159,10 +160,10 @@ class RunSpec:
 
         return is_model_folder(self.final_model)
 
-    def summary(self) -> list[dict]:
+    def summary(self) -> list[StageSummary]:
         return self.run.read_summaries()
 
-    def metrics(self) -> list[dict]:
+    def metrics(self) -> list[MetricRow]:
         return read_metrics(self.run.metrics)
 
 
@@ -170,9 +171,8 @@ def ensure_run(spec: RunSpec, configs: Path) -> None:
     """Train, resume or reuse the run."""
     from growlm.train.recipe import grow
 
-    text = to_toml(spec.config)
     resolved = spec.run.config_file
-    if resolved.is_file() and resolved.read_text(encoding="utf-8") != text:
+    if resolved.is_file() and spec.run.read_config().model_dump() != spec.config.model_dump():
         raise GrowlmError(
             f"run {spec.path} was trained with another config (another --scale or --set?); pass "
             "--force to start the study over, or choose another --out"
@@ -180,13 +180,13 @@ def ensure_run(spec: RunSpec, configs: Path) -> None:
     if spec.complete:
         say(f"reusing run {spec.label} ({spec.path})")
         return
-    config = configs / f"{spec.label.replace('/', '_')}.toml"
-    atomic_write_text(config, text)
+    # a record of what the study trained, beside the run's own config.resolved.toml
+    atomic_write_text(configs / f"{spec.label.replace('/', '_')}.toml", to_toml(spec.config))
     resume = resolved.is_file() and latest_checkpoint(spec.run.checkpoints) is not None
     say(f"{'resuming' if resume else 'training'} run {spec.label} ({spec.path})")
     # Without a checkpoint nothing can be resumed: a run killed that early starts over (force clears it).
     try:
-        grow(None if resume else config, spec.path, resume=resume, force=not resume)
+        grow(None if resume else spec.config, spec.path, resume=resume, force=not resume)
     except GrowlmError as err:
         raise GrowlmError(
             f"training run {spec.label} failed: {err}; fix the cause and rerun the study: finished "

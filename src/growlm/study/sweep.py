@@ -49,7 +49,7 @@ def tuned_arm(
     for lr in lrs:
         spec = _spec(root, arm, lr, SWEEP_SEED, config_for)
         ensure_run(spec, root / "configs")
-        sweep[lr] = spec.summary()[-1]["val_loss"]
+        sweep[lr] = spec.summary()[-1].val_loss
     best = min(lrs, key=lambda lr: sweep[lr])
     say(
         f"{arm}: learning rate {best:g} (seed {SWEEP_SEED} final val loss "

@@ -50,7 +50,7 @@ class Substrate:
 
     def save(self, out: str | Path, force: bool = False) -> Path:
         """Write the folder atomically; refuses an existing non-empty `out` unless force."""
-        with atomic_dir(out, force) as tmp:
+        with atomic_dir(out, force, kind="substrate folder") as tmp:
             save_file({TENSOR: self.matrix.contiguous()}, str(tmp / MATRIX_FILE))
             atomic_write_json(tmp / MANIFEST_FILE, self.manifest)
         return Path(out)

@@ -18,18 +18,24 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from growlm.config import RunConfig
 from growlm.errors import GrowlmError
 from growlm.io import atomic_dir, atomic_write_text, fault, sha256_file
+from growlm.model.llama import build_model
+from growlm.train.plan import Plan
+from growlm.train.records import CheckpointState
+from growlm.train.stage import StageModel, prepare
 
 FILES = ("model.safetensors", "optimizer.pt", "rng.pt")
+STATE_FILE = "state.json"
 
 
 def save_checkpoint(
-    root: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, state: dict, keep: int
+    root: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, state: CheckpointState, keep: int
 ) -> Path:
     """Write a checkpoint into `root` (RUN/checkpoints), point `latest` at it, keep the newest max(keep, 2)."""
-    name = f"step-{state['global_step']:08d}" + ("-stage-end" if state.get("stage_complete") else "")
-    with atomic_dir(root / name, force=True) as tmp:
+    name = f"step-{state.progress.step:08d}" + ("-stage-end" if state.stage_complete else "")
+    with atomic_dir(root / name, force=True, kind="checkpoint") as tmp:
         tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
         save_file(tensors, tmp / "model.safetensors")
         if optimizer is not None:
@@ -39,7 +45,7 @@ def save_checkpoint(
             rng["cuda"] = torch.cuda.get_rng_state_all()
         torch.save(rng, tmp / "rng.pt")
         hashes = {f: sha256_file(tmp / f) for f in FILES if (tmp / f).is_file()}
-        (tmp / "state.json").write_text(json.dumps({**state, "sha256": hashes}, indent=2, sort_keys=True))
+        (tmp / STATE_FILE).write_text(json.dumps({**state.to_json(), "sha256": hashes}, indent=2, sort_keys=True))
         fault("checkpoint")
     atomic_write_text(root / "latest", name + "\n")
     for old in checkpoints(root)[: -max(keep, 2)]:
@@ -55,10 +61,11 @@ def checkpoints(root: Path) -> list[Path]:
 def damage(ckpt: Path) -> str | None:
     """What is wrong with a checkpoint folder, or None when its files match their recorded hashes."""
     try:
-        state = read_state(ckpt)
+        raw = _read_json(ckpt)
+        read_state(ckpt)
     except GrowlmError as err:
         return str(err)
-    for name, recorded in state.get("sha256", {}).items():
+    for name, recorded in raw.get("sha256", {}).items():
         if not (ckpt / name).is_file():
             return f"{name} is missing"
         if sha256_file(ckpt / name) != recorded:
@@ -88,16 +95,20 @@ def latest_checkpoint(root: Path) -> Path | None:
     return None
 
 
-def read_state(ckpt: Path) -> dict:
+def _read_json(ckpt: Path) -> dict:
     try:
-        state = json.loads((ckpt / "state.json").read_text(encoding="utf-8"))
+        state = json.loads((ckpt / STATE_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise GrowlmError(f"{ckpt} has no state.json; it is not a complete checkpoint") from None
+        raise GrowlmError(f"{ckpt} has no {STATE_FILE}; it is not a complete checkpoint") from None
     except (ValueError, UnicodeDecodeError) as err:
-        raise GrowlmError(f"{ckpt / 'state.json'} is damaged ({err})") from None
+        raise GrowlmError(f"{ckpt / STATE_FILE} is damaged ({err})") from None
     if not isinstance(state, dict) or not {"stage", "stage_step", "global_step"} <= state.keys():
-        raise GrowlmError(f"{ckpt / 'state.json'} is damaged (missing stage/step fields)")
+        raise GrowlmError(f"{ckpt / STATE_FILE} is damaged (missing stage/step fields)")
     return state
+
+
+def read_state(ckpt: Path) -> CheckpointState:
+    return CheckpointState.from_json(_read_json(ckpt), str(ckpt / STATE_FILE))
 
 
 def _load(ckpt: Path, name: str, loader):
@@ -130,3 +141,15 @@ def restore_rng(ckpt: Path) -> None:
     torch.set_rng_state(rng["cpu"])
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def restore(cfg: RunConfig, ckpt: Path, embedding: torch.Tensor | None = None) -> tuple[StageModel, CheckpointState]:
+    """The model a checkpoint holds, as it was being trained: after a finished stage the plain model; inside a
+    stage the model set up for it (frozen blocks, LoRA adapters). The checkpoint has every tensor, the substrate
+    included, so `embedding` only spares building a random one first."""
+    state = read_state(ckpt)
+    plan, k = Plan(cfg), state.stage
+    model = build_model(cfg.model, plan.depths[k], embedding)
+    prepared = StageModel(model, 0, 0) if state.stage_complete else prepare(plan, model, k)
+    load_model_state(ckpt, prepared.model)
+    return prepared, state

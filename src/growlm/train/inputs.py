@@ -41,7 +41,7 @@ def _tokenizer(cfg: RunConfig, run: RunDir) -> BvvTokenizer:
 
     names = [name for name, _ in parse_sources(cfg.data.sources, "data.sources")]
     tok = build_tokenizer(source_texts(names, cfg.data.max_chars or None), cfg.tokenizer.ngrams)
-    with atomic_dir(run.tokenizer) as tmp:
+    with atomic_dir(run.tokenizer, kind="tokenizer folder") as tmp:
         tok.save(tmp)
     return tok
 

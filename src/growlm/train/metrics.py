@@ -1,9 +1,6 @@
-"""RUN/metrics.jsonl, written by the trainer and read by everything else (one JSON object per line).
-
-Rows: {"kind": "train", "stage", "depth", "step" (global), "stage_step", "loss", "lr", "tokens" (cumulative),
-"flops" (cumulative), "tokens_per_s", "mfu", "wall"}; {"kind": "val", "stage", "depth", "step", "tokens", "flops",
-"val_loss"} plus "at_stage_start": true on the one taken right after a growth; {"kind": "stage_start" |
-"stage_end", "stage", "depth", "step", "trainable_params", "total_params", ...}. TensorBoard gets the scalars too.
+"""RUN/metrics.jsonl, written by the trainer and read by everything else: one JSON object per line, each a typed
+row of growlm.train.records (TrainRow, ValRow, StageStart, StageEnd; "kind" names which). TensorBoard gets the
+scalars too.
 """
 
 from __future__ import annotations
@@ -13,11 +10,19 @@ from pathlib import Path
 
 from growlm.errors import GrowlmError
 from growlm.io import atomic_write_text
+from growlm.train.records import MetricRow, row_from_json
 
 TENSORBOARD_SCALARS = ("loss", "val_loss", "lr", "tokens_per_s", "mfu")
 
 
-def read_metrics(path: Path) -> list[dict]:
+def read_metrics(path: Path) -> list[MetricRow]:
+    """The typed rows (rows of kinds this version does not know are skipped)."""
+    rows = [row_from_json(r, f"{path} line {n}") for n, r in _objects(path)]
+    return [r for r in rows if r is not None]
+
+
+def _objects(path: Path) -> list[tuple[int, dict]]:
+    """(line number, object) of every row as written."""
     rows, lines = [], path.read_text(encoding="utf-8").splitlines()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -31,7 +36,7 @@ def read_metrics(path: Path) -> list[dict]:
             raise GrowlmError(f"{path} line {number} is not valid JSON; fix or truncate the file") from None
         if not isinstance(row, dict) or "kind" not in row:
             raise GrowlmError(f'{path} line {number}: expected an object with a "kind" field')
-        rows.append(row)
+        rows.append((number, row))
     return rows
 
 
@@ -42,9 +47,10 @@ class MetricsLog:
         self.path, self.tensorboard, self.enabled = path, tensorboard, enabled
         self.writer = None
 
-    def log(self, row: dict) -> None:
+    def log(self, record: MetricRow) -> None:
         if not self.enabled:
             return
+        row = record.to_json()
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
         if self.writer is None:
@@ -59,14 +65,15 @@ class MetricsLog:
         """Drop rows logged after `after_step` (and, at that step, rows of stages after `stage`), which a resume
         from that step logs again."""
         if self.enabled and self.path.is_file():
-            rows = [
-                r
-                for r in read_metrics(self.path)
-                if r["step"] < after_step or (r["step"] == after_step and (stage is None or r.get("stage", 0) <= stage))
-            ]
+            rows = []
+            for number, r in _objects(self.path):
+                typed = row_from_json(r, f"{self.path} line {number}")
+                step, row_stage = (typed.step, typed.stage) if typed else (r.get("step", 0), r.get("stage", 0))
+                if step < after_step or (step == after_step and (stage is None or row_stage <= stage)):
+                    rows.append(r)
             atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in rows))  # a kill keeps the old file
 
-    def rows(self) -> list[dict]:
+    def rows(self) -> list[MetricRow]:
         return read_metrics(self.path) if self.path.is_file() else []
 
     def close(self) -> None:

@@ -1,7 +1,6 @@
-"""The plan of a run, computed from its config alone: depth after each stage, what trains, LoRA rank, LR, steps.
-
-Pure apart from `setup_stage`, which applies a stage's freezing and adapters to a model. Both the trainer and
-`growlm export` use it, so a checkpoint is rebuilt exactly as it was trained.
+"""The plan of a run, computed from its config alone: depth after each stage, which blocks are old and which of
+them train, the trainable-parameter budget, learning rates and steps. Pure: it never touches a model
+(growlm.train.stage applies a stage's plan to one).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import torch
 from growlm.config import RunConfig, StageConfig
 from growlm.model.llama import count_params, llama_config
 from growlm.train.freeze import set_trainable
-from growlm.train.lora import add_lora, lora_params_per_rank, solve_lora_rank
 
 
 def stage_depths(stages: list[StageConfig]) -> list[int]:
@@ -32,11 +30,6 @@ def lr_at(step: int, steps: int, peak: float, warmup: int, min_ratio: float) -> 
     return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def stage_meta(cfg: RunConfig, substrate_sha256: str | None, k: int) -> dict:
-    """growlm.json facts of the model after stage k (0-based)."""
-    return {"substrate": {"kind": cfg.substrate.kind, "sha256": substrate_sha256}, "stage": k + 1, "run": cfg.name}
-
-
 class Plan:
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg
@@ -49,9 +42,17 @@ class Plan:
         chosen = self.stages[k].train_embedding
         return chosen if chosen is not None else self.cfg.substrate.kind == "trainable"
 
+    def old_blocks(self, k: int) -> range:
+        """The blocks stage k did not add: those of the earlier stages."""
+        return range(self.depths[k - 1] if k else 0)
+
     def n_frozen(self, k: int) -> int:
-        """Blocks of earlier stages that stay frozen in stage k."""
-        return 0 if self.stages[k].trains_old_blocks or k == 0 else self.depths[k - 1]
+        """Old blocks that stay frozen in stage k (all of them, unless the stage trains them)."""
+        return 0 if self.stages[k].trains_old_blocks else len(self.old_blocks(k))
+
+    def adds_lora(self, k: int) -> bool:
+        """Whether stage k puts LoRA adapters on its frozen blocks (the rank is solved against the budget)."""
+        return bool(self.stages[k].lora and self.n_frozen(k))
 
     def old_blocks_lr_scale(self, k: int) -> float:
         """The earlier stages' blocks' learning rate over the stage's (1 with train_old_blocks)."""
@@ -81,15 +82,3 @@ class Plan:
             model = LlamaForCausalLM(llama_config(self.cfg.model, self.depths[0]))
         set_trainable(model, 0, self.train_embedding(0))
         return count_params(model, trainable_only=True)
-
-    def setup_stage(self, model, k: int):
-        """Freeze/unfreeze for stage k, add LoRA if the stage asks; returns (train model, no-grad blocks, rank)."""
-        n_frozen, train_emb = self.n_frozen(k), self.train_embedding(k)
-        set_trainable(model, n_frozen, train_emb)
-        rank = 0
-        if self.stages[k].lora and n_frozen:
-            per_rank = lora_params_per_rank(model, range(n_frozen))
-            rank = solve_lora_rank(self.budget, count_params(model, True), per_rank, self.cfg.growth.lora_max_rank, k)
-            model = add_lora(model, n_frozen, rank, self.cfg.growth.lora_alpha_ratio)
-        no_grad_blocks = 0 if (rank or train_emb) else n_frozen
-        return model, no_grad_blocks, rank

@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from growlm.config import RunConfig, load_config, read_toml, to_toml
+from growlm.config import RunConfig, load_config, read_toml
 from growlm.data.mix import parse_sources
 from growlm.errors import GrowlmError
 from growlm.io import check_not_input, check_replaceable, clear_folder
 from growlm.precision import Precision, choose
 from growlm.train.dist import Dist, init_distributed
 from growlm.train.inputs import RunInputs, resolve_inputs
+from growlm.train.records import StageSummary
 from growlm.train.rundir import RunDir
 
 # --set keys a resume may change: they steer logging, validation, checkpoints and threads, never the training.
@@ -33,7 +34,7 @@ RESUME_SAFE = (
 @dataclass
 class GrowResult:
     run: RunDir
-    summaries: list[dict] | None  # None on every process but the main one
+    summaries: list[StageSummary] | None  # None on every process but the main one
 
     def stage_model(self, stage: int | None = None) -> Path:
         """The exported model after `stage` (default: the last)."""
@@ -52,12 +53,12 @@ def run_config(
             raise GrowlmError(f"cannot resume {run.path}: no such folder; start the run without --resume")
         if not run.config_file.is_file():
             raise GrowlmError(
-                f"cannot resume {run.path}: it stopped before its header (config.resolved.toml) was "
+                f"cannot resume {run.path}: it stopped before its header ({run.config_file.name}) was "
                 "written, so there is nothing to continue; start it over with --force"
             )
         check_resume_overrides(overrides)
         cfg = run.read_config(overrides)
-        if config is not None and to_toml(_as_config(config, [])) != run.config_file.read_text(encoding="utf-8"):
+        if config is not None and _as_config(config, []).model_dump() != run.read_config().model_dump():
             raise GrowlmError(
                 f"{config} differs from the config of {run.path}; resume without a config, or start a new run"
             )
@@ -119,6 +120,7 @@ def open_run_dir(run: RunDir, resume: bool, force: bool):
         else:
             fresh_run_dir(run, force)
             clear_folder(run.path)
+        run.mark()
     except BaseException:
         lock.close()
         raise

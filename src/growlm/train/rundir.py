@@ -5,11 +5,12 @@ RUN/manifest.json          hashes of tokenizer, data and substrate, code commit,
 RUN/metrics.jsonl          see growlm.train.metrics;  RUN/tensorboard/
 RUN/checkpoints/           see growlm.train.checkpoint
 RUN/tokenizer, data, substrate   inputs built into the run when the config names none
-RUN/stages/summary.json    one summary per finished stage
+RUN/stages/summary.json    one StageSummary per finished stage (growlm.train.records)
 RUN/stages/<k>/model       the exported model after stage k (growlm.model.folder), with frozen_hashes.json beside it
 RUN/eval_by_depth.*        written by `growlm eval-run`
 RUN/resumes.jsonl          one row per `--resume`: {"time", "overrides", "checkpoint", "pid", "host"}
 RUN/.growlm.lock           held (fcntl.flock) by the one process writing the run; holds its pid, host, start time
+RUN/.growlm-folder.json    the mark: a run directory, and the names in it (io.mark_folder; see `entries`)
 """
 
 from __future__ import annotations
@@ -30,12 +31,16 @@ from growlm.io import (
     LOCK_FILE,
     atomic_write_json,
     atomic_write_text,
+    folder_mark,
     is_temporary,
+    mark_folder,
     sha256_bytes,
 )
 from growlm.provenance import git_commit, machine
+from growlm.train.records import StageSummary
 
 RUN_MARKERS = ("metrics.jsonl", "config.resolved.toml")
+KIND = "run directory"
 
 
 def _read_json(file: Path):
@@ -56,6 +61,17 @@ class RunDir:
         self.tokenizer, self.data, self.substrate = p / "tokenizer", p / "data", p / "substrate"
         self.stages, self.summary_file = p / "stages", p / "stages" / "summary.json"
         self.resumes, self.lock_file = p / "resumes.jsonl", p / LOCK_FILE
+
+    def entries(self) -> set[str]:
+        """The names the run writes at its top level (evaluation and reports add theirs: io.add_entries)."""
+        own = (self.config_file, self.manifest_file, self.metrics, self.tensorboard, self.checkpoints, self.tokenizer)
+        return {p.name for p in (*own, self.data, self.substrate, self.stages, self.resumes)}
+
+    def mark(self) -> None:
+        """Mark the folder as a run directory (io.mark_folder), keeping what is in it and what its mark listed."""
+        old = folder_mark(self.path)
+        held = {p.name for p in self.path.iterdir() if not is_temporary(p.name)}
+        mark_folder(self.path, KIND, self.entries() | held | set(old["entries"] if old else ()))
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -89,11 +105,13 @@ class RunDir:
             (int(p.name), p / "model") for p in self.stages.iterdir() if p.name.isdigit() and (p / "model").is_dir()
         )
 
-    def read_summaries(self) -> list[dict]:
-        return _read_json(self.summary_file) if self.summary_file.is_file() else []
+    def read_summaries(self) -> list[StageSummary]:
+        if not self.summary_file.is_file():
+            return []
+        return [StageSummary.from_json(s, str(self.summary_file)) for s in _read_json(self.summary_file)]
 
-    def write_summaries(self, summaries: list[dict]) -> None:
-        atomic_write_json(self.summary_file, summaries)
+    def write_summaries(self, summaries: list[StageSummary]) -> None:
+        atomic_write_json(self.summary_file, [s.to_json() for s in summaries])
 
     # ---- header --------------------------------------------------------------------------------------------
     def read_config(self, overrides: list[str] = ()) -> RunConfig:

@@ -11,7 +11,7 @@ import contextlib
 
 import torch
 
-from growlm.model.llama import base_model
+from growlm.model.llama import base_model, call_block, embed, run_blocks
 from growlm.train.loss import Workspace, lm_head_loss
 
 
@@ -34,7 +34,7 @@ class LossModel(torch.nn.Module):
         self.workspace = Workspace()  # the LM-head loss's chunk buffers, allocated once per stage
         # Inductor fuses each block's norm, rotary, SwiGLU and residual adds; one compiled function serves every
         # block of the same shape, so a deep stack compiles once.
-        self.run_block = torch.compile(_run_block, dynamic=False) if compile_blocks else _run_block
+        self.call_block = torch.compile(call_block, dynamic=False) if compile_blocks else call_block
 
     def _autocast(self, device: torch.device):
         return torch.autocast(device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
@@ -55,18 +55,10 @@ class LossModel(torch.nn.Module):
 
     def hidden_states(self, inputs: torch.Tensor) -> torch.Tensor:
         """The final norm's output for inputs [B, T]: what the LM head reads."""
-        llama = base_model(self.lm).model
-        positions = torch.arange(inputs.shape[1], device=inputs.device)[None]
+        llama, n = base_model(self.lm).model, self.no_grad_blocks
         with self._autocast(inputs.device):
-            hidden = llama.embed_tokens(inputs)
-            rotary = llama.rotary_emb(hidden, positions)
+            hidden, positions, rotary = embed(llama, inputs)
             with torch.no_grad():
-                for block in llama.layers[: self.no_grad_blocks]:
-                    hidden = self.run_block(block, hidden, positions, rotary)
-            for block in llama.layers[self.no_grad_blocks :]:
-                hidden = self.run_block(block, hidden, positions, rotary)
+                hidden = run_blocks(llama, hidden, positions, rotary, 0, n, self.call_block)
+            hidden = run_blocks(llama, hidden, positions, rotary, n, None, self.call_block)
             return llama.norm(hidden)
-
-
-def _run_block(block: torch.nn.Module, hidden: torch.Tensor, positions: torch.Tensor, rotary) -> torch.Tensor:
-    return block(hidden, attention_mask=None, position_ids=positions, position_embeddings=rotary)

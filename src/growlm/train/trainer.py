@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -19,19 +20,21 @@ from tqdm import tqdm
 from growlm.config import RunConfig
 from growlm.errors import GrowlmError
 from growlm.io import atomic_write_json, fault
-from growlm.model.folder import write_model
+from growlm.model.folder import stage_meta, write_model
 from growlm.model.growth import grow
-from growlm.model.llama import base_model, build_model, count_params
+from growlm.model.llama import build_model
 from growlm.precision import Precision
 from growlm.train import checkpoint as ckpt
 from growlm.train.dist import Dist
-from growlm.train.flops import flops_per_token, measured_peak_flops
+from growlm.train.flops import measured_peak_flops
 from growlm.train.freeze import frozen_tensor_hashes
 from growlm.train.inputs import RunInputs, embedding_of
 from growlm.train.lora import merge_lora
 from growlm.train.metrics import MetricsLog
-from growlm.train.plan import Plan, stage_meta
+from growlm.train.plan import Plan
+from growlm.train.records import CheckpointState, Progress, StageEnd, StageStart, StageSummary, TrainRow, ValRow
 from growlm.train.rundir import RunDir
+from growlm.train.stage import Stage, StageModel, prepare
 from growlm.train.step import LossModel
 
 
@@ -39,22 +42,13 @@ class TrainingDiverged(GrowlmError):
     exit_code = 3
 
 
-class Stage:
-    """What one stage trains with: the (LoRA-wrapped) model, its loss module, optimizer and FLOPs per token."""
+@dataclass
+class Clock:
+    """Wall time of the stage's steps: since its start, and since the last train row (for tokens/s)."""
 
-    def __init__(self, trainer: "Trainer", model, k: int):
-        t = trainer.cfg.train
-        self.k, self.depth, self.steps = k, trainer.plan.depths[k], trainer.plan.steps_in(k)
-        self.model, no_grad_blocks, self.rank = trainer.plan.setup_stage(model, k)
-        self.opt = trainer.optimizer(self.model, k)
-        self.loss_model = LossModel(self.model, no_grad_blocks, t.ce_chunk, trainer.bf16, t.compile, t.compile_blocks)
-        self.forward = self.loss_model
-        if trainer.d.world > 1:
-            self.forward = torch.nn.parallel.DistributedDataParallel(self.loss_model)
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
-        llama = base_model(self.model)
-        self.fpt = flops_per_token(llama, trainer.cfg.model.context)
-        self.trainable, self.total = count_params(self.model, True), count_params(llama)
+    start: float
+    tick: float
+    from_step: int  # the stage step this process started at (a resume starts mid-stage)
 
 
 class Trainer:
@@ -82,126 +76,100 @@ class Trainer:
         self.peak_flops = measured_peak_flops(dist_info.device, self.bf16)
         self.plan = Plan(cfg)
         self.metrics = MetricsLog(run.metrics, run.tensorboard, dist_info.main)
+        self.progress = Progress()
 
-    def new_model(self, depth: int):
-        return build_model(self.cfg.model, depth, embedding_of(self.inputs, self.cfg.model.d_model)).to(self.d.device)
-
-    def optimizer(self, model, k: int) -> torch.optim.AdamW:
-        """AdamW with weight decay on matrices only; the earlier stages' blocks in groups of their own when they
-        train at a fraction of the stage's learning rate (each group's "lr_scale")."""
-        t = self.cfg.train
-        params = [p for p in model.parameters() if p.requires_grad]
-        scale, old = self.plan.old_blocks_lr_scale(k), set()
-        if 0 < scale < 1:
-            old = {
-                id(p) for block in base_model(model).model.layers[: self.plan.depths[k - 1]] for p in block.parameters()
-            }
-        groups = []
-        for lr_scale, members in (
-            (1.0, [p for p in params if id(p) not in old]),
-            (scale, [p for p in params if id(p) in old]),
-        ):
-            if members or lr_scale == 1.0:
-                groups += [
-                    {
-                        "params": [p for p in members if p.ndim >= 2],
-                        "weight_decay": t.weight_decay,
-                        "lr_scale": lr_scale,
-                    },
-                    {"params": [p for p in members if p.ndim < 2], "weight_decay": 0.0, "lr_scale": lr_scale},
-                ]
-        return torch.optim.AdamW(groups, lr=self.plan.stage_lr(k), betas=(t.beta1, t.beta2), foreach=True)
+    def embedding(self) -> torch.Tensor | None:
+        return embedding_of(self.inputs, self.cfg.model.d_model)
 
     # ---- the run ----------------------------------------------------------------------------------------
-    def fit(self, resume: bool, overrides: list[str] = ()) -> list[dict]:
+    def fit(self, resume: bool, overrides: list[str] = ()) -> list[StageSummary]:
+        """Train every stage of the plan (a resume from the newest intact checkpoint on); the stage summaries."""
         torch.manual_seed(self.cfg.train.seed)
-        model = self.new_model(0)
-        start_k, start_step, counters = 0, 0, {"global_step": 0, "tokens": 0, "flops": 0.0}
+        model = build_model(self.cfg.model, 0, self.embedding()).to(self.d.device)
+        start_k, start_step, mid_stage = 0, 0, None
         last = ckpt.latest_checkpoint(self.run.checkpoints) if resume else None
         if resume and self.d.main:
             self.run.record_resume(list(overrides), last.name if last else None)
-        resumed_mid_stage = None
         if resume and last is None:
             self.metrics.truncate(-1)  # killed before its first checkpoint: start over
         if last is not None:
-            state = ckpt.read_state(last)
-            counters = {k: state[k] for k in counters}
-            self.metrics.truncate(state["global_step"], state["stage"] + 1)
-            start_k = state["stage"] + 1 if state["stage_complete"] else state["stage"]
-            start_step = 0 if state["stage_complete"] else state["stage_step"]
-            model = self.new_model(self.plan.depths[state["stage"]])
-            if state["stage_complete"]:
-                ckpt.load_model_state(last, model)
+            restored, state = ckpt.restore(self.cfg, last, self.embedding())
+            restored.model.to(self.d.device)
+            self.progress = state.progress
+            self.metrics.truncate(state.progress.step, state.stage + 1)
+            if state.stage_complete:
+                model, start_k = restored.model, state.stage + 1
             else:
-                resumed_mid_stage = last
+                mid_stage, start_k, start_step = restored, state.stage, state.stage_step
             ckpt.restore_rng(last)
         summaries = self.run.read_summaries()[:start_k]
         for k in range(start_k, len(self.plan.stages)):
-            if resumed_mid_stage is None:
+            if mid_stage is None:
                 grow(model, self.plan.stages[k].add_blocks, self.cfg.growth.init)
-            model = self.run_stage(model, k, start_step if k == start_k else 0, counters, resumed_mid_stage, summaries)
-            resumed_mid_stage = None
+            prepared = mid_stage or prepare(self.plan, model, k)
+            resume_optimizer = last if mid_stage else None
+            model = self.run_stage(prepared, k, start_step if k == start_k else 0, resume_optimizer, summaries)
+            mid_stage = None
             fault("stage")
         self.metrics.close()
         return summaries
 
     def run_stage(
-        self, model, k: int, start_step: int, counters: dict, resume_from: Path | None, summaries: list[dict]
+        self, prepared: StageModel, k: int, start_step: int, resume_from: Path | None, summaries: list[StageSummary]
     ):
         """Train stage k, then export its model and summary, and only then record the stage-end checkpoint:
         a run stopped at any moment before that resumes into the stage and exports it again."""
-        stage = Stage(self, model, k)
+        stage = Stage(self.plan, prepared, k, self.bf16, self.d.world)
         if resume_from is not None:
-            ckpt.load_model_state(resume_from, stage.model)
             ckpt.load_optimizer_state(resume_from, stage.opt)
         frozen_before = frozen_tensor_hashes(stage.model)
-        self._announce(stage, counters)
-        at_start = self._val_at_start(stage, counters, start_step)
+        self._announce(stage)
+        at_start = self._val_at_start(stage, start_step)
         wall_start = time.perf_counter()
-        self._train_steps(stage, start_step, counters)
-        val = self._validate(stage, counters)
+        self._train_steps(stage, start_step)
+        val = self._validate(stage)
         if frozen_tensor_hashes(stage.model) != frozen_before:
             raise GrowlmError(
                 f"stage {k + 1}: a frozen tensor changed during training; this is a bug, please report it"
             )
         model = merge_lora(stage.model) if stage.rank else stage.model
-        summary = {
-            "stage": k + 1,
-            "depth": stage.depth,
-            "add_blocks": self.plan.stages[k].add_blocks,
-            "lora_rank": stage.rank,
-            "trainable_params": stage.trainable,
-            "total_params": stage.total,
-            "tokens": counters["tokens"],
-            "flops": counters["flops"],
-            "val_loss_at_start": at_start,
-            "val_loss": val,
-            "wall_s": time.perf_counter() - wall_start,
-            "frozen_tensors": len(frozen_before),
-        }
+        p = self.progress
+        summary = StageSummary(
+            stage=k + 1,
+            depth=stage.depth,
+            add_blocks=self.plan.stages[k].add_blocks,
+            lora_rank=stage.rank,
+            trainable_params=stage.trainable,
+            total_params=stage.total,
+            tokens=p.tokens,
+            flops=p.flops,
+            val_loss_at_start=at_start,
+            val_loss=val,
+            wall_s=time.perf_counter() - wall_start,
+            frozen_tensors=len(frozen_before),
+        )
         self._export(model, k, summary, frozen_before)
         summaries.append(summary)
         if self.d.main:
             self.run.write_summaries(summaries)
-        self.metrics.log({"kind": "stage_end", "step": counters["global_step"], **summary})
-        self._checkpoint(model, None, k, stage.steps, counters, complete=True)
+        self.metrics.log(StageEnd(p.step, summary))
+        self._checkpoint(model, None, k, stage.steps, complete=True)
         return model
 
-    def _announce(self, stage: Stage, counters: dict) -> None:
+    def _announce(self, stage: Stage) -> None:
         k, n_stages = stage.k, len(self.plan.stages)
         self.metrics.log(
-            {
-                "kind": "stage_start",
-                "stage": k + 1,
-                "depth": stage.depth,
-                "step": counters["global_step"],
-                "trainable_params": stage.trainable,
-                "total_params": stage.total,
-                "lora_rank": stage.rank,
-                "budget": self.plan.budget,
-                "flops_per_token": stage.fpt.total,
-                "steps": stage.steps,
-            }
+            StageStart(
+                stage=k + 1,
+                depth=stage.depth,
+                step=self.progress.step,
+                trainable_params=stage.trainable,
+                total_params=stage.total,
+                lora_rank=stage.rank,
+                budget=self.plan.budget,
+                flops_per_token=stage.fpt.total,
+                steps=stage.steps,
+            )
         )
         if self.d.main:
             tqdm.write(
@@ -211,7 +179,7 @@ class Trainer:
             )
 
     # ---- steps ------------------------------------------------------------------------------------------
-    def _train_steps(self, stage: Stage, start_step: int, counters: dict) -> None:
+    def _train_steps(self, stage: Stage, start_step: int) -> None:
         t, k = self.cfg.train, stage.k
         bar = tqdm(
             total=stage.steps,
@@ -220,35 +188,36 @@ class Trainer:
             disable=not self.d.main,
             dynamic_ncols=True,
         )
-        clock = {"tick": time.perf_counter(), "start": time.perf_counter(), "from": start_step}
+        now = time.perf_counter()
+        clock = Clock(start=now, tick=now, from_step=start_step)
         for s in range(start_step, stage.steps):
             lr = self.plan.lr(k, s)
-            loss_value = self._step(stage, lr, counters)
+            loss_value = self._step(stage, lr)
             if not math.isfinite(loss_value):
                 last = ckpt.latest_checkpoint(self.run.checkpoints)
                 raise TrainingDiverged(
                     f"loss became {loss_value} at stage {k + 1} step {s} (global step "
-                    f"{counters['global_step'] - 1}); kept the last good checkpoint "
+                    f"{self.progress.step - 1}); kept the last good checkpoint "
                     f"{last or '(none yet)'}; lower train.lr or use train.precision = 'fp32'"
                 )
             bar.update(1)
             done = s + 1
             if done % t.log_every == 0 or done == stage.steps:
-                self._log_train(stage, done, loss_value, lr, counters, clock, bar)
+                self._log_train(stage, done, loss_value, lr, clock, bar)
             if done % t.eval_every == 0 and done != stage.steps:
-                self._validate(stage, counters)
+                self._validate(stage)
             if done % t.checkpoint_every == 0 and done != stage.steps:
-                self._checkpoint(stage.model, stage.opt, k, done, counters, complete=False)
+                self._checkpoint(stage.model, stage.opt, k, done, complete=False)
         bar.close()
 
-    def _step(self, stage: Stage, lr: float, counters: dict) -> float:
+    def _step(self, stage: Stage, lr: float) -> float:
         """One optimizer step over grad_accum micro-batches; returns the loss averaged over processes."""
         t = self.cfg.train
         for group in stage.opt.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)  # checkpoints before lr_scale have none
         loss_sum = torch.zeros((), device=self.d.device)
         for micro in range(t.grad_accum):
-            batch = self._to_device(self.train_data.batch(counters["global_step"] * t.grad_accum + micro))
+            batch = self._to_device(self.train_data.batch(self.progress.step * t.grad_accum + micro))
             sync_ok = micro == t.grad_accum - 1 or self.d.world == 1
             with contextlib.nullcontext() if sync_ok else stage.forward.no_sync():
                 loss = stage.forward(batch) / t.grad_accum
@@ -261,9 +230,8 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(stage.params, t.grad_clip)
             stage.opt.step()
         stage.opt.zero_grad(set_to_none=True)
-        counters["global_step"] += 1
-        counters["tokens"] += self.plan.tokens_per_step
-        counters["flops"] += stage.fpt.total * self.plan.tokens_per_step
+        tokens = self.plan.tokens_per_step
+        self.progress = self.progress.advanced(tokens, stage.fpt.total * tokens)
         return loss_value
 
     def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
@@ -272,30 +240,15 @@ class Trainer:
             return batch
         return batch.pin_memory().to(self.d.device, non_blocking=True)
 
-    def _log_train(
-        self, stage: Stage, done: int, loss_value: float, lr: float, counters: dict, clock: dict, bar
-    ) -> None:
+    def _log_train(self, stage: Stage, done: int, loss_value: float, lr: float, clock: Clock, bar) -> None:
         now = time.perf_counter()
-        n = (done - clock["from"]) % self.cfg.train.log_every or self.cfg.train.log_every
-        tps = n * self.plan.tokens_per_step / (now - clock["tick"])
-        clock["tick"] = now
+        n = (done - clock.from_step) % self.cfg.train.log_every or self.cfg.train.log_every
+        tps = n * self.plan.tokens_per_step / (now - clock.tick)
+        clock.tick = now
         mfu = tps * stage.fpt.total / self.peak_flops
         bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tps:,.0f}", mfu=f"{mfu:.1%}")
         self.metrics.log(
-            {
-                "kind": "train",
-                "stage": stage.k + 1,
-                "depth": stage.depth,
-                "step": counters["global_step"],
-                "stage_step": done,
-                "loss": loss_value,
-                "lr": lr,
-                "tokens": counters["tokens"],
-                "flops": counters["flops"],
-                "tokens_per_s": tps,
-                "mfu": mfu,
-                "wall": now - clock["start"],
-            }
+            TrainRow(stage.k + 1, stage.depth, self.progress, done, loss_value, lr, tps, mfu, now - clock.start)
         )
 
     # ---- validation, checkpoints, export ----------------------------------------------------------------
@@ -305,23 +258,12 @@ class Trainer:
         losses = [loss_model(b.to(self.d.device)).item() for b in batches]
         return sum(losses) / len(losses)
 
-    def _validate(self, stage: Stage, counters: dict, at_start: bool = False) -> float:
+    def _validate(self, stage: Stage, at_start: bool = False) -> float:
         val = self.val_loss(stage.loss_model)
-        self.metrics.log(
-            {
-                "kind": "val",
-                "stage": stage.k + 1,
-                "depth": stage.depth,
-                "step": counters["global_step"],
-                "tokens": counters["tokens"],
-                "flops": counters["flops"],
-                "val_loss": val,
-                **({"at_stage_start": True} if at_start else {}),
-            }
-        )
+        self.metrics.log(ValRow(stage.k + 1, stage.depth, self.progress, val, at_start))
         return val
 
-    def _val_at_start(self, stage: Stage, counters: dict, start_step: int) -> float | None:
+    def _val_at_start(self, stage: Stage, start_step: int) -> float | None:
         """Validation loss of the grown model before the stage trains: the height of the paper's growth spike.
 
         Stage 1 starts from nothing, so it has none; a resumed stage reads the value it logged before the stop.
@@ -329,19 +271,26 @@ class Trainer:
         if stage.k == 0:
             return None
         if start_step == 0:
-            return self._validate(stage, counters, at_start=True)
-        rows = self.metrics.rows()
-        return next((r["val_loss"] for r in rows if r.get("at_stage_start") and r["stage"] == stage.k + 1), None)
+            return self._validate(stage, at_start=True)
+        logged = (r for r in self.metrics.rows() if isinstance(r, ValRow) and r.at_stage_start)
+        return next((r.val_loss for r in logged if r.stage == stage.k + 1), None)
 
-    def _checkpoint(self, model, opt, k: int, stage_step: int, counters: dict, complete: bool) -> None:
+    def _checkpoint(self, model, opt, k: int, stage_step: int, complete: bool) -> None:
         if self.d.main:
-            state = {"stage": k, "stage_step": stage_step, "stage_complete": complete, **counters}
+            state = CheckpointState(k, stage_step, complete, self.progress)
             ckpt.save_checkpoint(self.run.checkpoints, model, opt, state, self.cfg.train.keep_checkpoints)
         self.d.barrier()
 
-    def _export(self, model, k: int, summary: dict, frozen: dict) -> None:
+    def _export(self, model, k: int, summary: StageSummary, frozen: dict) -> None:
         if not self.d.main:
             return
-        meta = {**stage_meta(self.cfg, self.inputs.hashes()["substrate"], k), "training": summary}
+        substrate_sha256 = self.inputs.hashes()["substrate"]
+        meta = stage_meta(self.cfg.substrate.kind, substrate_sha256, k + 1, self.cfg.name)
         atomic_write_json(self.run.frozen_hashes_file(k + 1), frozen)
-        write_model(model, self.inputs.tokenizer, self.run.stage_model(k + 1), meta, fault_point="export")
+        write_model(
+            model,
+            self.inputs.tokenizer,
+            self.run.stage_model(k + 1),
+            {**meta, "training": summary.to_json()},
+            fault_point="export",
+        )

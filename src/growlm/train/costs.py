@@ -17,6 +17,7 @@ from growlm.model.llama import base_model, build_model, count_params
 from growlm.train.flops import flops_per_token
 from growlm.train.memory import GiB, stage_estimates
 from growlm.train.plan import Plan
+from growlm.train.stage import prepare
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def stage_shapes(cfg: RunConfig) -> list[tuple[float, int]]:
     plan, out = Plan(cfg), []
     for k, depth in enumerate(plan.depths):
         with torch.device("meta"):
-            model, _, _ = plan.setup_stage(build_model(cfg.model, depth, None), k)
+            model = prepare(plan, build_model(cfg.model, depth, None), k).model
         out.append((flops_per_token(base_model(model), cfg.model.context).total, count_params(model, True)))
     return out
 

@@ -2,7 +2,7 @@
 
 from growlm.cli import main
 from growlm.config import load_config
-from growlm.train.planner import GPUS, stage_costs
+from growlm.train.costs import GPUS, stage_costs
 
 
 def test_plan_counts_what_the_trainer_trains(tiny_config):
@@ -11,12 +11,13 @@ def test_plan_counts_what_the_trainer_trains(tiny_config):
     from growlm.model.llama import build_model, count_params
     from growlm.train.flops import flops_per_token
     from growlm.train.plan import Plan
+    from growlm.train.stage import prepare
 
     plan, costs = Plan(cfg), stage_costs(cfg, 1, GPUS["h100"], 0.4)
     model = build_model(cfg.model, 0, None)
     for k, cost in enumerate(costs):
         grow(model, plan.stages[k].add_blocks, "random")
-        trained, _, _ = plan.setup_stage(model, k)
+        trained = prepare(plan, model, k).model
         assert cost.trainable == count_params(trained, True)
         assert cost.flops == flops_per_token(model, cfg.model.context).total * plan.steps_in(k) * plan.tokens_per_step
     assert [c.depth for c in costs] == plan.depths
@@ -42,10 +43,3 @@ def test_cli_prints_the_table_and_refuses_bad_numbers(tiny_config, capsys):
     assert "H200" in out and "GiB per GPU" in out
     assert main(["plan", str(tiny_config()), "--gpus", "0"]) == 2
     assert "--gpus must be" in capsys.readouterr().err
-
-
-def test_cli_gpu_choices_are_the_planners_gpus():
-    """commands/plan.py spells the names out so that the CLI starts without torch; they must stay the same."""
-    from growlm.commands.plan import GPU_NAMES
-
-    assert GPU_NAMES == tuple(sorted(GPUS))

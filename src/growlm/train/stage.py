@@ -1,0 +1,78 @@
+"""A stage's plan applied to a model: freezing, LoRA adapters, the optimizer and the training forward.
+
+`prepare` is the one place that turns "stage k of this plan" into a model ready to train (the trainer, checkpoint
+restore and the cost estimate on meta-device models all use it); `Stage` bundles what the loop needs for one stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from growlm.config import TrainConfig
+from growlm.model.llama import base_model, count_params
+from growlm.train.flops import flops_per_token
+from growlm.train.freeze import set_trainable
+from growlm.train.lora import add_lora, lora_params_per_rank, solve_lora_rank
+from growlm.train.plan import Plan
+from growlm.train.step import LossModel
+
+
+@dataclass
+class StageModel:
+    model: torch.nn.Module  # the LlamaForCausalLM, LoRA-wrapped (peft) when rank > 0
+    no_grad_blocks: int  # bottom blocks run without autograd: frozen and nothing below them trains
+    rank: int  # LoRA rank, 0 without adapters
+
+
+def prepare(plan: Plan, model: torch.nn.Module, k: int) -> StageModel:
+    """Freeze stage k's frozen blocks (and the embedding unless it trains), add LoRA if the stage asks for it."""
+    n_frozen, train_emb = plan.n_frozen(k), plan.train_embedding(k)
+    set_trainable(model, n_frozen, train_emb)
+    rank = 0
+    if plan.adds_lora(k):
+        per_rank = lora_params_per_rank(model, plan.old_blocks(k))
+        growth = plan.cfg.growth
+        rank = solve_lora_rank(plan.budget, count_params(model, True), per_rank, growth.lora_max_rank, k)
+        model = add_lora(model, n_frozen, rank, growth.lora_alpha_ratio)
+    return StageModel(model, 0 if (rank or train_emb) else n_frozen, rank)
+
+
+def optimizer(model: torch.nn.Module, plan: Plan, k: int, t: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only; the old blocks in groups of their own when they train at a
+    fraction of the stage's learning rate (each group's "lr_scale")."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    scale, old = plan.old_blocks_lr_scale(k), set()
+    if 0 < scale < 1:
+        layers = base_model(model).model.layers
+        old = {id(p) for i in plan.old_blocks(k) for p in layers[i].parameters()}
+    groups = []
+    for lr_scale, members in (
+        (1.0, [p for p in params if id(p) not in old]),
+        (scale, [p for p in params if id(p) in old]),
+    ):
+        if members or lr_scale == 1.0:
+            groups += [
+                {"params": [p for p in members if p.ndim >= 2], "weight_decay": t.weight_decay, "lr_scale": lr_scale},
+                {"params": [p for p in members if p.ndim < 2], "weight_decay": 0.0, "lr_scale": lr_scale},
+            ]
+    return torch.optim.AdamW(groups, lr=plan.stage_lr(k), betas=(t.beta1, t.beta2), foreach=True)
+
+
+class Stage:
+    """What one stage trains with: the (LoRA-wrapped) model, its loss module, optimizer and FLOPs per token."""
+
+    def __init__(self, plan: Plan, prepared: StageModel, k: int, bf16: bool, world: int):
+        t = plan.cfg.train
+        self.k, self.depth, self.steps, self.rank = k, plan.depths[k], plan.steps_in(k), prepared.rank
+        self.model = prepared.model
+        self.opt = optimizer(self.model, plan, k, t)
+        self.loss_model = LossModel(self.model, prepared.no_grad_blocks, t.ce_chunk, bf16, t.compile, t.compile_blocks)
+        self.forward = self.loss_model
+        if world > 1:
+            self.forward = torch.nn.parallel.DistributedDataParallel(self.loss_model)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        llama = base_model(self.model)
+        self.fpt = flops_per_token(llama, plan.cfg.model.context)
+        self.trainable, self.total = count_params(self.model, True), count_params(llama)
