@@ -11,6 +11,7 @@ This is what lets a constructive stage be compared with a monolithic one at equa
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -59,9 +60,11 @@ def flops_per_token(model: torch.nn.Module, context: int) -> StepFlops:
     return StepFlops(float(frozen), float(trainable), float(backward))
 
 
+@functools.cache
 def measured_peak_flops(device: torch.device, bf16: bool, n: int = 1024, reps: int = 10) -> float:
     """Matmul throughput of this device, the reference for MFU (CPUs publish no useful peak): the fastest of
-    `reps` timed products, so a busy moment at start-up does not lower the peak."""
+    `reps` timed products, so a busy moment at start-up does not lower the peak. Measured once per process (a
+    study trains dozens of runs in one)."""
     from growlm.precision import best_matmul_seconds
 
     return 2 * n**3 / best_matmul_seconds(torch.bfloat16 if bf16 else torch.float32, n, reps, device)
