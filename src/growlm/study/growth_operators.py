@@ -69,7 +69,7 @@ class Scale:
 
 
 SCALES = {
-    "smoke": Scale({**SMOKE, "train.warmup_tokens": 512}, 12, (1e-3, 3e-3, 1e-2), 2),
+    "smoke": Scale({**SMOKE, "train.warmup_tokens": 512}, 12, (1e-3, 3e-3), 2),  # two rates: a sweep, at test cost
     "cpu": Scale(
         {
             "train.eval_every": 8,

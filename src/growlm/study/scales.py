@@ -1,8 +1,7 @@
 """Study scales: the sizes every run of a study trains at (each study adds its token budgets and evaluation).
 
 - smoke: a tiny model, a few hundred tokens per stage, a handful of evaluation items. Runs every code path of a
-  study in well under a minute (the tests use it); its numbers mean nothing. The LM-head loss runs eager: the
-  first torch.compile of a shape costs more than a smoke run trains (tests/test_loss.py covers the compiled path).
+  study in well under a minute (the tests use it); its numbers mean nothing.
 - cpu (default): the configs' own size (d_model 256, 4 heads, context 128, 16-px glyphs) with token budgets that
   fit 2 CPU cores, evaluated on fixed subsets of each task.
 - paper: the paper's sizes (d_model 1024, 32 heads, context 1024, 32-px glyphs; the growth series d_model 4096
@@ -29,7 +28,6 @@ SMOKE = {
     "train.eval_batches": 1,
     "train.checkpoint_every": 1000,
     "train.log_every": 1,
-    "train.compile": False,
 }
 PAPER = {
     "model.d_model": 1024,
