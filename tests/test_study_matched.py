@@ -95,3 +95,12 @@ def test_matched_steps_spend_the_target_flops_within_half_a_step(per_token, fina
     assert len(set(steps[:-1])) == 1  # equal tokens in the growth stages (the last stage absorbs the rounding)
     if final_phase:
         assert steps[-1] * unit * per_token[-1] == pytest.approx(final_phase * target, rel=0.1)
+
+
+def test_holm_adjusts_step_down_and_keeps_the_order():
+    from growlm.study.matched import holm
+
+    # m = 4: 0.01 x 4, 0.02 x 3, 0.03 x 2 (raised to the running max), 0.5 x 1; None is not a test
+    got = holm({"a": 0.02, "b": 0.01, "c": 0.5, "d": 0.03, "e": None})
+    assert got == pytest.approx({"a": 0.06, "b": 0.04, "c": 0.5, "d": 0.06, "e": None})
+    assert holm({"a": 0.9, "b": 0.8}) == {"a": 1.0, "b": 1.0}  # capped at 1

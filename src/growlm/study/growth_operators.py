@@ -23,7 +23,7 @@ from pathlib import Path
 from growlm.analysis.plots import plot_loss_bands
 from growlm.analysis.tables import Table
 from growlm.config import RunConfig
-from growlm.study.matched import Comparison, bands, compare, comparison_table, mean_sd_text, p_cell, val_curve
+from growlm.study.matched import Comparison, bands, compare, comparison_table, holm, mean_sd_text, p_cell, val_curve
 from growlm.study.options import StudyOptions
 from growlm.study.output import write_study
 from growlm.study.runs import configure, read_config_data, shared_inputs
@@ -164,6 +164,7 @@ def _spikes(arm: ArmRuns) -> str | None:
 def arms_table(arms: dict[str, ArmRuns], comparison: Comparison, lrs: tuple[float, ...]) -> Table:
     rows = []
     mono_flops = arms[REFERENCE].runs[0].summary()[-1].flops
+    adjusted = final_holm(comparison)
     for arm in ARMS:
         runs = arms[arm.name]
         summaries = [run.summary() for run in runs.runs]
@@ -183,6 +184,7 @@ def arms_table(arms: dict[str, ArmRuns], comparison: Comparison, lrs: tuple[floa
                 mean_sd_text(comparison.losses[arm.name][-1]),
                 diff.cell() if diff else None,
                 p_cell(diff.p) if diff else None,
+                p_cell(adjusted.get(arm.name)),
                 _spikes(runs),
             ]
         )
@@ -202,12 +204,15 @@ def arms_table(arms: dict[str, ArmRuns], comparison: Comparison, lrs: tuple[floa
             f"val loss at {budget:.3e} FLOPs",
             "Δ vs monolithic [95% CI]",
             "p",
+            "p (Holm)",
             "growth spike by stage",
         ],
         rows,
         f"Val loss: nats/token on the held-out windows, read at the smallest total FLOPs of any arm, mean ± sd over "
         f"{len(arms[REFERENCE].runs)} seed(s); Δ paired by seed with a 95% t interval, p two-sided paired t-test "
-        f"(negative: better than monolithic). LR: peak rate chosen from {', '.join(f'{lr:g}' for lr in lrs)} on "
+        f"(negative: better than monolithic); p (Holm): adjusted for comparing every arm with monolithic "
+        "(Holm-Bonferroni over the arms, the p the verdict uses). "
+        f"LR: peak rate chosen from {', '.join(f'{lr:g}' for lr in lrs)} on "
         "seed 0's final validation loss (table below); warm-up is the same number of tokens in every stage; every "
         "stage starts a fresh AdamW (no optimizer state carried across growth). Growth spike: validation loss "
         "right after the new blocks are added minus the previous stage's final loss. Wall: training time, "
@@ -215,17 +220,26 @@ def arms_table(arms: dict[str, ArmRuns], comparison: Comparison, lrs: tuple[floa
     )
 
 
+def final_holm(comparison: Comparison) -> dict[str, float | None]:
+    """Holm-adjusted p of every arm's difference to the reference at the whole budget."""
+    return holm({arm: diffs[-1].p for arm, diffs in comparison.differences.items()})
+
+
 def verdict(comparison: Comparison, seeds: int) -> str:
+    """Arms better than the reference at the whole budget with Holm-adjusted p < 0.05 (the best of several arms
+    at a raw p < 0.05 would be chosen by chance more often than 1 time in 20)."""
+    adjusted = final_holm(comparison)
     winners = [
         arm
         for arm, diffs in comparison.differences.items()
-        if diffs[-1].mean < 0 and diffs[-1].p is not None and diffs[-1].p < 0.05
+        if diffs[-1].mean < 0 and adjusted[arm] is not None and adjusted[arm] < 0.05
     ]
+    rule = f"Holm-adjusted p < 0.05 over the {len(adjusted)} arms compared"
     if seeds < 5:
-        return f"{seeds} seed(s): too few to call a winner (the study's rule needs p < 0.05 over at least 5 seeds)."
+        return f"{seeds} seed(s): too few to call a winner (the study's rule needs {rule}, over at least 5 seeds)."
     if not winners:
-        return f"No arm beats monolithic training at equal FLOPs with p < 0.05 over {seeds} seeds."
-    return ", ".join(winners) + f" beat(s) monolithic training at equal FLOPs with p < 0.05 over {seeds} seeds."
+        return f"No arm beats monolithic training at equal FLOPs with {rule}, over {seeds} seeds."
+    return ", ".join(winners) + f" beat(s) monolithic training at equal FLOPs with {rule}, over {seeds} seeds."
 
 
 def run(opts: StudyOptions) -> Path:

@@ -78,6 +78,18 @@ def paired(values: Sequence[float], reference: Sequence[float]) -> Paired:
     return Paired(mean, mean - half, mean + half, p, len(diffs))
 
 
+def holm(pvalues: Mapping[str, float | None]) -> dict[str, float | None]:
+    """Holm-Bonferroni adjusted p-values over a family of tests (None stays None and is not counted): the i-th
+    smallest of m is multiplied by m - i + 1, capped at 1 and made non-decreasing. Rejecting where the adjusted p
+    is below alpha keeps the family-wise error rate at alpha."""
+    given = sorted((p, name) for name, p in pvalues.items() if p is not None)
+    adjusted, running = {name: None for name in pvalues}, 0.0
+    for i, (p, name) in enumerate(given):
+        running = max(running, min(1.0, (len(given) - i) * p))
+        adjusted[name] = running
+    return adjusted
+
+
 def p_cell(p: float | None) -> str | None:
     return None if p is None else ("< 0.001" if p < 0.001 else f"{p:.3f}")
 
