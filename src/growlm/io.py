@@ -154,6 +154,14 @@ def mark_folder(path: str | Path, kind: str, entries: Iterable[str] | None = Non
     atomic_write_json(path / MARK_FILE, {"format": MARK_FORMAT, "kind": kind, "entries": sorted(names - {MARK_FILE})})
 
 
+def claim_folder(path: str | Path, kind: str, entries: Iterable[str]) -> None:
+    """Mark a folder its owner is (re)opening (a run, a study): the names the owner writes, plus what the folder
+    holds and what an earlier mark listed (files other writers added, or a folder from before marks)."""
+    path, old = Path(path), folder_mark(path)
+    held = {p.name for p in path.iterdir() if not _leftover(p)}
+    mark_folder(path, kind, {*entries, *held, *(old["entries"] if old else ())})
+
+
 def add_entries(path: str | Path, names: Iterable[str]) -> None:
     """A writer putting its own files into a folder growlm marked (eval results into a run, a report into a run
     or study) records their names there; an unmarked folder is left as it is."""
@@ -189,10 +197,11 @@ def growlm_kind(path: str | Path) -> str | None:
 
 def folder_entries(path: Path) -> set[str]:
     """The names growlm may put in the folder it made at `path` (empty when it did not make it)."""
-    if growlm_kind(path) is None:
+    kind = growlm_kind(path)
+    if kind is None:
         return set()
     mark = folder_mark(path)
-    return set(mark["entries"]) if mark is not None else legacy_entries(growlm_kind(path))
+    return set(mark["entries"]) if mark is not None else legacy_entries(kind)
 
 
 def _read_json(file: Path) -> Any:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from growlm.analysis.runs import STUDY_FILE
 from growlm.errors import GrowlmError
-from growlm.io import check_replaceable, clear_folder, folder_mark, growlm_kind, is_temporary, mark_folder
+from growlm.io import check_replaceable, claim_folder, clear_folder, growlm_kind
 
 KIND = "study folder"
 # What the studies write at the top of their folder (a report adds its own names: io.add_entries).
@@ -39,9 +39,4 @@ def prepare_root(root: Path, force: bool) -> None:
     elif root.is_dir() and any(root.iterdir()) and growlm_kind(root) != KIND:
         raise GrowlmError(f"--out {root} exists and is not a study folder; choose another --out")
     root.mkdir(parents=True, exist_ok=True)
-    old = folder_mark(root)
-    mark_folder(
-        root,
-        KIND,
-        ENTRIES | set(old["entries"] if old else ()) | {p.name for p in root.iterdir() if not is_temporary(p.name)},
-    )
+    claim_folder(root, KIND, ENTRIES)

@@ -62,7 +62,7 @@ def damage(ckpt: Path) -> str | None:
     """What is wrong with a checkpoint folder, or None when its files match their recorded hashes."""
     try:
         raw = _read_json(ckpt)
-        read_state(ckpt)
+        CheckpointState.from_json(raw, str(ckpt / STATE_FILE))
     except GrowlmError as err:
         return str(err)
     for name, recorded in raw.get("sha256", {}).items():

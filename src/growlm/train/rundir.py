@@ -31,9 +31,8 @@ from growlm.io import (
     LOCK_FILE,
     atomic_write_json,
     atomic_write_text,
-    folder_mark,
+    claim_folder,
     is_temporary,
-    mark_folder,
     sha256_bytes,
 )
 from growlm.provenance import git_commit, machine
@@ -68,10 +67,8 @@ class RunDir:
         return {p.name for p in (*own, self.data, self.substrate, self.stages, self.resumes)}
 
     def mark(self) -> None:
-        """Mark the folder as a run directory (io.mark_folder), keeping what is in it and what its mark listed."""
-        old = folder_mark(self.path)
-        held = {p.name for p in self.path.iterdir() if not is_temporary(p.name)}
-        mark_folder(self.path, KIND, self.entries() | held | set(old["entries"] if old else ()))
+        """Mark the folder as a run directory (io.claim_folder), keeping what is in it and what its mark listed."""
+        claim_folder(self.path, KIND, self.entries())
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
