@@ -207,3 +207,32 @@ def test_old_blocks_are_trained_one_way_only(tiny_config, tmp_path, capsys):
         )
         assert code == 2 and said in capsys.readouterr().err
         assert not (tmp_path / "run").exists()
+
+
+def test_reading_the_loss_only_when_logging_trains_the_same(tiny_config, tmp_path, monkeypatch):
+    """On CUDA the loss reaches the host only at logging, validation and checkpoint steps (a read per step would
+    stall the kernel queue); forced here on CPU, the run is the same and divergence is still caught. The lazy run
+    also logs to Weights & Biases (offline, under the run's id)."""
+    from growlm.train.recipe import grow
+    from growlm.train.trainer import Trainer, TrainingDiverged
+
+    reads = []
+    read = Trainer._read_losses
+    monkeypatch.setattr(
+        Trainer, "_read_losses", lambda self, pending, k: reads.append(len(pending)) or read(self, pending, k)
+    )
+    quiet = ["train.precision='fp32'", "train.log_every=4", "train.eval_every=4", "train.checkpoint_every=4"]
+    grow(tiny_config(), tmp_path / "eager", quiet)
+    eager_reads, reads[:] = list(reads), []
+    monkeypatch.setattr(Trainer, "read_every_step", False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)  # growlm's default: offline, nothing sent
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    grow(tiny_config(), tmp_path / "lazy", [*quiet, "train.loggers=['tensorboard', 'wandb']"])
+    assert eager_reads == [1] * 8 and reads == [4, 4]  # 4 steps a stage, read once at its end
+    a, b = weights(tmp_path / "eager", 2), weights(tmp_path / "lazy", 2)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    run_id = json.loads((tmp_path / "lazy" / "manifest.json").read_text())["run_id"]
+    (tracked,) = (tmp_path / "lazy" / "wandb").glob(f"offline-run-*-{run_id}")
+    assert b"val/val_loss" in next(tracked.glob("*.wandb")).read_bytes()
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at stage 1 step \d"):
+        grow(tiny_config(), tmp_path / "nan", [*quiet, "train.lr=1e6", "train.grad_clip=0.0"])

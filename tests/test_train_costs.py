@@ -1,8 +1,11 @@
 """`growlm plan`: costs computed from the config alone agree with what training really builds and counts."""
 
+from pathlib import Path
+
 from growlm.cli import main
 from growlm.config import load_config
-from growlm.train.costs import GPUS, stage_costs
+from growlm.train.costs import GPUS, parallel_choice, stage_costs
+from growlm.train.memory import GiB
 
 
 def test_plan_counts_what_the_trainer_trains(tiny_config):
@@ -43,3 +46,13 @@ def test_cli_prints_the_table_and_refuses_bad_numbers(tiny_config, capsys):
     assert "H200" in out and "GiB per GPU" in out
     assert main(["plan", str(tiny_config()), "--gpus", "0"]) == 2
     assert "--gpus must be" in capsys.readouterr().err
+
+
+def test_the_paper_growth_series_fits_eight_h100s_only_sharded(capsys):
+    cfg = load_config(Path(__file__).parents[1] / "configs" / "growth-series-paper.toml")
+    h100, h200 = (stage_costs(cfg, 8, GPUS[g], 0.4) for g in ("h100", "h200"))
+    assert max(c.memory for c in h100) / GiB > 80 >= max(c.sharded_memory for c in h100) / GiB
+    assert parallel_choice(cfg, h100, 8, GPUS["h100"])[0] == "fsdp"
+    assert parallel_choice(cfg, h200, 8, GPUS["h200"])[0] == "ddp"
+    assert main(["plan", str(Path(__file__).parents[1] / "configs" / "growth-series-paper.toml"), "--gpus", "8"]) == 0
+    assert "parallel: fsdp (a replica needs" in capsys.readouterr().out

@@ -29,6 +29,33 @@ def test_check_fits_refuses_with_the_numbers(monkeypatch):
     memory.check_fits(cfg, Dist())
 
 
+def test_sharding_divides_weights_and_optimizer_not_activations():
+    cfg = load_config(None, ["model.d_model=1024", "model.n_heads=8", "growth.stages.0.add_blocks=8"])
+    replica, shard = memory.estimate(cfg, 8), memory.estimate(cfg, 8, sharded=True)
+    assert shard.optimizer * 8 == replica.optimizer and shard.activations == replica.activations
+    wider = memory.estimate(cfg, 64, sharded=True)
+    gathered = shard.weights - replica.weights // 8  # the LM head with its gradient and two blocks, whole
+    assert 0 < gathered < replica.weights and wider.weights - replica.weights // 64 == gathered
+    assert wider.total < shard.total < replica.total
+
+
+def test_auto_parallel_shards_only_what_does_not_fit(monkeypatch):
+    from growlm.train.parallel import choose
+
+    cfg = load_config(None, ["model.d_model=64", "model.n_heads=2"])
+    two = Dist(0, 2)
+    monkeypatch.setattr(Dist, "from_main", lambda self, obj: obj)  # one process stands for rank 0
+    assert choose(cfg, Dist())[0] == "single"
+    monkeypatch.setattr(memory, "available_bytes", lambda device: (1 << 40, "available RAM"))
+    assert choose(cfg, two)[0] == "ddp"
+    monkeypatch.setattr(memory, "available_bytes", lambda device: (1 << 20, "available RAM"))
+    mode, why = choose(cfg, two)
+    assert mode == "fsdp" and "does not fit" in why
+    assert choose(load_config(None, ["model.d_model=64", "model.n_heads=2", "train.parallel='ddp'"]), two)[0] == "ddp"
+    with pytest.raises(GrowlmError, match="shard the model: train.parallel = 'fsdp'"):
+        memory.check_fits(cfg, two)
+
+
 def test_available_memory_is_read():
     free, where = memory.available_bytes(Dist().device)
     assert free is None or free > 0

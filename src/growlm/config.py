@@ -165,6 +165,19 @@ class TrainConfig(Strict):
     threads: int = Field(0, ge=0, description="torch CPU threads; 0 = all cores")
     compile: bool = Field(True, description="fuse the LM-head softmax/gradient with torch.compile")
     compile_blocks: bool = Field(False, description="compile the decoder blocks with torch.compile (GPU runs)")
+    parallel: Literal["auto", "ddp", "fsdp"] = Field(
+        "auto",
+        description="under torchrun: ddp replicates the model on every process, fsdp shards it (FSDP2); "
+        "auto takes ddp when a replica fits the device, else fsdp",
+    )
+    collective_timeout_s: int = Field(
+        600, ge=10, description="a process waiting longer than this for the others fails instead of hanging"
+    )
+    loggers: list[Literal["tensorboard", "wandb"]] = Field(
+        default_factory=lambda: ["tensorboard"],
+        description="trackers that get the training rows too (the run's metrics log always does); "
+        "wandb needs the [wandb] extra, and runs offline unless WANDB_MODE says otherwise",
+    )
 
 
 class RunConfig(Strict):

@@ -8,7 +8,7 @@ GROWLM_FAULT=POINT:N[:MODE] (tests only) makes the N-th call of `fault(POINT)` i
 (MODE kill, the default), raise KeyboardInterrupt (interrupt) or raise OSError ENOSPC (enospc). Points: step (an
 optimizer step), checkpoint (a checkpoint written, not yet renamed into place), export (a stage model written, not
 yet renamed), stage (between stages), "write NAME" (any atomic write of a file NAME, e.g. eval_by_depth.json of
-`growlm eval-run`, written but not yet renamed).
+`growlm eval-run`, written but not yet renamed). Under torchrun, GROWLM_FAULT_RANK=R arms it on rank R only.
 """
 
 from __future__ import annotations
@@ -368,7 +368,7 @@ def fault(point: str) -> None:
         return
     name, _, rest = spec.partition(":")
     count, _, mode = rest.partition(":")
-    if name != point:
+    if name != point or os.environ.get("GROWLM_FAULT_RANK", os.environ.get("RANK", "0")) != os.environ.get("RANK", "0"):
         return
     _FAULT_COUNTS[point] = _FAULT_COUNTS.get(point, 0) + 1
     if _FAULT_COUNTS[point] != int(count or 1):

@@ -31,22 +31,27 @@ def _plan(args) -> None:
 
     from growlm.config import load_config
     from growlm.errors import GrowlmError
-    from growlm.train.costs import GPUS, plan_rows, stage_costs
+    from growlm.train.costs import GPUS, parallel_choice, plan_rows, stage_costs
 
     if args.gpus < 1 or not 0 < args.mfu <= 1:
         raise GrowlmError("--gpus must be >= 1 and --mfu in (0, 1]")
     cfg, gpu = load_config(args.config, args.overrides), GPUS[args.gpu]
+    costs = stage_costs(cfg, args.gpus, gpu, args.mfu)
     table = Table(
         title=f"{cfg.name} on {args.gpus} x {gpu.name} ({gpu.memory_gib:.0f} GiB, "
         f"{gpu.bf16_flops / 1e12:.0f} TFLOP/s bf16 dense) at {args.mfu:.0%} MFU",
         title_justify="left",
     )
-    for column in ("stage", "depth", "trainable", "tokens", "PFLOPs", "GiB per GPU", "fits", "time"):
+    columns = ("stage", "depth", "trainable", "tokens", "PFLOPs", "GiB per GPU ddp", "GiB per GPU fsdp", "time")
+    for column in columns:
         table.add_column(column, justify="right")
-    for row in plan_rows(stage_costs(cfg, args.gpus, gpu, args.mfu), gpu):
+    for row in plan_rows(costs, gpu):
         table.add_row(*row)
-    Console(width=120).print(table)
+    Console(width=130).print(table)
+    mode, why = parallel_choice(cfg, costs, args.gpus, gpu)
+    print(f"parallel: {mode} ({why})")
     print(
-        "GiB per GPU: fp32 weights + gradients and AdamW state of what trains + activations of one micro-batch "
-        "(growlm.train.memory); time: training FLOPs / (GPUs x peak x MFU)."
+        "GiB per GPU: fp32 weights + gradients and AdamW state of what trains + activations of one micro-batch, "
+        "replicated (ddp) or sharded over the GPUs (fsdp; growlm.train.memory); (NO): more than a GPU holds; "
+        "time: training FLOPs / (GPUs x peak x MFU)."
     )

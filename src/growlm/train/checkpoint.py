@@ -1,7 +1,9 @@
 """Training checkpoints: everything needed to continue a run exactly.
 
 RUN/checkpoints/step-<global step>[-stage-end]/ holds model.safetensors (the training model's state dict, adapters
-included), optimizer.pt (AdamW state, loaded with weights_only=True), rng.pt (torch CPU/CUDA generator states)
+included, whole tensors), optimizer.pt (AdamW state keyed by parameter name, whole tensors: it resumes under any
+number of processes and any growlm.train.parallel mode; loaded with weights_only=True), rng.pt (torch CPU/CUDA
+generator states)
 and state.json (stage index, steps, tokens, FLOPs, whether the stage is complete, and the sha256 of each other
 file). Each is written into a temp folder that is renamed into place; RUN/checkpoints/latest names the newest.
 At least two are kept. A resume takes the newest whose files match their recorded hashes, warning about any newer
@@ -21,25 +23,24 @@ from safetensors.torch import load_file, save_file
 from growlm.config import RunConfig
 from growlm.errors import GrowlmError
 from growlm.io import atomic_dir, atomic_write_text, fault, sha256_file
-from growlm.model.llama import build_model
 from growlm.train.plan import Plan
 from growlm.train.records import CheckpointState
-from growlm.train.stage import StageModel, prepare
+from growlm.train.stage import StageModel, rebuild
 
 FILES = ("model.safetensors", "optimizer.pt", "rng.pt")
 STATE_FILE = "state.json"
 
 
 def save_checkpoint(
-    root: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, state: CheckpointState, keep: int
+    root: Path, tensors: dict[str, torch.Tensor], optimizer: dict | None, state: CheckpointState, keep: int
 ) -> Path:
-    """Write a checkpoint into `root` (RUN/checkpoints), point `latest` at it, keep the newest max(keep, 2)."""
+    """Write a checkpoint into `root` (RUN/checkpoints), point `latest` at it, keep the newest max(keep, 2).
+    `tensors` and `optimizer` are growlm.train.parallel's model_state and optimizer_state."""
     name = f"step-{state.progress.step:08d}" + ("-stage-end" if state.stage_complete else "")
     with atomic_dir(root / name, force=True, kind="checkpoint") as tmp:
-        tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-        save_file(tensors, tmp / "model.safetensors")
+        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp / "model.safetensors")
         if optimizer is not None:
-            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+            torch.save(optimizer, tmp / "optimizer.pt")
         rng = {"cpu": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
@@ -121,19 +122,23 @@ def _load(ckpt: Path, name: str, loader):
         ) from None
 
 
-def load_model_state(ckpt: Path, model: torch.nn.Module) -> None:
-    tensors = _load(ckpt, "model.safetensors", load_file)
-    missing, unexpected = model.load_state_dict(tensors, strict=False)
-    if missing or unexpected:
-        raise GrowlmError(
-            f"checkpoint {ckpt} does not fit the model (missing {missing[:3]}, unexpected "
-            f"{unexpected[:3]}); was the config changed? resume with the run's own config"
-        )
-
-
-def load_optimizer_state(ckpt: Path, optimizer: torch.optim.Optimizer) -> None:
-    if (ckpt / "optimizer.pt").is_file():
-        optimizer.load_state_dict(_load(ckpt, "optimizer.pt", lambda f: torch.load(f, weights_only=True)))
+def load_optimizer_state(ckpt: Path, loss_model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict | None:
+    """The checkpoint's optimizer state keyed by parameter name (growlm.train.parallel.optimizer_state's form),
+    or None when it has none. Checkpoints of growlm before it keyed the state by position in the optimizer's
+    groups: those are translated, the groups being built in the same order."""
+    if not (ckpt / "optimizer.pt").is_file():
+        return None
+    state = _load(ckpt, "optimizer.pt", lambda f: torch.load(f, weights_only=True))
+    if all(isinstance(key, str) for key in state["state"]):
+        return state
+    names = {id(p): name for name, p in loss_model.named_parameters()}
+    order = [names[id(p)] for group in optimizer.param_groups for p in group["params"]]
+    return {
+        "state": {order[i]: value for i, value in state["state"].items()},
+        "param_groups": [
+            {**g, "params": [order[i] for i in g["params"]]} for g in state["param_groups"] if g["params"]
+        ],
+    }
 
 
 def restore_rng(ckpt: Path) -> None:
@@ -148,8 +153,8 @@ def restore(cfg: RunConfig, ckpt: Path, embedding: torch.Tensor | None = None) -
     stage the model set up for it (frozen blocks, LoRA adapters). The checkpoint has every tensor, the substrate
     included, so `embedding` only spares building a random one first."""
     state = read_state(ckpt)
-    plan, k = Plan(cfg), state.stage
-    model = build_model(cfg.model, plan.depths[k], embedding)
-    prepared = StageModel(model, 0, 0) if state.stage_complete else prepare(plan, model, k)
-    load_model_state(ckpt, prepared.model)
-    return prepared, state
+    tensors = _load(ckpt, "model.safetensors", load_file)
+    try:
+        return rebuild(Plan(cfg), state.stage, state.stage_complete, tensors, embedding), state
+    except GrowlmError as err:
+        raise GrowlmError(f"checkpoint {ckpt}: {err}") from None

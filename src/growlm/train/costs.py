@@ -1,9 +1,11 @@
 """`growlm plan`: what a run will cost before anything is allocated: memory per GPU and time per stage.
 
 Memory per process comes from growlm.train.memory (weights, gradients + AdamW state of what trains, activations of
-one micro-batch). Time is the stage's training FLOPs (growlm.train.flops on a meta-device model: nothing is
-allocated) divided by GPUs x the datasheet dense bf16 peak x an assumed MFU. The stage's model is set up exactly as
-the trainer sets it up (frozen blocks, LoRA adapters), so its FLOPs per token are those the run logs.
+one micro-batch), for a replica on every GPU (ddp) and for FSDP2 shards (fsdp); `parallel_choice` is what
+train.parallel = "auto" would take on those GPUs. Time is the stage's training FLOPs (growlm.train.flops on a
+meta-device model: nothing is allocated) divided by GPUs x the datasheet dense bf16 peak x an assumed MFU. The
+stage's model is set up exactly as the trainer sets it up (frozen blocks, LoRA adapters), so its FLOPs per token
+are those the run logs.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ class StageCost:
     trainable: int
     tokens: int
     flops: float
-    memory: float  # bytes per GPU
+    memory: float  # bytes per GPU, the model replicated (ddp)
+    sharded_memory: float  # bytes per GPU, the model sharded over the GPUs (fsdp)
     seconds: float
 
 
@@ -52,20 +55,48 @@ def stage_shapes(cfg: RunConfig) -> list[tuple[float, int]]:
 
 
 def stage_costs(cfg: RunConfig, gpus: int, gpu: Gpu, mfu: float) -> list[StageCost]:
-    plan, memory = Plan(cfg), stage_estimates(cfg, gpus)
+    plan, memory, sharded = Plan(cfg), stage_estimates(cfg, gpus), stage_estimates(cfg, gpus, sharded=True)
     costs = []
     for k, (per_token, trainable) in enumerate(stage_shapes(cfg)):
         tokens = plan.steps_in(k) * plan.tokens_per_step
         flops = per_token * tokens
         costs.append(
             StageCost(
-                k + 1, plan.depths[k], trainable, tokens, flops, memory[k].total, flops / (gpus * gpu.bf16_flops * mfu)
+                stage=k + 1,
+                depth=plan.depths[k],
+                trainable=trainable,
+                tokens=tokens,
+                flops=flops,
+                memory=memory[k].total,
+                sharded_memory=sharded[k].total,
+                seconds=flops / (gpus * gpu.bf16_flops * mfu),
             )
         )
     return costs
 
 
+def parallel_choice(cfg: RunConfig, costs: list[StageCost], gpus: int, gpu: Gpu) -> tuple[str, str]:
+    """(mode, why): what the run would use on `gpus` x `gpu` (growlm.train.parallel.choose's rule, on the
+    datasheet memory instead of the memory free at the start)."""
+    replica, shards = max(c.memory for c in costs) / GiB, max(c.sharded_memory for c in costs) / GiB
+    if gpus == 1:
+        return "single", f"one GPU: {replica:,.1f} GiB of {gpu.memory_gib:.0f}"
+    if cfg.train.parallel != "auto":
+        return cfg.train.parallel, f"train.parallel = {cfg.train.parallel!r}"
+    if replica <= gpu.memory_gib:
+        return "ddp", f"a replica needs {replica:,.1f} GiB at its peak, within the {gpu.memory_gib:.0f} GiB of a GPU"
+    if shards <= gpu.memory_gib:
+        return "fsdp", (
+            f"a replica needs {replica:,.1f} GiB at its peak, more than the {gpu.memory_gib:.0f} GiB of a GPU; "
+            f"sharded over {gpus}: {shards:,.1f} GiB"
+        )
+    return "fsdp", f"does not fit even sharded: {shards:,.1f} GiB per GPU at the peak; use more GPUs or a smaller batch"
+
+
 def plan_rows(costs: list[StageCost], gpu: Gpu) -> list[list[str]]:
+    def gib(value: float) -> str:
+        return f"{value / GiB:,.1f}" + ("" if value / GiB <= gpu.memory_gib else " (NO)")
+
     rows = [
         [
             str(c.stage),
@@ -73,8 +104,8 @@ def plan_rows(costs: list[StageCost], gpu: Gpu) -> list[list[str]]:
             f"{c.trainable / 1e6:,.1f}M",
             f"{c.tokens / 1e6:,.1f}M",
             f"{c.flops / 1e15:,.2f}",
-            f"{c.memory / GiB:,.1f}",
-            "yes" if c.memory / GiB <= gpu.memory_gib else "NO",
+            gib(c.memory),
+            gib(c.sharded_memory),
             _duration(c.seconds),
         ]
         for c in costs
@@ -86,8 +117,8 @@ def plan_rows(costs: list[StageCost], gpu: Gpu) -> list[list[str]]:
             "",
             f"{sum(c.tokens for c in costs) / 1e6:,.1f}M",
             f"{sum(c.flops for c in costs) / 1e15:,.2f}",
-            f"{max(c.memory for c in costs) / GiB:,.1f}",
-            "",
+            gib(max(c.memory for c in costs)),
+            gib(max(c.sharded_memory for c in costs)),
             _duration(sum(c.seconds for c in costs)),
         ]
     )

@@ -5,6 +5,10 @@ activations of one micro-batch (about (34 d + 5 heads context) x 4 bytes per tok
 transformer estimate in fp32, plus the fused cross-entropy chunk). The largest stage is compared with the memory
 free now: MemAvailable (/proc/meminfo, or psutil) on CPU, torch.cuda.mem_get_info on a GPU. It is an estimate:
 `growlm grow --ignore-memory-check` skips it.
+
+Sharded (FSDP2 over `world` processes): weights, gradients and AdamW state are split over the processes; what is
+gathered at once is added back: the LM head with its full gradient (the root unit stays gathered through the
+step) and two decoder blocks (the one computing and the one prefetched).
 """
 
 from __future__ import annotations
@@ -37,8 +41,8 @@ def block_params(cfg: RunConfig) -> int:
     return attention + 3 * m.d_model * m.ff + 2 * m.d_model
 
 
-def stage_estimates(cfg: RunConfig, world: int = 1) -> list[Estimate]:
-    """Bytes one process needs in each stage of the run."""
+def stage_estimates(cfg: RunConfig, world: int = 1, sharded: bool = False) -> list[Estimate]:
+    """Bytes one process needs in each stage of the run (model replicated, or `sharded` over `world`)."""
     m, t = cfg.model, cfg.train
     embedding, head, block = VOCAB_SIZE * m.d_model, VOCAB_SIZE * m.d_model + m.d_model, block_params(cfg)
     tokens = max(1, t.batch_size // (world * t.grad_accum)) * m.context
@@ -53,13 +57,17 @@ def stage_estimates(cfg: RunConfig, world: int = 1) -> list[Estimate]:
         trainable = head + trained_blocks * block + (embedding if trains_embedding else 0)
         params = embedding + head + depth * block
         acts = depth * tokens * per_token_block + 3 * t.ce_chunk * VOCAB_SIZE * 4
-        estimates.append(Estimate(params, 4 * params, 12 * trainable, acts))
+        if sharded:
+            gathered = 4 * (2 * head + 2 * block)
+            estimates.append(Estimate(params, 4 * params // world + gathered, 12 * trainable // world, acts))
+        else:
+            estimates.append(Estimate(params, 4 * params, 12 * trainable, acts))
     return estimates
 
 
-def estimate(cfg: RunConfig, world: int = 1) -> Estimate:
+def estimate(cfg: RunConfig, world: int = 1, sharded: bool = False) -> Estimate:
     """Bytes one process needs at the peak of the run (the stage that needs the most)."""
-    return max(stage_estimates(cfg, world), key=lambda e: e.total)
+    return max(stage_estimates(cfg, world, sharded), key=lambda e: e.total)
 
 
 def available_bytes(device) -> tuple[int | None, str]:
@@ -84,19 +92,31 @@ def available_bytes(device) -> tuple[int | None, str]:
     return None, "unknown"
 
 
-def check_fits(cfg: RunConfig, dist_info) -> None:
-    """Refuse, with the numbers, a run whose estimate exceeds the memory free on its device."""
+def shortfall(cfg: RunConfig, dist_info, sharded: bool = False) -> str | None:
+    """Why the run does not fit the memory free on its device (with the numbers), or None when it fits or the
+    free memory cannot be told."""
     on_cpu = dist_info.device.type != "cuda"
-    need = estimate(cfg, dist_info.world)
+    need = estimate(cfg, dist_info.world, sharded)
     total = need.total * (dist_info.world if on_cpu else 1)  # CPU processes share one machine's RAM
     free, where = available_bytes(dist_info.device)
     if free is None or total <= free:
-        return
+        return None
     per_process = f" x {dist_info.world} processes" if on_cpu and dist_info.world > 1 else ""
-    raise GrowlmError(
+    return (
         f"the run needs about {total / GiB:,.1f} GiB ({need.params / 1e6:,.0f}M parameters: weights "
         f"{need.weights / GiB:,.1f} GiB, gradients and AdamW {need.optimizer / GiB:,.1f} GiB, activations "
-        f"{need.activations / GiB:,.1f} GiB{per_process})"
-        f" but only {free / GiB:,.1f} GiB is {where}; make model.d_model, the depth, train.batch_size or "
-        "model.context smaller (or raise train.grad_accum), or pass --ignore-memory-check"
+        f"{need.activations / GiB:,.1f} GiB{per_process}{', sharded' if sharded else ''})"
+        f" but only {free / GiB:,.1f} GiB is {where}"
     )
+
+
+def check_fits(cfg: RunConfig, dist_info, sharded: bool = False) -> None:
+    """Refuse, with the numbers, a run whose estimate exceeds the memory free on its device."""
+    problem = shortfall(cfg, dist_info, sharded)
+    if problem is not None:
+        raise GrowlmError(
+            f"{problem}; make model.d_model, the depth, train.batch_size or model.context smaller (or raise "
+            "train.grad_accum"
+            + ("" if sharded or dist_info.world == 1 else ", or shard the model: train.parallel = 'fsdp'")
+            + "), or pass --ignore-memory-check"
+        )

@@ -1,12 +1,16 @@
 """RUN/metrics.jsonl, written by the trainer and read by everything else: one JSON object per line, each a typed
-row of growlm.train.records (TrainRow, ValRow, StageStart, StageEnd; "kind" names which). TensorBoard gets the
-scalars too.
+row of growlm.train.records (TrainRow, ValRow, StageStart, StageEnd; "kind" names which). The trackers that
+train.loggers names get the same rows' scalars: TensorBoard (RUN/tensorboard) and Weights & Biases (RUN/wandb,
+offline unless WANDB_MODE says otherwise; `wandb sync` uploads an offline run later).
 """
 
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from growlm.errors import GrowlmError
 from growlm.io import atomic_write_text
@@ -40,12 +44,33 @@ def _objects(path: Path) -> list[tuple[int, dict]]:
     return rows
 
 
-class MetricsLog:
-    """Appends rows to metrics.jsonl and TensorBoard; a no-op on every process but the main one."""
+@dataclass(frozen=True)
+class WandbRun:
+    """What a Weights & Biases run is opened with: the same id on every resume, so its rows continue one run."""
 
-    def __init__(self, path: Path, tensorboard: Path, enabled: bool):
+    dir: Path
+    id: str
+    name: str
+    config: dict[str, Any]
+
+
+class MetricsLog:
+    """Appends rows to metrics.jsonl and the trackers in `loggers`; a no-op on every process but the main one."""
+
+    def __init__(
+        self,
+        path: Path,
+        tensorboard: Path,
+        enabled: bool,
+        loggers: list[str] | tuple[str, ...] = ("tensorboard",),
+        wandb: WandbRun | None = None,
+    ):
         self.path, self.tensorboard, self.enabled = path, tensorboard, enabled
+        self.loggers, self.wandb_run = tuple(loggers), wandb
         self.writer = None
+        self.wandb = None
+        if enabled and "wandb" in self.loggers:
+            self.wandb = _open_wandb(wandb)
 
     def log(self, record: MetricRow) -> None:
         if not self.enabled:
@@ -53,13 +78,16 @@ class MetricsLog:
         row = record.to_json()
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
-        if self.writer is None:
-            from torch.utils.tensorboard import SummaryWriter
+        scalars = {f"{row['kind']}/{key}": row[key] for key in TENSORBOARD_SCALARS if row.get(key) is not None}
+        if "tensorboard" in self.loggers:
+            if self.writer is None:
+                from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(self.tensorboard))
-        for key in TENSORBOARD_SCALARS:
-            if row.get(key) is not None:
-                self.writer.add_scalar(f"{row['kind']}/{key}", row[key], row["step"])
+                self.writer = SummaryWriter(str(self.tensorboard))
+            for key, value in scalars.items():
+                self.writer.add_scalar(key, value, row["step"])
+        if self.wandb is not None and scalars:
+            self.wandb.log(scalars, step=row["step"])
 
     def truncate(self, after_step: int, stage: int | None = None) -> None:
         """Drop rows logged after `after_step` (and, at that step, rows of stages after `stage`), which a resume
@@ -79,3 +107,28 @@ class MetricsLog:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+            self.wandb = None
+
+
+def _open_wandb(run: WandbRun | None):
+    try:
+        import wandb
+    except ImportError:
+        raise GrowlmError(
+            "train.loggers names 'wandb' but Weights & Biases is not installed; pip install -e '.[wandb]', "
+            "or set train.loggers = ['tensorboard']"
+        ) from None
+    if run is None:
+        raise GrowlmError("train.loggers names 'wandb' but this log has no run to open (a bug, please report it)")
+    run.dir.mkdir(parents=True, exist_ok=True)
+    return wandb.init(
+        project=os.environ.get("WANDB_PROJECT", "growlm"),
+        name=run.name,
+        id=run.id,
+        resume="allow",
+        dir=str(run.dir.parent),
+        config=run.config,
+        mode=os.environ.get("WANDB_MODE", "offline"),
+    )

@@ -14,12 +14,14 @@ from growlm.data.mix import parse_sources
 from growlm.errors import GrowlmError
 from growlm.io import check_not_input, check_replaceable, clear_folder
 from growlm.precision import Precision, choose
+from growlm.train import parallel
 from growlm.train.dist import Dist, init_distributed
 from growlm.train.inputs import RunInputs, resolve_inputs
 from growlm.train.records import StageSummary
 from growlm.train.rundir import RunDir
 
-# --set keys a resume may change: they steer logging, validation, checkpoints and threads, never the training.
+# --set keys a resume may change: they steer logging, validation, checkpoints, threads and how the processes share
+# the model, never the training.
 RESUME_SAFE = (
     "train.log_every",
     "train.eval_every",
@@ -28,6 +30,9 @@ RESUME_SAFE = (
     "train.keep_checkpoints",
     "train.threads",
     "train.device",
+    "train.parallel",
+    "train.collective_timeout_s",
+    "train.loggers",
 )
 
 
@@ -167,9 +172,10 @@ def grow(
     cfg, run = run_config(config, out, list(overrides), resume)
     if not resume:
         check_not_input(run.path, input_paths(cfg))  # --force would clear what the run reads
-    d = init_distributed(cfg.train.device)
+    d = init_distributed(cfg.train.device, cfg.train.collective_timeout_s)
+    mode, why = parallel.choose(cfg, d)
     if check_memory:
-        check_fits(cfg, d)
+        check_fits(cfg, d, sharded=mode == "fsdp")
     lock = open_run_dir(run, resume, force) if d.main else None
     try:
         d.barrier()
@@ -183,7 +189,10 @@ def grow(
         precision = run_precision(cfg, run, d, resume)
         if not resume and d.main:
             run.write_header(cfg, inputs, precision)
-        summaries = Trainer(cfg, run, inputs, d, precision).fit(resume=resume, overrides=list(overrides))
+        if d.main and d.world > 1:
+            print(f"parallel: {mode} over {d.world} processes ({why})")
+        spread = parallel.Parallel(mode, d, precision.bf16)
+        summaries = Trainer(cfg, run, inputs, d, precision, spread).fit(resume=resume, overrides=list(overrides))
     finally:
         if lock is not None:
             lock.close()

@@ -167,6 +167,8 @@ class StageStart(Record):
     budget: int | None = None
     flops_per_token: float | None = None
     steps: int | None = None
+    parallel: str = "single"  # growlm.train.parallel's mode of this stage
+    world: int = 1  # processes
 
 
 @dataclass(frozen=True)

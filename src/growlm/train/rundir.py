@@ -1,8 +1,8 @@
 """THE run directory: every path of a run, its header (resolved config + manifest) and its stage outputs.
 
 RUN/config.resolved.toml   the config with every default filled in
-RUN/manifest.json          hashes of tokenizer, data and substrate, code commit, machine, precision chosen
-RUN/metrics.jsonl          see growlm.train.metrics;  RUN/tensorboard/
+RUN/manifest.json          hashes of tokenizer, data and substrate, code commit, machine, precision chosen, run id
+RUN/metrics.jsonl          see growlm.train.metrics;  RUN/tensorboard/, RUN/wandb/ (train.loggers)
 RUN/checkpoints/           see growlm.train.checkpoint
 RUN/tokenizer, data, substrate   inputs built into the run when the config names none
 RUN/stages/summary.json    one StageSummary per finished stage (growlm.train.records)
@@ -21,6 +21,7 @@ import shutil
 import socket
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import IO
 
@@ -57,6 +58,7 @@ class RunDir:
         p = self.path
         self.config_file, self.manifest_file = p / "config.resolved.toml", p / "manifest.json"
         self.metrics, self.tensorboard, self.checkpoints = p / "metrics.jsonl", p / "tensorboard", p / "checkpoints"
+        self.wandb = p / "wandb"
         self.tokenizer, self.data, self.substrate = p / "tokenizer", p / "data", p / "substrate"
         self.stages, self.summary_file = p / "stages", p / "stages" / "summary.json"
         self.resumes, self.lock_file = p / "resumes.jsonl", p / LOCK_FILE
@@ -64,7 +66,7 @@ class RunDir:
     def entries(self) -> set[str]:
         """The names the run writes at its top level (evaluation and reports add theirs: io.add_entries)."""
         own = (self.config_file, self.manifest_file, self.metrics, self.tensorboard, self.checkpoints, self.tokenizer)
-        return {p.name for p in (*own, self.data, self.substrate, self.stages, self.resumes)}
+        return {p.name for p in (*own, self.data, self.substrate, self.stages, self.resumes, self.wandb)}
 
     def mark(self) -> None:
         """Mark the folder as a run directory (io.claim_folder), keeping what is in it and what its mark listed."""
@@ -124,6 +126,12 @@ class RunDir:
     def read_manifest(self) -> dict:
         return _read_json(self.manifest_file)
 
+    def run_id(self) -> str:
+        """The run's identity for experiment trackers: drawn when it started, kept by every resume (a run
+        started before growlm recorded one: derived from its folder)."""
+        recorded = self.read_manifest().get("run_id")
+        return recorded or sha256_bytes(str(self.path.resolve()).encode())[:16]
+
     def write_header(self, cfg: RunConfig, inputs, precision) -> None:
         text = to_toml(cfg)
         atomic_write_text(self.config_file, text)
@@ -139,6 +147,7 @@ class RunDir:
                 "shards_path": str(inputs.shards.resolve()),
                 "machine": machine(),
                 "precision": precision.to_json(),
+                "run_id": uuid.uuid4().hex[:16],
             },
         )
 

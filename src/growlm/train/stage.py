@@ -15,6 +15,7 @@ from growlm.model.llama import base_model, count_params
 from growlm.train.flops import flops_per_token
 from growlm.train.freeze import set_trainable
 from growlm.train.lora import add_lora, lora_params_per_rank, solve_lora_rank
+from growlm.train.parallel import Parallel
 from growlm.train.plan import Plan
 from growlm.train.step import LossModel
 
@@ -52,27 +53,47 @@ def optimizer(model: torch.nn.Module, plan: Plan, k: int, t: TrainConfig) -> tor
         (1.0, [p for p in params if id(p) not in old]),
         (scale, [p for p in params if id(p) in old]),
     ):
-        if members or lr_scale == 1.0:
-            groups += [
-                {"params": [p for p in members if p.ndim >= 2], "weight_decay": t.weight_decay, "lr_scale": lr_scale},
-                {"params": [p for p in members if p.ndim < 2], "weight_decay": 0.0, "lr_scale": lr_scale},
-            ]
+        groups += [
+            {"params": [p for p in members if p.ndim >= 2], "weight_decay": t.weight_decay, "lr_scale": lr_scale},
+            {"params": [p for p in members if p.ndim < 2], "weight_decay": 0.0, "lr_scale": lr_scale},
+        ]
+    groups = [g for g in groups if g["params"]]  # an empty group changes nothing, and name-keyed state has none
     return torch.optim.AdamW(groups, lr=plan.stage_lr(k), betas=(t.beta1, t.beta2), foreach=True)
 
 
-class Stage:
-    """What one stage trains with: the (LoRA-wrapped) model, its loss module, optimizer and FLOPs per token."""
+def rebuild(plan: Plan, k: int, complete: bool, tensors: dict[str, torch.Tensor], embedding=None) -> StageModel:
+    """The plain (unsharded) model that `tensors` (a stage's model state, growlm.train.parallel.model_state) hold:
+    after a finished stage the plain model, inside one the model set up for it (frozen blocks, LoRA adapters).
+    The global RNG is left as it was, so a rebuild changes nothing that follows."""
+    from growlm.errors import GrowlmError
+    from growlm.model.llama import build_model
 
-    def __init__(self, plan: Plan, prepared: StageModel, k: int, bf16: bool, world: int):
+    with torch.random.fork_rng(devices=[]):
+        model = build_model(plan.cfg.model, plan.depths[k], embedding)
+        prepared = StageModel(model, 0, 0) if complete else prepare(plan, model, k)
+    missing, unexpected = prepared.model.load_state_dict(tensors, strict=False)
+    if missing or unexpected:
+        raise GrowlmError(
+            f"the saved tensors do not fit stage {k + 1}'s model (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]}); was the config changed? resume with the run's own config"
+        )
+    return prepared
+
+
+class Stage:
+    """What one stage trains with: the (LoRA-wrapped) model, its loss module, optimizer and FLOPs per token.
+
+    `forward` is what a training step calls: the loss module itself, its DDP wrapper, or (fsdp) the loss module
+    sharded in place; `loss_model` is the same module for validation and for the model's state."""
+
+    def __init__(self, plan: Plan, prepared: StageModel, k: int, bf16: bool, parallel: Parallel):
         t = plan.cfg.train
         self.k, self.depth, self.steps, self.rank = k, plan.depths[k], plan.steps_in(k), prepared.rank
         self.model = prepared.model
-        self.opt = optimizer(self.model, plan, k, t)
-        self.loss_model = LossModel(self.model, prepared.no_grad_blocks, t.ce_chunk, bf16, t.compile, t.compile_blocks)
-        self.forward = self.loss_model
-        if world > 1:
-            self.forward = torch.nn.parallel.DistributedDataParallel(self.loss_model)
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
         llama = base_model(self.model)
         self.fpt = flops_per_token(llama, plan.cfg.model.context)
         self.trainable, self.total = count_params(self.model, True), count_params(llama)
+        self.loss_model = LossModel(self.model, prepared.no_grad_blocks, t.ce_chunk, bf16, t.compile, t.compile_blocks)
+        self.forward = parallel.wrap(self.loss_model)
+        self.opt = optimizer(self.model, plan, k, t)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]

@@ -4,6 +4,9 @@ A plan (growlm.train.plan) is a list of stages; each stage stacks new blocks (gr
 older ones unless the stage trains them, optionally adds LoRA adapters to the frozen blocks, and trains the rest
 with a warm-up + cosine schedule re-warmed at the start of the stage. A fresh AdamW is created per stage because
 the trainable set changes. A monolithic baseline is a one-stage plan.
+
+Under torchrun the stage's model is replicated or sharded (growlm.train.parallel); between stages, for the growth
+operators, LoRA merges, exports and checkpoints, it is the whole plain model on every process.
 """
 
 from __future__ import annotations
@@ -30,11 +33,12 @@ from growlm.train.flops import measured_peak_flops
 from growlm.train.freeze import frozen_tensor_hashes
 from growlm.train.inputs import RunInputs, embedding_of
 from growlm.train.lora import merge_lora
-from growlm.train.metrics import MetricsLog
+from growlm.train.metrics import MetricsLog, WandbRun
+from growlm.train.parallel import Parallel
 from growlm.train.plan import Plan
 from growlm.train.records import CheckpointState, Progress, StageEnd, StageStart, StageSummary, TrainRow, ValRow
 from growlm.train.rundir import RunDir
-from growlm.train.stage import Stage, StageModel, prepare
+from growlm.train.stage import Stage, StageModel, prepare, rebuild
 from growlm.train.step import LossModel
 
 
@@ -52,7 +56,20 @@ class Clock:
 
 
 class Trainer:
-    def __init__(self, cfg: RunConfig, run: RunDir, inputs: RunInputs, dist_info: Dist, precision: Precision):
+    # Read the loss on the host after every step (and skip a non-finite step's update) or only when logging,
+    # validating and checkpointing; None: every step on CPU, where reading costs nothing, lazily on CUDA, where it
+    # would stall the queue of kernels.
+    read_every_step: bool | None = None
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        run: RunDir,
+        inputs: RunInputs,
+        dist_info: Dist,
+        precision: Precision,
+        parallel: Parallel | None = None,
+    ):
         from growlm.data.loader import TokenWindows
 
         self.cfg, self.run, self.inputs, self.d = cfg, run, inputs, dist_info
@@ -75,8 +92,15 @@ class Trainer:
         self.bf16 = precision.bf16
         self.peak_flops = measured_peak_flops(dist_info.device, self.bf16)
         self.plan = Plan(cfg)
-        self.metrics = MetricsLog(run.metrics, run.tensorboard, dist_info.main)
+        wandb = "wandb" in t.loggers and dist_info.main
+        tracker = WandbRun(run.wandb, run.run_id(), cfg.name, cfg.model_dump()) if wandb else None
+        self.metrics = MetricsLog(run.metrics, run.tensorboard, dist_info.main, t.loggers, tracker)
         self.progress = Progress()
+        self.parallel = parallel or Parallel("single" if dist_info.world == 1 else "ddp", dist_info, self.bf16)
+        # where the whole model lives between stages: sharding moves each process's share to the device
+        self.home = torch.device("cpu") if self.parallel.sharded else dist_info.device
+        every = self.read_every_step
+        self.eager_host = dist_info.device.type != "cuda" if every is None else every
 
     def embedding(self) -> torch.Tensor | None:
         return embedding_of(self.inputs, self.cfg.model.d_model)
@@ -85,7 +109,7 @@ class Trainer:
     def fit(self, resume: bool, overrides: list[str] = ()) -> list[StageSummary]:
         """Train every stage of the plan (a resume from the newest intact checkpoint on); the stage summaries."""
         torch.manual_seed(self.cfg.train.seed)
-        model = build_model(self.cfg.model, 0, self.embedding()).to(self.d.device)
+        model = build_model(self.cfg.model, 0, self.embedding()).to(self.home)
         start_k, start_step, mid_stage = 0, 0, None
         last = ckpt.latest_checkpoint(self.run.checkpoints) if resume else None
         if resume and self.d.main:
@@ -94,7 +118,7 @@ class Trainer:
             self.metrics.truncate(-1)  # killed before its first checkpoint: start over
         if last is not None:
             restored, state = ckpt.restore(self.cfg, last, self.embedding())
-            restored.model.to(self.d.device)
+            restored.model.to(self.home)
             self.progress = state.progress
             self.metrics.truncate(state.progress.step, state.stage + 1)
             if state.stage_complete:
@@ -119,20 +143,23 @@ class Trainer:
     ):
         """Train stage k, then export its model and summary, and only then record the stage-end checkpoint:
         a run stopped at any moment before that resumes into the stage and exports it again."""
-        stage = Stage(self.plan, prepared, k, self.bf16, self.d.world)
+        frozen_before = frozen_tensor_hashes(prepared.model)
+        stage = Stage(self.plan, prepared, k, self.bf16, self.parallel)
         if resume_from is not None:
-            ckpt.load_optimizer_state(resume_from, stage.opt)
-        frozen_before = frozen_tensor_hashes(stage.model)
+            saved = ckpt.load_optimizer_state(resume_from, stage.loss_model, stage.opt)
+            if saved is not None:
+                self.parallel.load_optimizer_state(stage.loss_model, stage.opt, saved)
         self._announce(stage)
         at_start = self._val_at_start(stage, start_step)
         wall_start = time.perf_counter()
         self._train_steps(stage, start_step)
         val = self._validate(stage)
-        if frozen_tensor_hashes(stage.model) != frozen_before:
+        trained = self._whole(stage)
+        if frozen_tensor_hashes(trained) != frozen_before:
             raise GrowlmError(
                 f"stage {k + 1}: a frozen tensor changed during training; this is a bug, please report it"
             )
-        model = merge_lora(stage.model) if stage.rank else stage.model
+        model = merge_lora(trained) if stage.rank else trained
         p = self.progress
         summary = StageSummary(
             stage=k + 1,
@@ -153,8 +180,16 @@ class Trainer:
         if self.d.main:
             self.run.write_summaries(summaries)
         self.metrics.log(StageEnd(p.step, summary))
-        self._checkpoint(model, None, k, stage.steps, complete=True)
+        self._checkpoint(None, model, k, stage.steps, complete=True)
         return model
+
+    def _whole(self, stage: Stage) -> torch.nn.Module:
+        """The stage's model as one plain (LoRA-wrapped) module on every process: itself, or gathered from its
+        shards into a fresh copy (the sharded one cannot be unsharded in place)."""
+        if not self.parallel.sharded:
+            return stage.model
+        tensors = self.parallel.model_state(stage.loss_model)
+        return rebuild(self.plan, stage.k, False, tensors).model.to(self.home)
 
     def _announce(self, stage: Stage) -> None:
         k, n_stages = stage.k, len(self.plan.stages)
@@ -169,6 +204,8 @@ class Trainer:
                 budget=self.plan.budget,
                 flops_per_token=stage.fpt.total,
                 steps=stage.steps,
+                parallel=self.parallel.mode,
+                world=self.d.world,
             )
         )
         if self.d.main:
@@ -190,49 +227,63 @@ class Trainer:
         )
         now = time.perf_counter()
         clock = Clock(start=now, tick=now, from_step=start_step)
+        pending: list[tuple[int, int, torch.Tensor]] = []  # (stage step, global step, loss) not yet on the host
         for s in range(start_step, stage.steps):
             lr = self.plan.lr(k, s)
-            loss_value = self._step(stage, lr)
-            if not math.isfinite(loss_value):
-                last = ckpt.latest_checkpoint(self.run.checkpoints)
-                raise TrainingDiverged(
-                    f"loss became {loss_value} at stage {k + 1} step {s} (global step "
-                    f"{self.progress.step - 1}); kept the last good checkpoint "
-                    f"{last or '(none yet)'}; lower train.lr or use train.precision = 'fp32'"
-                )
+            pending.append((s, self.progress.step, self._step(stage, lr)))
             bar.update(1)
             done = s + 1
-            if done % t.log_every == 0 or done == stage.steps:
+            logs = done % t.log_every == 0 or done == stage.steps
+            validates = done % t.eval_every == 0 and done != stage.steps
+            saves = done % t.checkpoint_every == 0 and done != stage.steps
+            if self.eager_host or logs or validates or saves:
+                loss_value = self._read_losses(pending, k)
+                pending = []
+            if logs:
                 self._log_train(stage, done, loss_value, lr, clock, bar)
-            if done % t.eval_every == 0 and done != stage.steps:
+            if validates:
                 self._validate(stage)
-            if done % t.checkpoint_every == 0 and done != stage.steps:
-                self._checkpoint(stage.model, stage.opt, k, done, complete=False)
+            if saves:
+                self._checkpoint(stage, None, k, done, complete=False)
         bar.close()
 
-    def _step(self, stage: Stage, lr: float) -> float:
-        """One optimizer step over grad_accum micro-batches; returns the loss averaged over processes."""
+    def _read_losses(self, pending: list[tuple[int, int, torch.Tensor]], k: int) -> float:
+        """The losses of the steps since the last read, on the host; the last one, or TrainingDiverged at the
+        first that is not finite."""
+        for s, global_step, loss in pending:
+            value = float(loss)
+            if not math.isfinite(value):
+                last = ckpt.latest_checkpoint(self.run.checkpoints)
+                raise TrainingDiverged(
+                    f"loss became {value} at stage {k + 1} step {s} (global step {global_step}); kept the last "
+                    f"good checkpoint {last or '(none yet)'}; lower train.lr or use train.precision = 'fp32'"
+                )
+        return value
+
+    def _step(self, stage: Stage, lr: float) -> torch.Tensor:
+        """One optimizer step over grad_accum micro-batches; returns the loss averaged over processes (on the
+        device: read on the host only where self.eager_host says, which then also skips a non-finite update)."""
         t = self.cfg.train
         for group in stage.opt.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)  # checkpoints before lr_scale have none
         loss_sum = torch.zeros((), device=self.d.device)
         for micro in range(t.grad_accum):
             batch = self._to_device(self.train_data.batch(self.progress.step * t.grad_accum + micro))
-            sync_ok = micro == t.grad_accum - 1 or self.d.world == 1
-            with contextlib.nullcontext() if sync_ok else stage.forward.no_sync():
+            last_micro = micro == t.grad_accum - 1 or self.d.world == 1
+            with contextlib.nullcontext() if last_micro else self.parallel.no_sync(stage.forward):
                 loss = stage.forward(batch) / t.grad_accum
                 loss.backward()
             loss_sum += loss.detach()
-        loss_value = self.d.mean(loss_sum)
+        loss = self.d.mean_tensor(loss_sum)
         fault("step")
-        if math.isfinite(loss_value):
+        if not self.eager_host or math.isfinite(float(loss)):
             if t.grad_clip:
                 torch.nn.utils.clip_grad_norm_(stage.params, t.grad_clip)
             stage.opt.step()
         stage.opt.zero_grad(set_to_none=True)
         tokens = self.plan.tokens_per_step
         self.progress = self.progress.advanced(tokens, stage.fpt.total * tokens)
-        return loss_value
+        return loss
 
     def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
         """On CUDA the copy runs from pinned memory, overlapping the previous step's kernels."""
@@ -275,10 +326,17 @@ class Trainer:
         logged = (r for r in self.metrics.rows() if isinstance(r, ValRow) and r.at_stage_start)
         return next((r.val_loss for r in logged if r.stage == stage.k + 1), None)
 
-    def _checkpoint(self, model, opt, k: int, stage_step: int, complete: bool) -> None:
+    def _checkpoint(self, stage: Stage | None, model, k: int, stage_step: int, complete: bool) -> None:
+        """Mid-stage: the training stage's model and optimizer (gathered whole from every process when sharded);
+        at a stage end: the plain `model`, no optimizer."""
+        if stage is not None and (self.parallel.sharded or self.d.main):
+            tensors = self.parallel.model_state(stage.loss_model)
+            opt = self.parallel.optimizer_state(stage.loss_model, stage.opt)
+        elif self.d.main:
+            tensors, opt = {k: v.detach() for k, v in model.state_dict().items()}, None
         if self.d.main:
             state = CheckpointState(k, stage_step, complete, self.progress)
-            ckpt.save_checkpoint(self.run.checkpoints, model, opt, state, self.cfg.train.keep_checkpoints)
+            ckpt.save_checkpoint(self.run.checkpoints, tensors, opt, state, self.cfg.train.keep_checkpoints)
         self.d.barrier()
 
     def _export(self, model, k: int, summary: StageSummary, frozen: dict) -> None:
