@@ -102,6 +102,10 @@ def test_nine_layer_study_compares_every_variant_on_shared_inputs(tmp_path, caps
     for group, reference in (("visual", "monolithic-frozen"), ("binary", "monolithic-frozen-binary")):
         comparison = study["comparisons"][group]
         assert comparison["reference"] == reference and reference not in comparison["differences"]
+        shares = comparison["shares"]  # monolithic spends more FLOPs: it is read before its own end, and says so
+        assert shares[reference] < 0.99 and max(shares.values()) > 0.99
+        [note] = [t["note"] for t in study["tables"] if t["title"].endswith(f"{group} substrate group")]
+        assert f"{reference}" in note and "not a comparison of finished training" in note
         assert all(len(per_seed) == 2 for per_budget in comparison["losses"].values() for per_seed in per_budget)
         assert all(d["p"] is not None for ds in comparison["differences"].values() for d in ds)
     assert [t["title"] for t in study["tables"][1:]] == [

@@ -74,7 +74,10 @@ def test_logged_flops_per_token_are_the_planned_ones(study):
 def test_comparison_is_paired_over_seeds_and_the_sweep_is_recorded(study):
     out, data = study
     comparison = data["comparison"]
-    assert comparison["reference"] == REFERENCE and len(comparison["budgets"]) == 4
+    assert comparison["reference"] == REFERENCE and len(comparison["budgets"]) == 1  # the end of the runs only
+    assert max(comparison["shares"].values()) == 1.0  # the arm that spent least is read at its very end
+    arms = table(data, "Growth operators at equal training FLOPs")
+    assert all(row["read at (share of own schedule)"] == f"{comparison['shares'][a]:.1%}" for a, row in arms.items())
     for arm, diffs in comparison["differences"].items():
         for j, diff in enumerate(diffs):
             per_seed = [a - b for a, b in zip(comparison["losses"][arm][j], comparison["losses"][REFERENCE][j])]

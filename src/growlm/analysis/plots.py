@@ -116,7 +116,7 @@ def plot_loss_vs_flops(curves: Mapping[str, Sequence[MetricRow]]) -> Figure:
 
 def plot_loss_bands(
     bands: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]],
-    title: str = "Validation loss at equal compute",
+    title: str = "Validation loss along each run (a point before a run's end is mid-schedule: not a comparison)",
 ) -> Figure:
     """Per arm: mean validation loss against cumulative FLOPs with a band of ± one sd over seeds. The first
     tenth of the FLOPs (loss near ln V) is left out so the arms' differences stay in view."""

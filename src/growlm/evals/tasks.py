@@ -124,13 +124,14 @@ def check_task_files(task_files: dict[str, Path], runs: list[TaskRun]) -> None:
             raise GrowlmError(f"--task-file names {name}, which is not among --tasks; add it or drop the file")
 
 
-def evaluate(model_path: Path, runs: list[TaskRun], settings: EvalSettings, device: str = "cpu") -> dict:
-    """Results payload (see results.py) of every task run on the model."""
+def evaluate(model_path: Path, runs: list[TaskRun], settings: EvalSettings, device: str = "cpu", loaded=None) -> dict:
+    """Results payload (see results.py) of every task run on the model; `loaded`: the folder's (model, tokenizer)
+    already loaded (growlm.loading.load_lm), for a caller that evaluates it several times."""
     from growlm.loading import load_lm
     from growlm.model.folder import find_meta
 
     check_task_files(settings.task_files, runs)
-    model, tokenizer = load_lm(model_path, device)
+    model, tokenizer = loaded or load_lm(model_path, device)
     results = []
     for run in runs:
         runner = run.spec.runner(settings.protocol)

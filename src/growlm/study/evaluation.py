@@ -39,7 +39,22 @@ def model_sha256(model: Path) -> str:
     return sha256_file(model / COMPOSITION_FILE) if is_composition(model) else expert_sha256(model)
 
 
-def _cached(model: Path, sha: str, out: Path, task: str, settings: EvalSettings, label: str) -> dict:
+class Loaded:
+    """A model folder loaded at most once, however many of a study's evaluations read it (and not at all when
+    every one is reused from its results file)."""
+
+    def __init__(self, model: Path):
+        self.model, self._lm = model, None
+
+    def get(self):
+        if self._lm is None:
+            from growlm.loading import device_for, load_lm
+
+            self._lm = load_lm(self.model, device_for())
+        return self._lm
+
+
+def _cached(model: Loaded, sha: str, out: Path, task: str, settings: EvalSettings, label: str) -> dict:
     """The eval payload of `task` on the model, reused from `out` when the model and settings are unchanged."""
     from growlm.evals.tasks import evaluate, parse_tasks
     from growlm.loading import device_for
@@ -49,18 +64,19 @@ def _cached(model: Path, sha: str, out: Path, task: str, settings: EvalSettings,
         say(f"reusing {out.stem} of {label}")
         return payload
     say(f"evaluating {label} on {out.stem}" + (f" (first {settings.limit} items)" if settings.limit else ""))
-    payload = {**evaluate(model, parse_tasks(task, "harness"), settings, device_for()), "study_model_sha256": sha}
+    tasks = parse_tasks(task, "harness")
+    payload = {**evaluate(model.model, tasks, settings, device_for(), model.get()), "study_model_sha256": sha}
     atomic_write_json(out, payload)
     return payload
 
 
 def evaluate_model(model: Path, results: Path, plan: EvalPlan, label: str, shards: Path | None = None) -> list[dict]:
     """Score rows (growlm eval's "scores") of every task of the plan on the model."""
-    sha = model_sha256(model)
+    sha, loaded = model_sha256(model), Loaded(model)
     scores = []
     for task, limit in plan.tasks:
         out = results / f"{task.replace(':', '-')}.json"
-        scores += _cached(model, sha, out, task, plan.settings(limit, shards), label)["scores"]
+        scores += _cached(loaded, sha, out, task, plan.settings(limit, shards), label)["scores"]
     return scores
 
 
@@ -86,12 +102,12 @@ def bits_per_byte(
 ) -> dict[str, float | None]:
     """Bits per byte of the model on its own validation shards ("validation": the first `limit` documents) and on
     each held-out text."""
-    sha = model_sha256(model)
+    sha, loaded = model_sha256(model), Loaded(model)
     settings = {"validation": EvalSettings(limit=limit)}
     settings.update({name: EvalSettings(task_files={"perplexity": path}) for name, path in texts.items()})
     out = {}
     for name, setting in settings.items():
-        payload = _cached(model, sha, results / f"bpb-{name}.json", "perplexity", setting, label)
+        payload = _cached(loaded, sha, results / f"bpb-{name}.json", "perplexity", setting, label)
         rows = [r for r in payload["scores"] if r["metric"] == "bpb" and r["task"].startswith("perplexity/")]
         out[name] = rows[0]["value"] if len(rows) == 1 else None
     return out

@@ -10,8 +10,9 @@ Every arm's learning rate is chosen by the same sweep (study/sweep.py); every st
 same number of tokens; each stage starts a fresh AdamW (the trainer's rule), which the table states.
 
 Output: the arms at equal FLOPs (final loss, paired difference to monolithic with a 95% interval and p-value,
-wall time, trainable parameters and growth spike per stage, tokens), the same at 25/50/75% of the budget, the LR
-sweep, and validation loss against cumulative FLOPs with ± sd bands over seeds.
+wall time, trainable parameters and growth spike per stage, tokens), the LR sweep, and validation loss against
+cumulative FLOPs with ± sd bands over seeds (a plot along the runs: a point before a run's end is read
+mid-schedule and is not compared).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 from growlm.analysis.plots import plot_loss_bands
 from growlm.analysis.tables import Table
 from growlm.config import RunConfig
-from growlm.study.matched import Comparison, bands, compare, comparison_table, holm, mean_sd_text, p_cell, val_curve
+from growlm.study.matched import Comparison, bands, compare, holm, mean_sd_text, p_cell, val_curve
 from growlm.study.options import StudyOptions
 from growlm.study.output import write_study
 from growlm.study.runs import configure, read_config_data, shared_inputs
@@ -179,6 +180,7 @@ def arms_table(arms: dict[str, ArmRuns], comparison: Comparison, lrs: tuple[floa
                 len(summaries[0]),
                 last.tokens,
                 f"{last.flops:.3e} ({last.flops / mono_flops:.3f}x)",
+                f"{comparison.shares[arm.name]:.1%}",
                 " / ".join(f"{s.trainable_params / 1e6:.1f}M" for s in summaries[0]),
                 mean_sd_text([sum(s.wall_s for s in summary) for summary in summaries], 0),
                 mean_sd_text(comparison.losses[arm.name][-1]),
@@ -199,6 +201,7 @@ def arms_table(arms: dict[str, ArmRuns], comparison: Comparison, lrs: tuple[floa
             "stages",
             "training tokens",
             "training FLOPs (x monolithic)",
+            "read at (share of own schedule)",
             "trainable params by stage",
             "wall (s)",
             f"val loss at {budget:.3e} FLOPs",
@@ -208,7 +211,9 @@ def arms_table(arms: dict[str, ArmRuns], comparison: Comparison, lrs: tuple[floa
             "growth spike by stage",
         ],
         rows,
-        f"Val loss: nats/token on the held-out windows, read at the smallest total FLOPs of any arm, mean ± sd over "
+        f"Val loss: nats/token on the held-out windows, read at the smallest total FLOPs of any arm (the share of "
+        "each arm's own schedule it had run then is given; below 99%, its learning rate had not fully decayed), "
+        "mean ± sd over "
         f"{len(arms[REFERENCE].runs)} seed(s); Δ paired by seed with a 95% t interval, p two-sided paired t-test "
         f"(negative: better than monolithic); p (Holm): adjusted for comparing every arm with monolithic "
         "(Holm-Bonferroni over the arms, the p the verdict uses). "
@@ -255,11 +260,7 @@ def run(opts: StudyOptions) -> Path:
         f"context {reference.model.context}, data {', '.join(reference.data.sources)}, depth 9 for every "
         f"arm, {opts.seeds} seed(s) per arm. Verdict: {text}"
     )
-    tables = [
-        arms_table(arms, comparison, scale.lrs),
-        comparison_table(comparison, "Validation loss at common FLOP budgets"),
-        sweep_table(arms, scale.lrs),
-    ]
+    tables = [arms_table(arms, comparison, scale.lrs), sweep_table(arms, scale.lrs)]
     figures = {"val-loss-vs-flops": plot_loss_bands({name: bands(c) for name, c in curves.items()})}
     runs = {spec.label: spec.path for arm in arms.values() for spec in arm.runs}
     return write_study(

@@ -1,9 +1,12 @@
-"""Compute-matched comparison of a study's arms: validation loss at common FLOP budgets, per seed, paired over seeds.
+"""Compute-matched comparison of a study's arms: validation loss at a common FLOP budget, per seed, paired over seeds.
 
 A run's validation curve is its "val" metrics rows against cumulative training FLOPs, read piecewise-linearly
 between evaluations. At a growth step the curve has two rows at the same FLOPs (the end of one stage, then the
 start of the next with its new blocks): a budget falling exactly there reads the stage's end, the model that
-budget bought. Budgets are fractions of the smallest total any arm spent, so every arm reaches each of them.
+budget bought. The budget is the smallest total any arm spent, so every arm reaches it; each arm's reading says at
+what share of its own schedule it was taken (`shares`). Only a reading at the end of every compared schedule is a
+comparison of finished training: a run read mid-schedule has not decayed its learning rate yet (Kaddour et al.,
+"No Train No Gain", 2023), so earlier budgets along one run are not compared at all (the curves are plotted).
 
 Arms are paired by seed (the same seed draws the same training batches and every run is validated on the same
 windows): the difference arm - reference per seed, its mean with a 95% t interval and the two-sided paired t-test
@@ -23,7 +26,7 @@ from scipy import stats
 from growlm.analysis.tables import Table, format_value
 from growlm.train.records import MetricRow, ValRow
 
-FRACTIONS = (0.25, 0.5, 0.75, 1.0)
+FRACTIONS = (1.0,)  # of the smallest total: the one budget compared
 
 
 def val_curve(metrics: Sequence[MetricRow]) -> list[tuple[float, float]]:
@@ -108,6 +111,7 @@ class Comparison:
     losses: dict[str, list[list[float]]]  # arm -> budget index -> per seed
     differences: dict[str, list[Paired]]  # arm -> budget index -> paired difference (reference absent)
     reference: str
+    shares: dict[str, float]  # arm -> the last budget over the arm's own total FLOPs (mean over seeds; 1 = its end)
 
     def to_json(self) -> dict:
         return {
@@ -115,7 +119,12 @@ class Comparison:
             "budgets": self.budgets,
             "losses": self.losses,
             "differences": {arm: [vars(d) for d in ds] for arm, ds in self.differences.items()},
+            "shares": self.shares,
         }
+
+    def mid_schedule(self, tolerance: float = 0.01) -> list[str]:
+        """The arms read more than `tolerance` before the end of their own schedule."""
+        return [arm for arm, share in self.shares.items() if share < 1 - tolerance]
 
 
 def compare(
@@ -129,33 +138,40 @@ def compare(
         for arm, values in losses.items()
         if arm != reference
     }
-    return Comparison(budgets, losses, differences, reference)
+    shares = {arm: statistics.fmean(budgets[-1] / c[-1][0] for c in runs) for arm, runs in curves.items()}
+    return Comparison(budgets, losses, differences, reference, shares)
 
 
 def comparison_table(comparison: Comparison, title: str, labels: Mapping[str, str] | None = None) -> Table:
     """One row per arm: loss at each budget (mean ± sd) and, for every arm but the reference, the paired
     difference to it [95% interval] with its p-value."""
     labels = labels or {}
-    columns = ["arm"]
+    columns = ["arm", "read at (share of own schedule)"]
     for b in comparison.budgets:
         columns += [f"val loss at {format_value(b)} FLOPs", f"Δ vs {comparison.reference}", "p"]
     rows = []
     for arm, by_budget in comparison.losses.items():
-        row = [labels.get(arm, arm)]
+        row = [labels.get(arm, arm), f"{comparison.shares[arm]:.0%}"]
         for j, values in enumerate(by_budget):
             diff = comparison.differences.get(arm, [None] * len(by_budget))[j]
             row += [mean_sd_text(values), diff.cell() if diff else None, p_cell(diff.p) if diff else None]
         rows.append(row)
     seeds = len(next(iter(comparison.losses.values()))[0])
+    mid = comparison.mid_schedule()
+    caveat = (
+        f" Read before the end of their own schedule (learning rate not yet decayed): {', '.join(mid)}; for "
+        "them this is not a comparison of finished training at equal compute."
+        if mid
+        else " Every arm is read at the end of its own schedule (within 1%)."
+    )
     return Table(
         title,
         columns,
         rows,
-        f"Validation loss (nats/token) read off each run's curve at common training-FLOP budgets (fractions "
-        f"{', '.join(f'{f:g}' for f in FRACTIONS)} of the smallest total, those after every run's first "
-        f"validation), mean ± sd over {seeds} seed(s). "
+        f"Validation loss (nats/token) read off each run's curve at the smallest total training FLOPs of any run, "
+        f"mean ± sd over {seeds} seed(s). "
         f"Δ: arm - {comparison.reference}, paired by seed, mean [95% t interval]; p: two-sided paired "
-        "t-test (negative Δ: the arm is better).",
+        "t-test (negative Δ: the arm is better)." + caveat,
     )
 
 

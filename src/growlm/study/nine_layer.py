@@ -64,7 +64,13 @@ VARIANTS = (
 )
 RUN_TOKENS = {"smoke": 768, "cpu": 110_592, "paper": 900_000_000}
 SCALES = {
-    "smoke": StudyScale({**SMOKE, "train.warmup_tokens": 256}, EvalPlan((("arc_easy", 2),)), seeds=2, lrs=(3e-3, 1e-2)),
+    # eval_every 2: a monolithic smoke run is 3 steps, and is read before its end (at the constructive runs' FLOPs)
+    "smoke": StudyScale(
+        {**SMOKE, "train.warmup_tokens": 256, "train.eval_every": 2},
+        EvalPlan((("arc_easy", 2),)),
+        seeds=2,
+        lrs=(3e-3, 1e-2),
+    ),
     "cpu": StudyScale(
         {
             "model.context": 512,

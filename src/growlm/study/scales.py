@@ -24,7 +24,7 @@ SMOKE = {
     "tokenizer.ngrams": 20,
     "data.max_chars": 20_000,
     "train.batch_size": 4,
-    "train.eval_every": 2,
+    "train.eval_every": 4,
     "train.eval_batches": 1,
     "train.checkpoint_every": 1000,
     "train.log_every": 1,
