@@ -232,7 +232,7 @@ def test_reading_the_loss_only_when_logging_trains_the_same(tiny_config, tmp_pat
     a, b = weights(tmp_path / "eager", 2), weights(tmp_path / "lazy", 2)
     assert all(torch.equal(a[k], b[k]) for k in a)
     run_id = json.loads((tmp_path / "lazy" / "manifest.json").read_text())["run_id"]
-    (tracked,) = (tmp_path / "lazy" / "wandb").glob(f"offline-run-*-{run_id}")
+    (tracked,) = (tmp_path / "lazy" / "wandb").glob(f"offline-run-*-{run_id}*")
     assert b"val/val_loss" in next(tracked.glob("*.wandb")).read_bytes()
     with pytest.raises(TrainingDiverged, match=r"loss became nan at stage 1 step \d"):
         grow(tiny_config(), tmp_path / "nan", [*quiet, "train.lr=1e6", "train.grad_clip=0.0"])

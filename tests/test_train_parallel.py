@@ -167,7 +167,7 @@ def test_killed_rank_ends_the_job_and_resume_on_one_process_ends_as_one_process(
     killed = grow(
         config, out, procs=2, mode="fsdp", env={"GROWLM_FAULT": "step:11", "GROWLM_FAULT_RANK": "1"}, check=False
     )
-    assert killed.returncode != 0 and time.monotonic() - start < 60 + 30  # 30 s: two processes starting
+    assert killed.returncode != 0 and time.monotonic() - start < 60  # start, 10 steps, kill, every rank gone
     assert "rank      : 1" in killed.stderr and "SIGKILL" in killed.stderr  # torchrun names the rank that died
     grow(None, out, resume=True)
     assert_same_training(one, out, RESUMED)

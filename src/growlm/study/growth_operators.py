@@ -162,6 +162,24 @@ def _spikes(arm: ArmRuns) -> str | None:
     return " / ".join(f"{c:+.4f}" for c in cells) or None
 
 
+ARMS_COLUMNS = (
+    "arm",
+    "new blocks",
+    "earlier blocks",
+    "LR",
+    "stages",
+    "training tokens",
+    "training FLOPs (x monolithic)",
+    "read at (share of own schedule)",
+    "trainable params by stage",
+    "wall (s)",
+    "Δ vs monolithic [95% CI]",
+    "p",
+    "p (Holm)",
+    "growth spike by stage",
+)
+
+
 def arms_table(arms: dict[str, ArmRuns], comparison: Comparison, lrs: tuple[float, ...]) -> Table:
     rows = []
     mono_flops = arms[REFERENCE].runs[0].summary()[-1].flops
@@ -193,23 +211,7 @@ def arms_table(arms: dict[str, ArmRuns], comparison: Comparison, lrs: tuple[floa
     budget = comparison.budgets[-1]
     return Table(
         "Growth operators at equal training FLOPs",
-        [
-            "arm",
-            "new blocks",
-            "earlier blocks",
-            "LR",
-            "stages",
-            "training tokens",
-            "training FLOPs (x monolithic)",
-            "read at (share of own schedule)",
-            "trainable params by stage",
-            "wall (s)",
-            f"val loss at {budget:.3e} FLOPs",
-            "Δ vs monolithic [95% CI]",
-            "p",
-            "p (Holm)",
-            "growth spike by stage",
-        ],
+        [*ARMS_COLUMNS[:9], f"val loss at {budget:.3e} FLOPs", *ARMS_COLUMNS[9:]],
         rows,
         f"Val loss: nats/token on the held-out windows, read at the smallest total FLOPs of any arm (the share of "
         "each arm's own schedule it had run then is given; below 99%, its learning rate had not fully decayed), "
