@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 from growlm.cli import main
 from growlm.study.growth_operators import ARMS, REFERENCE, SCALES
@@ -78,6 +79,17 @@ def test_comparison_is_paired_over_seeds_and_the_sweep_is_recorded(study):
     assert max(comparison["shares"].values()) == 1.0  # the arm that spent least is read at its very end
     arms = table(data, "Growth operators at equal training FLOPs")
     assert all(row["read at (share of own schedule)"] == f"{comparison['shares'][a]:.1%}" for a, row in arms.items())
+    from growlm.config import load_config
+    from growlm.model.llama import build_model, count_params
+
+    for arm, row in arms.items():  # tokens per non-embedding parameter of the final nine-block model
+        run = final_runs(out, arm)[0]
+        cfg = load_config(run.config_file)
+        with torch.device("meta"):
+            llama = build_model(cfg.model, 9, None)
+        blocks = count_params(llama) - llama.model.embed_tokens.weight.numel() - llama.lm_head.weight.numel()
+        tokens = run.read_summaries()[-1].tokens
+        assert row["tokens per param (trainable / non-embedding)"].endswith(f" / {tokens / blocks:.3g}")
     for arm, diffs in comparison["differences"].items():
         for j, diff in enumerate(diffs):
             per_seed = [a - b for a, b in zip(comparison["losses"][arm][j], comparison["losses"][REFERENCE][j])]

@@ -170,6 +170,7 @@ ARMS_COLUMNS = (
     "stages",
     "training tokens",
     "training FLOPs (x monolithic)",
+    "tokens per param (trainable / non-embedding)",
     "read at (share of own schedule)",
     "trainable params by stage",
     "wall (s)",
@@ -198,6 +199,7 @@ def arms_table(arms: dict[str, ArmRuns], comparison: Comparison, lrs: tuple[floa
                 len(summaries[0]),
                 last.tokens,
                 f"{last.flops:.3e} ({last.flops / mono_flops:.3f}x)",
+                " / ".join(f"{ratio:.3g}" for ratio in runs.runs[0].tokens_per_param()),
                 f"{comparison.shares[arm.name]:.1%}",
                 " / ".join(f"{s.trainable_params / 1e6:.1f}M" for s in summaries[0]),
                 mean_sd_text([sum(s.wall_s for s in summary) for summary in summaries], 0),
@@ -211,7 +213,7 @@ def arms_table(arms: dict[str, ArmRuns], comparison: Comparison, lrs: tuple[floa
     budget = comparison.budgets[-1]
     return Table(
         "Growth operators at equal training FLOPs",
-        [*ARMS_COLUMNS[:9], f"val loss at {budget:.3e} FLOPs", *ARMS_COLUMNS[9:]],
+        [*ARMS_COLUMNS[:10], f"val loss at {budget:.3e} FLOPs", *ARMS_COLUMNS[10:]],
         rows,
         f"Val loss: nats/token on the held-out windows, read at the smallest total FLOPs of any arm (the share of "
         "each arm's own schedule it had run then is given; below 99%, its learning rate had not fully decayed), "
@@ -223,7 +225,9 @@ def arms_table(arms: dict[str, ArmRuns], comparison: Comparison, lrs: tuple[floa
         "seed 0's final validation loss (table below); warm-up is the same number of tokens in every stage; every "
         "stage starts a fresh AdamW (no optimizer state carried across growth). Growth spike: validation loss "
         "right after the new blocks are added minus the previous stage's final loss. Wall: training time, "
-        "validation included, on this machine.",
+        "validation included, on this machine. Tokens per param: training tokens over the trainable parameters "
+        "of the stage that trains the most, and over the final model's non-embedding parameters (blocks and "
+        "norms; the input embedding and LM head left out).",
     )
 
 

@@ -166,6 +166,18 @@ class RunSpec:
     def metrics(self) -> list[MetricRow]:
         return read_metrics(self.run.metrics)
 
+    def tokens_per_param(self) -> tuple[float, float]:
+        """(training tokens per trainable parameter of the stage that trained the most, per non-embedding
+        parameter of the final model: its blocks and norms, without the V x d input embedding and LM head), to
+        place a run against the literature's tokens-per-parameter axis."""
+        from growlm.train.memory import block_params
+
+        summaries = self.summary()
+        tokens = summaries[-1].tokens
+        # from the config: a LoRA stage's own count includes adapters that the final, merged model no longer has
+        non_embedding = summaries[-1].depth * block_params(self.config) + self.config.model.d_model
+        return tokens / max(s.trainable_params for s in summaries), tokens / non_embedding
+
 
 def ensure_run(spec: RunSpec, configs: Path) -> None:
     """Train, resume or reuse the run."""
