@@ -68,7 +68,7 @@ class Trainer:
         inputs: RunInputs,
         dist_info: Dist,
         precision: Precision,
-        parallel: Parallel | None = None,
+        parallel: Parallel,
     ):
         from growlm.data.loader import TokenWindows
 
@@ -96,7 +96,7 @@ class Trainer:
         tracker = WandbRun(run.wandb, run.run_id(), cfg.name, cfg.model_dump()) if wandb else None
         self.metrics = MetricsLog(run.metrics, run.tensorboard, dist_info.main, t.loggers, tracker)
         self.progress = Progress()
-        self.parallel = parallel or Parallel("single" if dist_info.world == 1 else "ddp", dist_info, self.bf16)
+        self.parallel = parallel
         # where the whole model lives between stages: sharding moves each process's share to the device
         self.home = torch.device("cpu") if self.parallel.sharded else dist_info.device
         every = self.read_every_step
@@ -333,7 +333,7 @@ class Trainer:
             tensors = self.parallel.model_state(stage.loss_model)
             opt = self.parallel.optimizer_state(stage.loss_model, stage.opt)
         elif self.d.main:
-            tensors, opt = {k: v.detach() for k, v in model.state_dict().items()}, None
+            tensors, opt = {name: v.detach() for name, v in model.state_dict().items()}, None
         if self.d.main:
             state = CheckpointState(k, stage_step, complete, self.progress)
             ckpt.save_checkpoint(self.run.checkpoints, tensors, opt, state, self.cfg.train.keep_checkpoints)
