@@ -1,10 +1,12 @@
 import json
+import statistics
 
 import pytest
 import torch
 
 from growlm.cli import main
 from growlm.study.growth_operators import ARMS, REFERENCE, SCALES
+from growlm.study.sweep import HELD_OUT_SEED
 from growlm.train.metrics import read_metrics
 from growlm.train.records import StageStart, TrainRow
 from growlm.train.rundir import RunDir
@@ -19,20 +21,23 @@ def study(tmp_path_factory):
     return out, json.loads((out / "study.json").read_text())
 
 
+ARMS_TABLE = "Growth operators at equal training FLOPs, budget 1x"
+
+
 def table(study_json: dict, title: str) -> dict[str, dict]:
     [t] = [t for t in study_json["tables"] if t["title"] == title]
     return {row[0]: dict(zip(t["columns"], row)) for row in t["rows"]}
 
 
-def final_runs(out, arm: str) -> list[RunDir]:
-    [lr_dir] = {p.parent for p in (out / "runs" / arm).glob("lr-*/seed-1")}
+def final_runs(out, arm: str, budget: str = "1") -> list[RunDir]:
+    [lr_dir] = {p.parent for p in (out / "runs" / f"budget-{budget}" / arm).glob("lr-*/seed-1")}
     return [RunDir(lr_dir / f"seed-{s}") for s in range(SCALES["smoke"].seeds)]
 
 
 @pytest.mark.slow
 def test_every_arm_ends_at_depth_nine_with_the_monolithic_flops(study):
     out, data = study
-    rows = table(data, "Growth operators at equal training FLOPs")
+    rows = table(data, ARMS_TABLE)
     assert list(rows) == [arm.name for arm in ARMS]
     for arm in ARMS:
         [run] = final_runs(out, arm.name)[:1]
@@ -52,8 +57,8 @@ def test_identity_growth_leaves_the_loss_exactly_unchanged_and_arms_share_stage_
         assert [s.val_loss_at_start for s in summary[1:]] == [s.val_loss for s in summary[:-1]]
     # operators act only at growth: with the same seed and rate, stage 1 is the same run
     first = {
-        arm: RunDir(out / "runs" / arm / "lr-0.001" / "seed-0").read_summaries()[0].val_loss
-        for arm in ("paper", "identity", "copy_top", "stack")
+        arm: RunDir(out / "runs" / "budget-1" / arm / "lr-0.001" / f"seed-{HELD_OUT_SEED}").read_summaries()[0].val_loss
+        for arm in ("paper", "identity", "copy_top", "stack", "gstack")
     }
     assert len(set(first.values())) == 1
 
@@ -74,14 +79,13 @@ def test_logged_flops_per_token_are_the_planned_ones(study):
 @pytest.mark.slow
 def test_comparison_is_paired_over_seeds_and_the_sweep_is_recorded(study):
     out, data = study
-    comparison = data["comparison"]
-    assert comparison["reference"] == REFERENCE and len(comparison["budgets"]) == 1  # the end of the runs only
-    assert max(comparison["shares"].values()) == 1.0  # the arm that spent least is read at its very end
-    arms = table(data, "Growth operators at equal training FLOPs")
-    assert all(row["read at (share of own schedule)"] == f"{comparison['shares'][a]:.1%}" for a, row in arms.items())
+    assert data["budgets"] == [1.0]
+    comparison = data["comparisons"]["1"]
+    assert comparison["reference"] == REFERENCE
     from growlm.config import load_config
     from growlm.model.llama import build_model, count_params
 
+    arms = table(data, ARMS_TABLE)
     for arm, row in arms.items():  # tokens per non-embedding parameter of the final nine-block model
         run = final_runs(out, arm)[0]
         cfg = load_config(run.config_file)
@@ -90,20 +94,21 @@ def test_comparison_is_paired_over_seeds_and_the_sweep_is_recorded(study):
         blocks = count_params(llama) - llama.model.embed_tokens.weight.numel() - llama.lm_head.weight.numel()
         tokens = run.read_summaries()[-1].tokens
         assert row["tokens per param (trainable / non-embedding)"].endswith(f" / {tokens / blocks:.3g}")
-    for arm, diffs in comparison["differences"].items():
-        for j, diff in enumerate(diffs):
-            per_seed = [a - b for a, b in zip(comparison["losses"][arm][j], comparison["losses"][REFERENCE][j])]
-            assert diff["mean"] == pytest.approx(sum(per_seed) / len(per_seed))
-            assert diff["n"] == SCALES["smoke"].seeds and diff["p"] is not None
-    sweep = table(data, "Learning-rate sweep (seed 0)")
+    for arm, diff in comparison["differences"].items():
+        per_seed = [a - b for a, b in zip(comparison["losses"][arm], comparison["losses"][REFERENCE])]
+        assert diff["mean"] == pytest.approx(sum(per_seed) / len(per_seed))
+        assert diff["n"] == SCALES["smoke"].seeds and diff["p"] is not None
+    sweep = table(data, f"Learning-rate sweep (seed {HELD_OUT_SEED}), budget 1x")
     lrs = SCALES["smoke"].lrs
     for arm, row in sweep.items():
         losses = {lr: row[f"val loss at LR {lr:g}"] for lr in lrs}
         chosen = float(row["chosen"].split()[0])
         assert losses[chosen] == min(losses.values())
-        assert all((out / "runs" / arm / f"lr-{lr:g}" / "seed-0").is_dir() for lr in lrs)
+        # the rates are chosen on a seed that no evaluated run uses
+        assert all((out / "runs" / "budget-1" / arm / f"lr-{lr:g}" / f"seed-{HELD_OUT_SEED}").is_dir() for lr in lrs)
+        assert HELD_OUT_SEED >= SCALES["smoke"].seeds
         assert final_runs(out, arm)[0].path.parent.name == f"lr-{chosen:g}"
-    assert "too few to call a winner" in data["verdict"]
+    assert "too few to call a winner" in data["verdicts"]["1"]
     assert (out / "plots" / "val-loss-vs-flops.png").read_bytes().startswith(PNG_MAGIC)
 
 
@@ -128,3 +133,77 @@ def test_study_refuses_a_fixed_learning_rate_and_a_substrate_it_does_not_take(tm
     assert "chooses each arm's learning rate" in capsys.readouterr().err and not out.exists()
     assert main(["study", "depth", "--scale", "smoke", "--out", str(out), "--substrate", "binary"]) == 2
     assert "--substrate applies to growth-operators" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.fixture(scope="module")
+def ladder(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ladder") / "study"
+    args = ["study", "growth-operators", "--scale", "smoke", "--budgets", "0.5,1", "--arms", "monolithic,gstack"]
+    assert main([*args, "--out", str(out)]) == 0
+    return out, json.loads((out / "study.json").read_text())
+
+
+@pytest.mark.slow
+def test_a_ladder_compares_only_final_losses_of_schedules_that_ended_there(ladder):
+    from growlm.config import load_config
+    from growlm.train.plan import Plan
+    from growlm.train.records import ValRow
+
+    out, data = ladder
+    assert data["budgets"] == [0.5, 1.0]
+    totals = {}
+    for budget, comparison in data["comparisons"].items():
+        assert set(comparison["losses"]) == {"monolithic", "gstack"}
+        for arm, losses in comparison["losses"].items():
+            runs = final_runs(out, arm, budget)
+            assert len(losses) == len(runs) == SCALES["smoke"].ladder_seeds
+            for run, loss, flops in zip(runs, losses, comparison["flops"][arm]):
+                rows = read_metrics(run.metrics)
+                last_val = [r for r in rows if isinstance(r, ValRow)][-1]
+                assert (loss, flops) == (last_val.val_loss, last_val.flops)  # the final row, not a reading
+                cfg = load_config(run.config_file)
+                plan = Plan(cfg)
+                k = len(cfg.growth.stages) - 1
+                assert last_val.tokens == sum(s.tokens for s in cfg.growth.stages)
+                last_train = [r for r in rows if isinstance(r, TrainRow)][-1]
+                # the schedule ended there: the last step of its last stage (stage_step counts steps done), at the
+                # decayed rate the plan gives
+                assert (last_train.stage, last_train.stage_step) == (k + 1, plan.steps_in(k))
+                assert last_train.lr == pytest.approx(plan.lr(k, plan.steps_in(k) - 1))
+                after_warmup = [
+                    r.lr
+                    for r in rows
+                    if isinstance(r, TrainRow) and r.stage == k + 1 and r.stage_step > plan.warmup_steps(k)
+                ]
+                assert last_train.lr == min(after_warmup)
+            totals.setdefault(budget, []).extend(comparison["flops"][arm])
+        # equal training FLOPs at each budget (whole steps: within 5% at smoke scale)
+        assert max(totals[budget]) / min(totals[budget]) < 1.05
+    assert statistics.fmean(totals["1"]) / statistics.fmean(totals["0.5"]) == pytest.approx(2, rel=0.05)
+    rows = table(data, "Growth against monolithic by budget (final losses only)")
+    diff = data["comparisons"]["0.5"]["differences"]["gstack"]
+    assert (
+        rows["gstack"]["0.5x: Δ vs monolithic [95% CI]"]
+        == f"{diff['mean']:+.3f} [{diff['low']:+.3f}, {diff['high']:+.3f}]"
+    )
+    # every budget has its own sweep on the held-out seed, and its own warm-up in tokens
+    for budget in ("0.5", "1"):
+        assert (out / "runs" / f"budget-{budget}" / "gstack" / "lr-0.001" / f"seed-{HELD_OUT_SEED}").is_dir()
+    warm = {b: load_config(final_runs(out, "gstack", b)[0].config_file).train.warmup_tokens for b in ("0.5", "1")}
+    assert warm["1"] == 2 * warm["0.5"]
+    for name in ("delta-vs-budget", "val-loss-vs-flops-budget-0.5", "val-loss-vs-flops-budget-1"):
+        assert (out / "plots" / f"{name}.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_ladder_options_are_checked_before_the_folder_is_touched(tmp_path, capsys):
+    out = tmp_path / "g"
+    base = ["study", "growth-operators", "--scale", "smoke", "--out", str(out)]
+    assert main([*base, "--arms", "paper,lora"]) == 2
+    assert "--arms must include monolithic" in capsys.readouterr().err and not out.exists()
+    assert main([*base, "--arms", "monolithic,nope"]) == 2
+    assert "no such arm" in capsys.readouterr().err and not out.exists()
+    with pytest.raises(SystemExit) as exit_:
+        main([*base, "--budgets", "1,0"])
+    assert exit_.value.code == 2 and "positive" in capsys.readouterr().err and not out.exists()
+    assert main(["study", "depth", "--scale", "smoke", "--out", str(out), "--budgets", "1,2"]) == 2
+    assert "--budgets and --arms apply to growth-operators" in capsys.readouterr().err and not out.exists()

@@ -5,7 +5,17 @@ import pytest
 from scipy import stats
 
 from growlm.study.growth_operators import matched_steps
-from growlm.study.matched import bands, common_budgets, compare, comparison_table, loss_at, paired, val_curve
+from growlm.study.matched import (
+    bands,
+    common_budgets,
+    compare,
+    compare_final,
+    comparison_table,
+    holm,
+    loss_at,
+    paired,
+    val_curve,
+)
 from growlm.train.records import row_from_json
 
 # A grown run: stage 1 ends at 10 FLOPs (loss 4.0), stage 2 starts there with the new blocks (loss 4.2).
@@ -110,3 +120,17 @@ def test_holm_adjusts_step_down_and_keeps_the_order():
     got = holm({"a": 0.02, "b": 0.01, "c": 0.5, "d": 0.03, "e": None})
     assert got == pytest.approx({"a": 0.06, "b": 0.04, "c": 0.5, "d": 0.06, "e": None})
     assert holm({"a": 0.9, "b": 0.8}) == {"a": 1.0, "b": 1.0}  # capped at 1
+
+
+def test_compare_final_pairs_final_losses_and_records_what_each_run_spent():
+    finals = {
+        "mono": [(100.0, 4.0), (100.0, 4.2), (100.0, 4.1)],
+        "a": [(101.0, 3.9), (101.0, 4.0), (101.0, 4.05)],
+        "b": [(99.0, 4.3), (99.0, 4.2), (99.0, 4.4)],
+    }
+    c = compare_final(finals, "mono")
+    assert c.losses["a"] == [3.9, 4.0, 4.05] and set(c.differences) == {"a", "b"}
+    assert c.differences["a"] == paired([3.9, 4.0, 4.05], [4.0, 4.2, 4.1])
+    assert c.flops_ratio("a") == pytest.approx(1.01) and c.flops_ratio("b") == pytest.approx(0.99)
+    assert c.holm() == holm({"a": c.differences["a"].p, "b": c.differences["b"].p})
+    assert c.to_json()["p_holm"] == c.holm()

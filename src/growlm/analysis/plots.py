@@ -1,5 +1,6 @@
 """The figures of a run or study: loss over all stages with growth steps marked, metrics by depth with confidence
-bands, an MMLU subject x depth heatmap, and validation loss against cumulative training FLOPs for several runs.
+bands, an MMLU subject x depth heatmap, validation loss against cumulative training FLOPs for several runs, and a
+budget ladder's differences between arms against the budget.
 
 Figures are built with matplotlib's object API (no pyplot, no GUI backend) and returned for the caller to save.
 """
@@ -131,6 +132,34 @@ def plot_loss_bands(
         ax.plot(x, m, color=color, lw=1.4, ls="-" if i < 10 else "--", label=label)
         ax.fill_between(x, m - s, m + s, color=color, alpha=0.15)
     ax.set(xlabel="cumulative training FLOPs", ylabel="validation loss (nats/token)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_ladder(
+    budgets: Sequence[float],
+    differences: Mapping[str, Sequence[tuple[float, float | None, float | None]]],
+    reference: str,
+) -> Figure:
+    """Per arm: its paired difference to the reference arm (mean and 95% interval over seeds) at each training
+    budget, budgets on a log axis; each point compares runs read at the end of their own schedules."""
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.subplots()
+    ax.axhline(0.0, color="0.4", lw=1, ls=":")
+    spread = 1.0 + 0.03 * (len(differences) - 1)  # arms side by side at each budget, so intervals do not overlap
+    for i, (arm, cells) in enumerate(differences.items()):
+        x = [b * spread ** (i - (len(differences) - 1) / 2) for b in budgets]
+        mean = np.array([c[0] for c in cells])
+        low = np.array([c[0] if c[1] is None else c[1] for c in cells])
+        high = np.array([c[0] if c[2] is None else c[2] for c in cells])
+        ax.errorbar(x, mean, yerr=[mean - low, high - mean], color=f"C{i % 10}", marker="o", capsize=3, label=arm)
+    ax.set_xscale("log")
+    ax.set(
+        xlabel="training FLOPs per run (each run's schedule complete)",
+        ylabel=f"Δ validation loss vs {reference} (nats/token)",
+        title=f"Final validation loss minus {reference}'s at equal FLOPs, mean and 95% interval over seeds",
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig

@@ -1,5 +1,5 @@
-"""growlm study NAME [--scale cpu|paper|smoke] [--seeds N] [--substrate visual|binary] [--out DIR]
-[--set KEY=VALUE ...] [--force]."""
+"""growlm study NAME [--scale cpu|paper|smoke] [--seeds N] [--substrate visual|binary] [--budgets B,B,...]
+[--arms A,A,...] [--out DIR] [--set KEY=VALUE ...] [--force]."""
 
 from __future__ import annotations
 
@@ -16,6 +16,21 @@ STUDIES = {
     "growth-operators": "growlm.study.growth_operators",
 }
 TAKES_SUBSTRATE = {"growth-operators"}
+TAKES_LADDER = {"growth-operators"}  # --budgets and --arms
+
+
+def _budgets(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give numbers separated by commas, e.g. 0.25,1,4") from None
+    if any(not v > 0 for v in values) or len(set(values)) < len(values):
+        raise argparse.ArgumentTypeError(f"{text!r}: give distinct positive multiples of the base budget")
+    return values
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,13 +59,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--seeds",
         type=positive_int,
         help="training seeds per variant (nine-layer and growth-operators: "
-        "5 at cpu scale, 2 at smoke scale; otherwise 1)",
+        "5 at cpu scale, 3 for a growth-operators ladder, 2 at smoke scale; otherwise 1)",
     )
     p.add_argument(
         "--substrate",
         choices=("visual", "binary"),
         default="visual",
         help="growth-operators: the frozen substrate every arm uses (default visual)",
+    )
+    p.add_argument(
+        "--budgets",
+        type=_budgets,
+        default=(1.0,),
+        metavar="B,B,...",
+        help="growth-operators: a budget ladder, multiples of the scale's base budget (e.g. 0.25,1,4): every arm "
+        "trains a complete schedule per budget and is compared by final losses at each (default 1)",
+    )
+    p.add_argument(
+        "--arms",
+        type=_names,
+        default=(),
+        metavar="A,A,...",
+        help="growth-operators: the arms to train, monolithic among them (default: all of them for one budget; "
+        "monolithic, paper, lora, progressive, gstack for a ladder)",
     )
     p.add_argument("--out", type=Path, help="study folder (default studies/NAME-SCALE)")
     p.add_argument(
@@ -74,12 +105,20 @@ def _study(args) -> None:
             f"--substrate applies to {', '.join(sorted(TAKES_SUBSTRATE))}; {args.name} sets its "
             "substrates itself: drop --substrate"
         )
+    if (args.budgets != (1.0,) or args.arms) and args.name not in TAKES_LADDER:
+        raise GrowlmError(f"--budgets and --arms apply to {', '.join(sorted(TAKES_LADDER))}: drop them")
     module = importlib.import_module(STUDIES[args.name])
     root = args.out or Path("studies") / f"{args.name}-{args.scale}"
-    seeds = args.seeds or module.SCALES[args.scale].seeds
+    ladder = args.name in TAKES_LADDER
+    seeds = args.seeds or (
+        module.default_seeds(args.scale, args.budgets) if ladder else module.SCALES[args.scale].seeds
+    )
     # Validate the config before touching the folder, so a bad --set never costs an earlier study.
-    opts = StudyOptions(root, args.scale, seeds, args.sets, args.substrate)
-    module.base_config(args.scale, args.sets, *([args.substrate] if args.name in TAKES_SUBSTRATE else []))
+    opts = StudyOptions(root, args.scale, seeds, args.sets, args.substrate, args.budgets, args.arms)
+    if ladder:
+        module.base_config(args.scale, args.sets, args.substrate, args.budgets, args.arms)
+    else:
+        module.base_config(args.scale, args.sets, *([args.substrate] if args.name in TAKES_SUBSTRATE else []))
     prepare_root(root, args.force)
     report = module.run(opts)
     print(f"study {args.name} done: {root}, report {report}")

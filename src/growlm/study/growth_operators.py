@@ -1,18 +1,24 @@
 """The growth-operators study: which way of growing a model to nine blocks pays, at the SAME training FLOPs as
-training the nine blocks monolithically.
+training the nine blocks monolithically, and whether that holds as the budget grows.
 
 Every arm ends at depth 9 on the same frozen substrate (visual; --substrate binary for the bit code), tokenizer
 and shards. The growth arms add 3 blocks per stage (1-3, 4-6, 7-9) and differ in how the new blocks start
 (growth.init) and in what the earlier blocks do afterwards; docs/GROWTH.md describes each operator and its source.
 A cheaper schedule spends the monolithic arm's FLOPs on more tokens: each arm's stage tokens are solved from its
 exact FLOPs per token (growlm.train.costs.stage_shapes), equal tokens per growth stage, rounded to whole steps.
-Every arm's learning rate is chosen by the same sweep (study/sweep.py); every stage of every arm warms up over the
-same number of tokens; each stage starts a fresh AdamW (the trainer's rule), which the table states.
 
-Output: the arms at equal FLOPs (final loss, paired difference to monolithic with a 95% interval and p-value,
-wall time, trainable parameters and growth spike per stage, tokens), the LR sweep, and validation loss against
-cumulative FLOPs with ± sd bands over seeds (a plot along the runs: a point before a run's end is read
-mid-schedule and is not compared).
+The budget ladder (--budgets 0.25,1,4: multiples of the scale's base budget) trains every arm once per budget,
+each run with its own complete schedule: stage lengths and warm-up scale with the budget, and every stage decays
+its learning rate to the end of that budget. Arms are compared only by their runs' final validation losses (the
+last validation row of each run, at the end of its own schedule), per budget, paired over seeds, Holm-adjusted
+over the arms. Each arm's learning rate is chosen per budget by the same sweep (study/sweep.py) on a held-out
+seed that no evaluated run uses. Every stage of every arm warms up over the same number of tokens at a given
+budget; each stage starts a fresh AdamW (the trainer's rule), which the table states.
+
+Output per budget: the arms (final loss, paired difference to monolithic with a 95% interval, raw and Holm p,
+training FLOPs and tokens, tokens per parameter, wall time, trainable parameters and growth spike per stage), the LR
+sweep, and validation loss against cumulative FLOPs with ± sd bands over seeds (a plot along the runs, not a
+comparison); for a ladder, the differences by budget as a table and a plot.
 """
 
 from __future__ import annotations
@@ -21,15 +27,16 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from growlm.analysis.plots import plot_loss_bands
+from growlm.analysis.plots import plot_ladder, plot_loss_bands
 from growlm.analysis.tables import Table
 from growlm.config import RunConfig
-from growlm.study.matched import Comparison, bands, compare, holm, mean_sd_text, p_cell, val_curve
+from growlm.errors import GrowlmError
+from growlm.study.matched import FinalComparison, bands, compare_final, mean_sd_text, p_cell, val_curve
 from growlm.study.options import StudyOptions
 from growlm.study.output import write_study
 from growlm.study.runs import configure, read_config_data, shared_inputs
 from growlm.study.scales import BINARY, PAPER, SMOKE
-from growlm.study.sweep import ArmRuns, refuse_lr_override, sweep_table, tuned_arm
+from growlm.study.sweep import HELD_OUT_SEED, ArmRuns, refuse_lr_override, sweep_table, tuned_arm
 
 LATER = (1, 2)  # the stages that grow on top of trained blocks
 
@@ -57,34 +64,58 @@ ARMS = (
     Arm("progressive", "random", "trained at 0.1 x LR", later("old_blocks_lr_scale", 0.1)),
     Arm("paper+all-blocks", "random", "frozen, then all trained (last 20% of FLOPs)", final_phase=0.2),
     Arm("lora", "random", "LoRA (budget 1.1 x stage 1)", {"growth.budget_factor": 1.1, **later("lora", True)}),
+    Arm("gstack", "stack", "trained fully (Gstack)", {"growth.init": "stack", **later("train_old_blocks", True)}),
 )
 REFERENCE = "monolithic"
+LADDER_ARMS = ("monolithic", "paper", "lora", "progressive", "gstack")  # a ladder's arms unless --arms says
 
 
 @dataclass(frozen=True)
 class Scale:
     values: dict[str, object]
-    monolithic_steps: int  # the budget: this many monolithic optimizer steps
+    monolithic_steps: int  # the base budget: this many monolithic optimizer steps (a ladder's budget 1)
     lrs: tuple[float, ...]
     seeds: int
+    ladder_seeds: int  # the default seeds with more than one budget
 
 
 SCALES = {
-    "smoke": Scale({**SMOKE, "train.warmup_tokens": 512}, 12, (1e-3, 3e-3), 2),  # two rates: a sweep, at test cost
+    # two rates: a sweep, at test cost
+    "smoke": Scale({**SMOKE, "train.warmup_tokens": 512}, 12, (1e-3, 3e-3), 2, 2),
+    # d_model 128 and 8 sequences per step so that a ladder 0.25, 1, 4 of five arms x 3 seeds fits ~2 h on 2 cores
     "cpu": Scale(
         {
-            "train.eval_every": 8,
-            "train.eval_batches": 4,
+            "model.d_model": 128,
+            "train.batch_size": 8,
+            "train.eval_every": 32,
+            "train.eval_batches": 8,
             "train.checkpoint_every": 1000,
             "train.log_every": 8,
-            "train.warmup_tokens": 8192,
+            "train.warmup_tokens": 4096,
         },
-        72,
+        88,
         (1.5e-3, 3e-3, 6e-3),
         5,
+        3,
     ),
-    "paper": Scale({**PAPER, "train.warmup_tokens": 10_000_000}, 27_466, (1.5e-4, 3e-4, 6e-4), 3),
+    "paper": Scale({**PAPER, "train.warmup_tokens": 10_000_000}, 27_466, (1.5e-4, 3e-4, 6e-4), 3, 3),
 }
+
+
+def default_seeds(scale: str, budgets: tuple[float, ...]) -> int:
+    return SCALES[scale].seeds if len(budgets) == 1 else SCALES[scale].ladder_seeds
+
+
+def chosen_arms(names: tuple[str, ...], budgets: tuple[float, ...]) -> tuple[Arm, ...]:
+    """The arms --arms names (every arm for one budget, LADDER_ARMS for a ladder, when it names none)."""
+    known = {arm.name: arm for arm in ARMS}
+    names = names or (tuple(known) if len(budgets) == 1 else LADDER_ARMS)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise GrowlmError(f"--arms {','.join(unknown)}: no such arm; choose from {', '.join(known)}")
+    if REFERENCE not in names:
+        raise GrowlmError(f"--arms must include {REFERENCE}: every arm is compared with it")
+    return tuple(arm for arm in ARMS if arm.name in names)
 
 
 def arm_data(arm: Arm) -> dict:
@@ -107,15 +138,17 @@ def matched_steps(per_token: list[float], target: float, unit: int, final_phase:
     return steps
 
 
-def arm_config(arm: Arm, scale: str, sets: list[str], substrate: str) -> RunConfig:
-    """The arm at this scale with its stage tokens solved for the monolithic arm's FLOPs."""
+def arm_config(arm: Arm, scale: str, sets: list[str], substrate: str, budget: float = 1.0) -> RunConfig:
+    """The arm at this scale and budget (x the base) with its stage tokens solved for the monolithic arm's FLOPs
+    and its warm-up scaled with the budget, so that every budget runs the same schedule shape to its end."""
     from growlm.train.costs import stage_shapes
 
     common = {**SCALES[scale].values, **(BINARY if substrate == "binary" else {})}
+    common["train.warmup_tokens"] = max(1, round(common["train.warmup_tokens"] * budget))
     mono = configure(arm_data(ARMS[0]), common, sets, "growth-operators (monolithic)")
     values = {**common, **arm.values, "name": f"growth-{arm.name}"}
     unit = mono.train.batch_size * mono.model.context
-    target = SCALES[scale].monolithic_steps * unit * stage_shapes(mono)[0][0]
+    target = max(1, round(SCALES[scale].monolithic_steps * budget)) * unit * stage_shapes(mono)[0][0]
     data = arm_data(arm)
     cfg = configure(data, values, sets, f"growth-operators ({arm.name})")
     steps = matched_steps([f for f, _ in stage_shapes(cfg)], target, unit, arm.final_phase)
@@ -127,28 +160,53 @@ def arm_config(arm: Arm, scale: str, sets: list[str], substrate: str) -> RunConf
     )
 
 
-def base_config(scale: str, sets: list[str], substrate: str = "visual") -> RunConfig:
-    """Checks that --set suits every arm before anything is trained."""
+def base_config(
+    scale: str, sets: list[str], substrate: str = "visual", budgets: tuple[float, ...] = (1.0,), arms=()
+) -> RunConfig:
+    """Checks that --set, --budgets and --arms suit every run before anything is trained."""
     refuse_lr_override(sets, "growth-operators")
-    return [arm_config(arm, scale, sets, substrate) for arm in ARMS][0]
+    if not budgets or any(b <= 0 for b in budgets) or len(set(budgets)) < len(budgets):
+        raise GrowlmError("--budgets: give distinct positive multiples of the base budget, e.g. --budgets 0.25,1,4")
+    configs = [arm_config(arm, scale, sets, substrate, b) for arm in chosen_arms(arms, budgets) for b in budgets]
+    return configs[0]
 
 
-def train_arms(opts: StudyOptions) -> dict[str, ArmRuns]:
+def group(budget: float) -> str:
+    """The runs of one budget live in STUDY/runs/budget-B/ARM/..."""
+    return f"budget-{budget:g}"
+
+
+def train_arms(opts: StudyOptions) -> dict[float, dict[str, ArmRuns]]:
+    """Budget -> arm -> its tuned runs; the smallest budget first, so that a ladder cut short has its cheap rungs."""
+    if opts.seeds > HELD_OUT_SEED:
+        raise GrowlmError(f"--seeds {opts.seeds}: at most {HELD_OUT_SEED} (seed {HELD_OUT_SEED} tunes the rates)")
     scale = SCALES[opts.scale]
-    configs = {arm.name: arm_config(arm, opts.scale, opts.sets, opts.substrate) for arm in ARMS}
-    shared = shared_inputs(configs["paper"], opts.root / "inputs")
-    return {
-        arm.name: tuned_arm(
-            opts.root,
-            arm.name,
-            scale.lrs,
-            opts.seed_list,
-            lambda lr, seed, cfg=configs[arm.name]: configure(
-                cfg, {**shared, "train.lr": lr, "train.seed": seed, "name": f"{cfg.name}-lr-{lr:g}-seed-{seed}"}
-            ),
-        )
-        for arm in ARMS
-    }
+    arms = chosen_arms(opts.arms, opts.budgets)
+    shared = shared_inputs(arm_config(ARMS[1], opts.scale, opts.sets, opts.substrate), opts.root / "inputs")
+    ladder = {}
+    for budget in sorted(opts.budgets):
+        configs = {arm.name: arm_config(arm, opts.scale, opts.sets, opts.substrate, budget) for arm in arms}
+        ladder[budget] = {
+            arm.name: tuned_arm(
+                opts.root,
+                f"{group(budget)}/{arm.name}",
+                scale.lrs,
+                opts.seed_list,
+                lambda lr, seed, cfg=configs[arm.name]: configure(
+                    cfg, {**shared, "train.lr": lr, "train.seed": seed, "name": f"{cfg.name}-lr-{lr:g}-seed-{seed}"}
+                ),
+                sweep_seed=HELD_OUT_SEED,
+            )
+            for arm in arms
+        }
+    return ladder
+
+
+def final_comparison(arms: dict[str, ArmRuns]) -> FinalComparison:
+    """Every run's last validation row (FLOPs, loss): the end of its own schedule."""
+    return compare_final(
+        {name: [val_curve(r.metrics())[-1] for r in runs.runs] for name, runs in arms.items()}, REFERENCE
+    )
 
 
 def _spikes(arm: ArmRuns) -> str | None:
@@ -171,9 +229,9 @@ ARMS_COLUMNS = (
     "training tokens",
     "training FLOPs (x monolithic)",
     "tokens per param (trainable / non-embedding)",
-    "read at (share of own schedule)",
     "trainable params by stage",
     "wall (s)",
+    "final val loss",
     "Δ vs monolithic [95% CI]",
     "p",
     "p (Holm)",
@@ -181,69 +239,99 @@ ARMS_COLUMNS = (
 )
 
 
-def arms_table(arms: dict[str, ArmRuns], comparison: Comparison, lrs: tuple[float, ...]) -> Table:
+def budget_name(budget: float) -> str:
+    return f"budget {budget:g}x"
+
+
+def arms_table(arms: dict[str, ArmRuns], comparison: FinalComparison, lrs: tuple[float, ...], budget: float) -> Table:
     rows = []
-    mono_flops = arms[REFERENCE].runs[0].summary()[-1].flops
-    adjusted = final_holm(comparison)
-    for arm in ARMS:
-        runs = arms[arm.name]
+    adjusted = comparison.holm()
+    described = {arm.name: arm for arm in ARMS}
+    for name, runs in arms.items():
+        arm = described[name]
         summaries = [run.summary() for run in runs.runs]
         last = summaries[0][-1]
-        diff = comparison.differences.get(arm.name, [None])[-1]
+        diff = comparison.differences.get(name)
         rows.append(
             [
-                arm.name,
+                name,
                 arm.operator,
                 arm.old_blocks,
                 f"{runs.lr:g}",
                 len(summaries[0]),
                 last.tokens,
-                f"{last.flops:.3e} ({last.flops / mono_flops:.3f}x)",
+                f"{statistics.fmean(comparison.flops[name]):.3e} ({comparison.flops_ratio(name):.3f}x)",
                 " / ".join(f"{ratio:.3g}" for ratio in runs.runs[0].tokens_per_param()),
-                f"{comparison.shares[arm.name]:.1%}",
-                " / ".join(f"{s.trainable_params / 1e6:.1f}M" for s in summaries[0]),
+                " / ".join(f"{s.trainable_params / 1e6:.2f}M" for s in summaries[0]),
                 mean_sd_text([sum(s.wall_s for s in summary) for summary in summaries], 0),
-                mean_sd_text(comparison.losses[arm.name][-1]),
+                mean_sd_text(comparison.losses[name]),
                 diff.cell() if diff else None,
                 p_cell(diff.p) if diff else None,
-                p_cell(adjusted.get(arm.name)),
+                p_cell(adjusted.get(name)),
                 _spikes(runs),
             ]
         )
-    budget = comparison.budgets[-1]
+    seed = arms[REFERENCE].sweep_seed
     return Table(
-        "Growth operators at equal training FLOPs",
-        [*ARMS_COLUMNS[:10], f"val loss at {budget:.3e} FLOPs", *ARMS_COLUMNS[10:]],
+        f"Growth operators at equal training FLOPs, {budget_name(budget)}",
+        list(ARMS_COLUMNS),
         rows,
-        f"Val loss: nats/token on the held-out windows, read at the smallest total FLOPs of any arm (the share of "
-        "each arm's own schedule it had run then is given; below 99%, its learning rate had not fully decayed), "
-        "mean ± sd over "
+        "Final val loss: nats/token on the held-out windows, each run's last validation, at the end of its own "
+        "schedule (learning rate fully decayed), mean ± sd over "
         f"{len(arms[REFERENCE].runs)} seed(s); Δ paired by seed with a 95% t interval, p two-sided paired t-test "
-        f"(negative: better than monolithic); p (Holm): adjusted for comparing every arm with monolithic "
-        "(Holm-Bonferroni over the arms, the p the verdict uses). "
-        f"LR: peak rate chosen from {', '.join(f'{lr:g}' for lr in lrs)} on "
-        "seed 0's final validation loss (table below); warm-up is the same number of tokens in every stage; every "
-        "stage starts a fresh AdamW (no optimizer state carried across growth). Growth spike: validation loss "
-        "right after the new blocks are added minus the previous stage's final loss. Wall: training time, "
-        "validation included, on this machine. Tokens per param: training tokens over the trainable parameters "
-        "of the stage that trains the most, and over the final model's non-embedding parameters (blocks and "
-        "norms; the input embedding and LM head left out).",
+        "(negative: better than monolithic); p (Holm): adjusted for comparing every arm with monolithic "
+        "(Holm-Bonferroni over the arms, the p the verdict uses). Training FLOPs: mean over seeds, and the mean "
+        "ratio to monolithic's (stage lengths are whole optimizer steps). "
+        f"LR: peak rate chosen from {', '.join(f'{lr:g}' for lr in lrs)} by seed {seed}'s final validation loss "
+        f"at this budget (a seed no evaluated run uses; sweep table); warm-up is the same number of tokens in "
+        "every stage; every stage starts a fresh AdamW (no optimizer state carried across growth). Growth spike: "
+        "validation loss right after the new blocks are added minus the previous stage's final loss. Wall: "
+        "training time, validation included, on this machine. Tokens per param: training tokens over the "
+        "trainable parameters of the stage that trains the most, and over the final model's non-embedding "
+        "parameters (blocks and norms; the input embedding and LM head left out).",
     )
 
 
-def final_holm(comparison: Comparison) -> dict[str, float | None]:
-    """Holm-adjusted p of every arm's difference to the reference at the whole budget."""
-    return holm({arm: diffs[-1].p for arm, diffs in comparison.differences.items()})
+def ladder_table(comparisons: dict[float, FinalComparison]) -> Table:
+    """Each arm's difference to monolithic at every budget: does a lead shrink, hold or grow?"""
+    budgets = list(comparisons)
+    first = comparisons[budgets[0]]
+    columns = ["arm"]
+    for b in budgets:
+        columns += [f"{b:g}x: {c}" for c in ("FLOPs", "final val loss", "Δ vs monolithic [95% CI]", "p (Holm)")]
+    rows = []
+    for arm in first.losses:
+        row = [arm]
+        for b in budgets:
+            c = comparisons[b]
+            diff = c.differences.get(arm)
+            row += [
+                f"{statistics.fmean(c.flops[arm]):.3e}",
+                mean_sd_text(c.losses[arm]),
+                diff.cell() if diff else None,
+                p_cell(c.holm().get(arm)),
+            ]
+        rows.append(row)
+    seeds = len(first.losses[first.reference])
+    return Table(
+        "Growth against monolithic by budget (final losses only)",
+        columns,
+        rows,
+        f"Every cell compares runs that each ran their own complete schedule for that budget (stage lengths and "
+        f"warm-up scaled with it, learning rate re-chosen per budget); Bx: B times the base budget; final "
+        f"validation loss mean ± sd over {seeds} "
+        "seed(s), Δ paired by seed with a 95% t interval, p Holm-adjusted over the arms at that budget.",
+    )
 
 
-def verdict(comparison: Comparison, seeds: int) -> str:
-    """Arms better than the reference at the whole budget with Holm-adjusted p < 0.05 (the best of several arms
-    at a raw p < 0.05 would be chosen by chance more often than 1 time in 20)."""
-    adjusted = final_holm(comparison)
+def verdict(comparison: FinalComparison, seeds: int) -> str:
+    """Arms better than the reference with Holm-adjusted p < 0.05 (the best of several arms at a raw p < 0.05
+    would be chosen by chance more often than 1 time in 20)."""
+    adjusted = comparison.holm()
     winners = [
         arm
-        for arm, diffs in comparison.differences.items()
-        if diffs[-1].mean < 0 and adjusted[arm] is not None and adjusted[arm] < 0.05
+        for arm, diff in comparison.differences.items()
+        if diff.mean < 0 and adjusted[arm] is not None and adjusted[arm] < 0.05
     ]
     rule = f"Holm-adjusted p < 0.05 over the {len(adjusted)} arms compared"
     if seeds < 5:
@@ -255,20 +343,39 @@ def verdict(comparison: Comparison, seeds: int) -> str:
 
 def run(opts: StudyOptions) -> Path:
     scale = SCALES[opts.scale]
-    arms = train_arms(opts)
-    curves = {name: [val_curve(run.metrics()) for run in runs.runs] for name, runs in arms.items()}
-    comparison = compare(curves, REFERENCE)
-    text = verdict(comparison, opts.seeds)
-    reference = arms["paper"].runs[0].config
+    ladder = train_arms(opts)
+    comparisons = {budget: final_comparison(arms) for budget, arms in ladder.items()}
+    verdicts = {budget: verdict(c, opts.seeds) for budget, c in comparisons.items()}
+    reference = next(iter(ladder.values()))[REFERENCE].runs[0].config
     description = (
         f"Growth operators and schedules against monolithic training at equal training FLOPs, "
         f"{opts.scale} scale: {opts.substrate} substrate (frozen), d_model {reference.model.d_model}, "
         f"context {reference.model.context}, data {', '.join(reference.data.sources)}, depth 9 for every "
-        f"arm, {opts.seeds} seed(s) per arm. Verdict: {text}"
+        f"arm, {opts.seeds} seed(s) per arm, budgets {', '.join(f'{b:g}' for b in ladder)} x the base "
+        f"({scale.monolithic_steps} monolithic steps of {reference.train.batch_size * reference.model.context:,} "
+        "tokens). Verdict: " + " ".join(f"{budget_name(b)}: {text}" for b, text in verdicts.items())
     )
-    tables = [arms_table(arms, comparison, scale.lrs), sweep_table(arms, scale.lrs)]
-    figures = {"val-loss-vs-flops": plot_loss_bands({name: bands(c) for name, c in curves.items()})}
-    runs = {spec.label: spec.path for arm in arms.values() for spec in arm.runs}
+    tables, figures = [], {}
+    if len(ladder) > 1:
+        tables.append(ladder_table(comparisons))
+        cells = {
+            arm: [(d.mean, d.low, d.high) for d in (comparisons[b].differences[arm] for b in ladder)]
+            for arm in next(iter(comparisons.values())).differences
+        }
+        mean_flops = [statistics.fmean(c.flops[REFERENCE]) for c in comparisons.values()]
+        figures["delta-vs-budget"] = plot_ladder(mean_flops, cells, REFERENCE)
+    for budget, arms in ladder.items():
+        suffix = "" if len(ladder) == 1 else f"-{group(budget)}"
+        tables += [
+            arms_table(arms, comparisons[budget], scale.lrs, budget),
+            sweep_table(arms, scale.lrs, f", {budget_name(budget)}"),
+        ]
+        curves = {name: [val_curve(run.metrics()) for run in runs.runs] for name, runs in arms.items()}
+        figures[f"val-loss-vs-flops{suffix}"] = plot_loss_bands(
+            {name: bands(c) for name, c in curves.items()},
+            f"Validation loss along each run, {budget_name(budget)} (mid-run points are not comparisons)",
+        )
+    runs = {spec.label: spec.path for arms in ladder.values() for arm in arms.values() for spec in arm.runs}
     return write_study(
         opts.root,
         "growth-operators",
@@ -276,5 +383,9 @@ def run(opts: StudyOptions) -> Path:
         runs,
         tables,
         figures,
-        {"comparison": comparison.to_json(), "verdict": text},
+        {
+            "budgets": list(ladder),
+            "comparisons": {f"{b:g}": c.to_json() for b, c in comparisons.items()},
+            "verdicts": {f"{b:g}": text for b, text in verdicts.items()},
+        },
     )

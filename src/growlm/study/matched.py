@@ -185,3 +185,40 @@ def bands(
     values = np.array([[loss_at(c, f) for f in grid] for c in runs], dtype=float)
     sd = values.std(axis=0, ddof=1) if len(runs) > 1 else np.zeros(len(grid))
     return grid, list(values.mean(axis=0)), list(sd)
+
+
+@dataclass(frozen=True)
+class FinalComparison:
+    """Arms compared by their runs' final validation losses, each run read at the end of its own schedule (its
+    learning rate fully decayed), at equal training FLOPs: `flops` records what every run spent, so a reader can
+    check that the arms are matched (`flops_ratio`)."""
+
+    reference: str
+    losses: dict[str, list[float]]  # arm -> per seed: the last validation row of the run
+    flops: dict[str, list[float]]  # arm -> per seed: the run's total training FLOPs
+    differences: dict[str, Paired]  # arm -> paired difference to the reference (reference absent)
+
+    def flops_ratio(self, arm: str) -> float:
+        """The arm's training FLOPs over the reference's, mean over seeds."""
+        return statistics.fmean(a / r for a, r in zip(self.flops[arm], self.flops[self.reference]))
+
+    def holm(self) -> dict[str, float | None]:
+        return holm({arm: d.p for arm, d in self.differences.items()})
+
+    def to_json(self) -> dict:
+        return {
+            "reference": self.reference,
+            "losses": self.losses,
+            "flops": self.flops,
+            "differences": {arm: vars(d) for arm, d in self.differences.items()},
+            "p_holm": self.holm(),
+        }
+
+
+def compare_final(finals: Mapping[str, Sequence[tuple[float, float]]], reference: str) -> FinalComparison:
+    """finals: arm -> (total training FLOPs, final validation loss) per seed, every arm the same seeds in the same
+    order. Nothing is read mid-schedule or interpolated."""
+    losses = {arm: [loss for _, loss in runs] for arm, runs in finals.items()}
+    flops = {arm: [f for f, _ in runs] for arm, runs in finals.items()}
+    differences = {arm: paired(values, losses[reference]) for arm, values in losses.items() if arm != reference}
+    return FinalComparison(reference, losses, flops, differences)

@@ -21,6 +21,8 @@ class StudyOptions:
     seeds: int
     sets: list[str] = field(default_factory=list)  # --set KEY=VALUE for every run
     substrate: str = "visual"  # --substrate, for the studies that take it
+    budgets: tuple[float, ...] = (1.0,)  # --budgets, multiples of the scale's base budget (growth-operators)
+    arms: tuple[str, ...] = ()  # --arms, a subset of the study's arms (growth-operators; empty: its default)
 
     @property
     def seed_list(self) -> range:

@@ -1,9 +1,10 @@
 """Fair arms: each arm's peak learning rate chosen by a small recorded sweep, then its seeds trained at that rate.
 
-The sweep trains seed 0 of the arm at every rate of the grid and keeps the rate with the lowest final validation
-loss (the first on a tie). Seed 0 at the chosen rate is the same run, reused, as the arm's seed 0 of the comparison:
-every arm is tuned the same way on the same seed, so whatever that selection adds favours no arm in particular.
-Runs live in STUDY/runs/ARM/lr-RATE/seed-S.
+The sweep trains one seed of the arm at every rate of the grid and keeps the rate with the lowest final validation
+loss (the first on a tie). By default that is seed 0, and seed 0 at the chosen rate is the same run, reused, as the
+arm's seed 0 of the comparison: every arm is tuned the same way on the same seed, so whatever that selection adds
+favours no arm in particular. A study may sweep on a held-out seed instead (growth-operators: HELD_OUT_SEED), so
+that no evaluated run took part in choosing its own rate. Runs live in STUDY/runs/[GROUP/]ARM/lr-RATE/seed-S.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ from growlm.errors import GrowlmError
 from growlm.study.runs import RunSpec, ensure_run, say
 
 SWEEP_SEED = 0
+HELD_OUT_SEED = 1000  # a sweep seed outside every study's evaluation seeds (0, 1, ...)
 
 
 @dataclass(frozen=True)
 class ArmRuns:
     name: str
     lr: float  # the chosen peak learning rate
-    sweep: dict[float, float]  # rate -> seed 0's final validation loss
-    runs: list[RunSpec]  # one per seed, at the chosen rate
+    sweep: dict[float, float]  # rate -> the sweep seed's final validation loss
+    runs: list[RunSpec]  # one per evaluation seed, at the chosen rate
+    sweep_seed: int = SWEEP_SEED
 
 
 def refuse_lr_override(sets: Sequence[str], study: str) -> None:
@@ -42,37 +45,46 @@ def _spec(root: Path, arm: str, lr: float, seed: int, config_for: Callable[[floa
 
 
 def tuned_arm(
-    root: Path, arm: str, lrs: Sequence[float], seeds: Sequence[int], config_for: Callable[[float, int], RunConfig]
+    root: Path,
+    arm: str,
+    lrs: Sequence[float],
+    seeds: Sequence[int],
+    config_for: Callable[[float, int], RunConfig],
+    sweep_seed: int = SWEEP_SEED,
 ) -> ArmRuns:
-    """Sweep `lrs` on seed 0, then train every seed at the best rate (config_for(lr, seed) gives each run)."""
+    """Sweep `lrs` on `sweep_seed`, then train every seed at the best rate (config_for(lr, seed) gives each run).
+    `arm` may be a path (GROUP/ARM): the runs then live in STUDY/runs/GROUP/ARM."""
     sweep = {}
     for lr in lrs:
-        spec = _spec(root, arm, lr, SWEEP_SEED, config_for)
+        spec = _spec(root, arm, lr, sweep_seed, config_for)
         ensure_run(spec, root / "configs")
         sweep[lr] = spec.summary()[-1].val_loss
     best = min(lrs, key=lambda lr: sweep[lr])
     say(
-        f"{arm}: learning rate {best:g} (seed {SWEEP_SEED} final val loss "
+        f"{arm}: learning rate {best:g} (seed {sweep_seed} final val loss "
         + ", ".join(f"{lr:g}: {loss:.4f}" for lr, loss in sweep.items())
         + ")"
     )
     runs = [_spec(root, arm, best, s, config_for) for s in seeds]
     for spec in runs:
         ensure_run(spec, root / "configs")
-    return ArmRuns(arm, best, sweep, runs)
+    return ArmRuns(arm, best, sweep, runs, sweep_seed)
 
 
-def sweep_table(arms: dict[str, ArmRuns], lrs: tuple[float, ...]) -> Table:
+def sweep_table(arms: dict[str, ArmRuns], lrs: tuple[float, ...], title: str = "") -> Table:
     edges = (lrs[0], lrs[-1]) if len(lrs) > 1 else ()
     rows = [
         [name, *(runs.sweep[lr] for lr in lrs), f"{runs.lr:g}" + (" (grid edge)" if runs.lr in edges else "")]
         for name, runs in arms.items()
     ]
+    seed = next(iter(arms.values())).sweep_seed
+    held_out = "" if seed == SWEEP_SEED else ", a seed no evaluated run uses"
     return Table(
-        "Learning-rate sweep (seed 0)",
+        f"Learning-rate sweep (seed {seed}){title}",
         ["arm", *(f"val loss at LR {lr:g}" for lr in lrs), "chosen"],
         rows,
-        "Final validation loss (nats/token) of seed 0 at each peak learning rate; the lowest is chosen. "
+        f"Final validation loss (nats/token) of seed {seed}{held_out} at each peak learning rate; the lowest is "
+        "chosen. "
         '"grid edge": the best rate is the smallest or largest tried, so a rate outside the grid may be '
         "better still.",
     )
