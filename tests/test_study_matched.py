@@ -7,10 +7,8 @@ from scipy import stats
 from growlm.study.growth_operators import matched_steps
 from growlm.study.matched import (
     bands,
-    common_budgets,
-    compare,
     compare_final,
-    comparison_table,
+    final_table,
     holm,
     loss_at,
     paired,
@@ -66,33 +64,12 @@ def test_one_seed_has_no_interval_and_no_p():
     assert result.mean == -0.5 and result.low is None and result.p is None
 
 
-QUARTERS = (0.25, 0.5, 0.75, 1.0)
-
-
-def test_compare_reads_every_arm_at_the_smallest_total_and_names_who_is_mid_schedule():
-    curves = {
-        "mono": [[(0.0, 10.0), (20.0, 4.0)], [(0.0, 10.0), (20.0, 5.0)]],
-        "grown": [GROWN, [(0.0, 10.0), (10.0, 4.0), (10.0, 4.2), (24.0, 2.6)]],
-    }
-    assert common_budgets([c for runs in curves.values() for c in runs], QUARTERS) == [5.0, 10.0, 15.0, 20.0]
-    assert compare(curves, "mono", QUARTERS).losses["grown"][1] == [4.0, 4.0]  # the stage's end, not the grown
-    comparison = compare(curves, "mono")  # model's first loss; by default only the whole budget is compared
-    assert comparison.budgets == [20.0] and comparison.losses["mono"][-1] == [4.0, 5.0]
-    assert comparison.losses["grown"][-1] == pytest.approx([3.0, 4.2 - 1.6 * 10 / 14])
-    assert comparison.shares == {"mono": 1.0, "grown": pytest.approx((1 + 20 / 24) / 2)}
-    assert comparison.mid_schedule() == ["grown"]
-    assert comparison.differences["grown"][-1].mean == pytest.approx(
-        np.mean(np.subtract(comparison.losses["grown"][-1], [4.0, 5.0]))
-    )
-    assert "mono" not in comparison.differences
-    table = comparison_table(comparison, "t")
-    assert table.rows[0][:2] == ["mono", "100%"] and table.rows[0][3] is None and table.rows[1][3].startswith("-")
-    assert "Read before the end of their own schedule (learning rate not yet decayed): grown;" in table.note
-
-
-def test_budgets_before_a_runs_first_validation_are_left_out():
-    late = [(6.0, 7.0), (20.0, 4.0)]
-    assert common_budgets([GROWN, late], QUARTERS) == [10.0, 15.0, 20.0]
+def test_final_table_shows_flops_ratio_loss_and_the_paired_difference():
+    finals = {"mono": [(20.0, 4.0), (20.0, 5.0)], "grown": [(16.0, 3.0), (16.0, 4.5)]}
+    table = final_table(compare_final(finals, "mono"), "t", "note.")
+    assert table.rows[0][:2] == ["mono", "2.000e+01 (1.000x)"] and table.rows[0][3] is None
+    assert table.rows[1][1] == "1.600e+01 (0.800x)" and table.rows[1][3].startswith("-0.750")
+    assert table.note.endswith("note.")
 
 
 def test_bands_average_seeds_on_a_common_grid():

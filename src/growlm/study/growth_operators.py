@@ -31,7 +31,7 @@ from growlm.analysis.plots import plot_ladder, plot_loss_bands
 from growlm.analysis.tables import Table
 from growlm.config import RunConfig
 from growlm.errors import GrowlmError
-from growlm.study.matched import FinalComparison, bands, compare_final, mean_sd_text, p_cell, val_curve
+from growlm.study.matched import FinalComparison, bands, compare_final, final_rows, mean_sd_text, p_cell, val_curve
 from growlm.study.options import StudyOptions
 from growlm.study.output import write_study
 from growlm.study.runs import configure, read_config_data, shared_inputs
@@ -204,9 +204,7 @@ def train_arms(opts: StudyOptions) -> dict[float, dict[str, ArmRuns]]:
 
 def final_comparison(arms: dict[str, ArmRuns]) -> FinalComparison:
     """Every run's last validation row (FLOPs, loss): the end of its own schedule."""
-    return compare_final(
-        {name: [val_curve(r.metrics())[-1] for r in runs.runs] for name, runs in arms.items()}, REFERENCE
-    )
+    return compare_final({name: final_rows(runs.runs) for name, runs in arms.items()}, REFERENCE)
 
 
 def _spikes(arm: ArmRuns) -> str | None:

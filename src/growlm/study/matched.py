@@ -1,12 +1,11 @@
-"""Compute-matched comparison of a study's arms: validation loss at a common FLOP budget, per seed, paired over seeds.
+"""Comparison of a study's arms by their runs' final validation losses, paired over seeds.
 
-A run's validation curve is its "val" metrics rows against cumulative training FLOPs, read piecewise-linearly
-between evaluations. At a growth step the curve has two rows at the same FLOPs (the end of one stage, then the
-start of the next with its new blocks): a budget falling exactly there reads the stage's end, the model that
-budget bought. The budget is the smallest total any arm spent, so every arm reaches it; each arm's reading says at
-what share of its own schedule it was taken (`shares`). Only a reading at the end of every compared schedule is a
-comparison of finished training: a run read mid-schedule has not decayed its learning rate yet (Kaddour et al.,
-"No Train No Gain", 2023), so earlier budgets along one run are not compared at all (the curves are plotted).
+Only the end of a run's own schedule is compared: a run read mid-schedule has not decayed its learning rate yet,
+and such readings misjudge growth (Kaddour et al., "No Train No Gain", 2023). A compute-matched comparison is
+therefore one between runs whose schedules were each planned to end at the same training FLOPs (growth-operators'
+budget ladder); `FinalComparison.flops` records what every run spent, so a table shows whether its arms are matched.
+A run's validation curve (its "val" rows against cumulative training FLOPs) is only plotted (`bands`): at a growth
+step it has two rows at the same FLOPs (the end of one stage, then the start of the next with its new blocks).
 
 Arms are paired by seed (the same seed draws the same training batches and every run is validated on the same
 windows): the difference arm - reference per seed, its mean with a 95% t interval and the two-sided paired t-test
@@ -23,10 +22,8 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-from growlm.analysis.tables import Table, format_value
+from growlm.analysis.tables import Table
 from growlm.train.records import MetricRow, ValRow
-
-FRACTIONS = (1.0,)  # of the smallest total: the one budget compared
 
 
 def val_curve(metrics: Sequence[MetricRow]) -> list[tuple[float, float]]:
@@ -35,21 +32,14 @@ def val_curve(metrics: Sequence[MetricRow]) -> list[tuple[float, float]]:
 
 
 def loss_at(curve: Sequence[tuple[float, float]], budget: float) -> float | None:
-    """Validation loss when the run had spent `budget` FLOPs (None when it never got there)."""
+    """Validation loss when the run had spent `budget` FLOPs, linear between evaluations (None when it never got
+    there); for plotting a run along its way, never for a comparison."""
     for (f0, l0), (f1, l1) in zip(curve, curve[1:]):
         if f0 <= budget <= f1 and f1 > f0:
             return l0 + (l1 - l0) * (budget - f0) / (f1 - f0)
     if curve and curve[-1][0] == budget:
         return curve[-1][1]
     return None
-
-
-def common_budgets(curves: Sequence[Sequence[tuple[float, float]]], fractions=FRACTIONS) -> list[float]:
-    """Fractions of the smallest total FLOPs among the runs, leaving out any budget before some run's first
-    validation (nothing to read there); the whole budget is always kept."""
-    smallest = min(curve[-1][0] for curve in curves)
-    first = max(curve[0][0] for curve in curves)
-    return [f * smallest for f in fractions if f * smallest >= first or f == fractions[-1]]
 
 
 @dataclass(frozen=True)
@@ -103,78 +93,6 @@ def mean_sd_text(values: Sequence[float], digits: int = 4) -> str:
     return f"{statistics.fmean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """Every arm's loss at each budget, per seed, and its paired difference to the reference arm."""
-
-    budgets: list[float]
-    losses: dict[str, list[list[float]]]  # arm -> budget index -> per seed
-    differences: dict[str, list[Paired]]  # arm -> budget index -> paired difference (reference absent)
-    reference: str
-    shares: dict[str, float]  # arm -> the last budget over the arm's own total FLOPs (mean over seeds; 1 = its end)
-
-    def to_json(self) -> dict:
-        return {
-            "reference": self.reference,
-            "budgets": self.budgets,
-            "losses": self.losses,
-            "differences": {arm: [vars(d) for d in ds] for arm, ds in self.differences.items()},
-            "shares": self.shares,
-        }
-
-    def mid_schedule(self, tolerance: float = 0.01) -> list[str]:
-        """The arms read more than `tolerance` before the end of their own schedule."""
-        return [arm for arm, share in self.shares.items() if share < 1 - tolerance]
-
-
-def compare(
-    curves: Mapping[str, Sequence[Sequence[tuple[float, float]]]], reference: str, fractions=FRACTIONS
-) -> Comparison:
-    """curves: arm -> its runs' validation curves, seed by seed (every arm the same seeds, in the same order)."""
-    budgets = common_budgets([c for runs in curves.values() for c in runs], fractions)
-    losses = {arm: [[loss_at(c, b) for c in runs] for b in budgets] for arm, runs in curves.items()}
-    differences = {
-        arm: [paired(by_budget, ref) for by_budget, ref in zip(values, losses[reference])]
-        for arm, values in losses.items()
-        if arm != reference
-    }
-    shares = {arm: statistics.fmean(budgets[-1] / c[-1][0] for c in runs) for arm, runs in curves.items()}
-    return Comparison(budgets, losses, differences, reference, shares)
-
-
-def comparison_table(comparison: Comparison, title: str, labels: Mapping[str, str] | None = None) -> Table:
-    """One row per arm: loss at each budget (mean ± sd) and, for every arm but the reference, the paired
-    difference to it [95% interval] with its p-value."""
-    labels = labels or {}
-    columns = ["arm", "read at (share of own schedule)"]
-    for b in comparison.budgets:
-        columns += [f"val loss at {format_value(b)} FLOPs", f"Δ vs {comparison.reference}", "p"]
-    rows = []
-    for arm, by_budget in comparison.losses.items():
-        row = [labels.get(arm, arm), f"{comparison.shares[arm]:.0%}"]
-        for j, values in enumerate(by_budget):
-            diff = comparison.differences.get(arm, [None] * len(by_budget))[j]
-            row += [mean_sd_text(values), diff.cell() if diff else None, p_cell(diff.p) if diff else None]
-        rows.append(row)
-    seeds = len(next(iter(comparison.losses.values()))[0])
-    mid = comparison.mid_schedule()
-    caveat = (
-        f" Read before the end of their own schedule (learning rate not yet decayed): {', '.join(mid)}; for "
-        "them this is not a comparison of finished training at equal compute."
-        if mid
-        else " Every arm is read at the end of its own schedule (within 1%)."
-    )
-    return Table(
-        title,
-        columns,
-        rows,
-        f"Validation loss (nats/token) read off each run's curve at the smallest total training FLOPs of any run, "
-        f"mean ± sd over {seeds} seed(s). "
-        f"Δ: arm - {comparison.reference}, paired by seed, mean [95% t interval]; p: two-sided paired "
-        "t-test (negative Δ: the arm is better)." + caveat,
-    )
-
-
 def bands(
     runs: Sequence[Sequence[tuple[float, float]]], points: int = 60
 ) -> tuple[list[float], list[float], list[float]]:
@@ -215,6 +133,11 @@ class FinalComparison:
         }
 
 
+def final_rows(runs) -> list[tuple[float, float]]:
+    """(total training FLOPs, final validation loss) of each run (anything with .metrics()): its last val row."""
+    return [val_curve(run.metrics())[-1] for run in runs]
+
+
 def compare_final(finals: Mapping[str, Sequence[tuple[float, float]]], reference: str) -> FinalComparison:
     """finals: arm -> (total training FLOPs, final validation loss) per seed, every arm the same seeds in the same
     order. Nothing is read mid-schedule or interpolated."""
@@ -222,3 +145,39 @@ def compare_final(finals: Mapping[str, Sequence[tuple[float, float]]], reference
     flops = {arm: [f for f, _ in runs] for arm, runs in finals.items()}
     differences = {arm: paired(values, losses[reference]) for arm, values in losses.items() if arm != reference}
     return FinalComparison(reference, losses, flops, differences)
+
+
+def final_table(comparison: FinalComparison, title: str, note: str, labels: Mapping[str, str] | None = None) -> Table:
+    """One row per arm: training FLOPs against the reference's, final loss (mean ± sd), and for every arm but the
+    reference the paired difference [95% interval] with its raw and Holm-adjusted p."""
+    labels = labels or {}
+    adjusted = comparison.holm()
+    rows = []
+    for arm, losses in comparison.losses.items():
+        diff = comparison.differences.get(arm)
+        rows.append(
+            [
+                labels.get(arm, arm),
+                f"{statistics.fmean(comparison.flops[arm]):.3e} ({comparison.flops_ratio(arm):.3f}x)",
+                mean_sd_text(losses),
+                diff.cell() if diff else None,
+                p_cell(diff.p) if diff else None,
+                p_cell(adjusted.get(arm)),
+            ]
+        )
+    seeds = len(comparison.losses[comparison.reference])
+    return Table(
+        title,
+        [
+            "arm",
+            f"training FLOPs (x {comparison.reference})",
+            "final val loss",
+            f"Δ vs {comparison.reference}",
+            "p",
+            "p (Holm)",
+        ],
+        rows,
+        f"Final validation loss (nats/token): each run's last validation, at the end of its own schedule, mean ± sd "
+        f"over {seeds} seed(s). Δ: arm - {comparison.reference}, paired by seed, mean [95% t interval]; p: "
+        "two-sided paired t-test (negative Δ: the arm is better); p (Holm): adjusted over the arms compared. " + note,
+    )

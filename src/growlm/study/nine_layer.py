@@ -10,8 +10,9 @@ the same tokens, each stage starts a fresh AdamW.
 
 Output: the variants at equal tokens (parameters, FLOPs, wall time, final validation loss, every task with its
 interval, chance, majority-answer baseline, share of prompts cut and items skipped); per substrate group, every
-variant's validation loss at common FLOP budgets with the paired difference to monolithic-frozen (study/matched.py);
-the LR sweep; validation loss against cumulative FLOPs with ± sd bands over seeds.
+variant's final validation loss with the paired difference to monolithic-frozen and the FLOPs each spent
+(study/matched.py; nothing is read mid-schedule); the LR sweep; validation loss against cumulative FLOPs with ± sd
+bands over seeds (a plot along the runs, not a comparison).
 
 Budgets: cpu trains 110,592 tokens per run (3 x 18 steps of 4 windows of 512 tokens in the constructive plans, a
 window that holds most benchmark prompts; validation every 6 steps) with 5 seeds, scored on MMLU (10 questions per
@@ -39,7 +40,7 @@ from growlm.study.evaluation import (
     over_seeds,
     seed_note,
 )
-from growlm.study.matched import bands, compare, comparison_table, val_curve
+from growlm.study.matched import bands, compare_final, final_rows, final_table, val_curve
 from growlm.study.options import StudyOptions
 from growlm.study.output import write_study
 from growlm.study.runs import configure, decontamination_counts, read_config_data, shared_inputs
@@ -168,14 +169,18 @@ def train_variants(opts: StudyOptions, configs: dict[str, RunConfig]) -> dict[st
     return arms
 
 
-def equal_flops_tables(arms: dict[str, ArmRuns]) -> tuple[list[Table], dict]:
-    """Per substrate group, every arm's validation loss at common FLOP budgets against monolithic-frozen."""
+def final_tables(arms: dict[str, ArmRuns]) -> tuple[list[Table], dict]:
+    """Per substrate group, every variant's final validation loss against monolithic-frozen's, paired by seed: runs
+    at equal tokens, each read at its own end (their FLOPs differ, and the table says by how much)."""
     tables, out = [], {}
     for group, reference in REFERENCES.items():
         members = [v.name for v in VARIANTS if v.name.endswith("-binary") == (group == "binary")]
-        curves = {name: [val_curve(run.metrics()) for run in arms[name].runs] for name in members}
-        comparison = compare(curves, reference)
-        tables.append(comparison_table(comparison, f"Equal-FLOPs comparison, {group} substrate group"))
+        comparison = compare_final({name: final_rows(arms[name].runs) for name in members}, reference)
+        note = (
+            "Equal tokens, not equal FLOPs: the constructive schedule computes less per token (frozen blocks run "
+            "forward only). A compute-matched comparison of finished schedules is growth-operators' budget ladder."
+        )
+        tables.append(final_table(comparison, f"Final losses at equal tokens, {group} substrate group", note))
         out[group] = comparison.to_json()
     return tables, out
 
@@ -248,7 +253,7 @@ def run(opts: StudyOptions) -> Path:
         f"{', '.join(f'{lr:g}' for lr in scale.lrs)} on seed 0's final validation loss; every stage warms up over "
         "the same tokens; each stage starts a fresh AdamW.",
     )
-    flops_tables, comparisons = equal_flops_tables(arms)
+    comparison_tables, comparisons = final_tables(arms)
     clean = decontamination_counts(opts.root / "inputs")
     curves = {name: [val_curve(run.metrics()) for run in arm.runs] for name, arm in arms.items()}
     return write_study(
@@ -256,7 +261,7 @@ def run(opts: StudyOptions) -> Path:
         "nine-layer",
         describe(opts, configs["constructive"], clean),
         {spec.label: spec.path for arm in arms.values() for spec in arm.runs},
-        [table, *flops_tables, sweep_table(arms, scale.lrs)],
+        [table, *comparison_tables, sweep_table(arms, scale.lrs)],
         {"val-loss-vs-flops": plot_loss_bands({n: bands(c) for n, c in curves.items()})},
         {"comparisons": comparisons, "learning_rates": {n: a.lr for n, a in arms.items()}, "decontamination": clean},
     )
