@@ -98,3 +98,18 @@ def test_windows_longer_than_a_source_are_refused(shards):
     plain, _ = shards
     with pytest.raises(GrowlmError, match="fewer than one window"):
         TokenWindows(plain, seq_len=10**7, batch_size=2)
+
+
+def test_a_reweighted_stage_draws_only_the_sources_it_names(shards):
+    plain, _ = shards
+    windows = TokenWindows(plain, seq_len=64, batch_size=16, seed=0)
+    latin, cyrillic = (s["name"] for s in windows.manifest["sources"])
+    only = windows.reweighted({cyrillic: 1.0}, "growth.stages.1.data")
+    assert only.weights == {latin: 0.0, cyrillic: 1.0} and _cyrillic_share(only, 20) == pytest.approx(1.0, abs=0.01)
+    assert _cyrillic_share(windows.reweighted({latin: 0.9, cyrillic: 0.1}, "x"), 60) == pytest.approx(0.1, abs=0.04)
+    assert torch.equal(
+        windows.reweighted({latin: 3, cyrillic: 0}, "x").batch(5), windows.reweighted({latin: 1}, "x").batch(5)
+    )
+    assert windows.weights[cyrillic] < 0.25  # the original is left as it was
+    with pytest.raises(GrowlmError, match=r"growth.stages.1.data: source 'greek' is not in the run's data"):
+        windows.reweighted({"greek": 1.0}, "growth.stages.1.data")

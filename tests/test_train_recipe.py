@@ -30,3 +30,73 @@ def test_a_resume_may_change_only_what_does_not_train():
     check_resume_overrides(["train.log_every=5", "train.threads=1"])
     with pytest.raises(GrowlmError, match="cannot change"):
         check_resume_overrides(["train.lr=0.1"])
+
+
+def _tensors(model_folder):
+    from safetensors.torch import load_file
+
+    return {k: v for f in sorted(model_folder.glob("*.safetensors")) for k, v in load_file(f).items()}
+
+
+@pytest.mark.slow
+def test_a_branch_of_a_finished_run_ends_as_the_uninterrupted_run_and_leaves_the_base_alone(tiny_config, tmp_path):
+    import hashlib
+
+    import torch
+
+    from growlm.cli import main
+    from growlm.config import load_config
+
+    two = tiny_config(extra="", name="two.toml")
+    one = tmp_path / "one.toml"  # the same config with only its first stage
+    text = two.read_text()
+    first = text.index("[[growth.stages]]")
+    second = text.index("[[growth.stages]]", first + 1)
+    one.write_text(text[:second] + text[text.index("[train]") :])
+    assert main(["grow", str(one), "--out", str(tmp_path / "base")]) == 0
+    assert main(["grow", str(two), "--out", str(tmp_path / "straight")]) == 0
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / "base").rglob("*") if p.is_file()}
+    assert main(["grow", str(two), "--out", str(tmp_path / "branch"), "--from", str(tmp_path / "base")]) == 0
+    after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / "base").rglob("*") if p.is_file()}
+    assert after == before  # the base is only read
+    branch, straight = RunDir(tmp_path / "branch"), RunDir(tmp_path / "straight")
+    a, b = _tensors(branch.stage_model(2)), _tensors(straight.stage_model(2))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert [s.val_loss for s in branch.read_summaries()] == [s.val_loss for s in straight.read_summaries()]
+    assert branch.read_manifest()["branched_from"]["stages"] == 1
+    assert load_config(branch.config_file).model_dump() == load_config(two).model_dump()
+
+
+def test_a_branch_must_train_the_bases_stages_exactly(tiny_config, tmp_path, capsys):
+    from growlm.config import load_config
+    from growlm.train.recipe import branch_mismatch
+
+    two = load_config(tiny_config())
+    one = validate_config(
+        {**two.model_dump(), "growth": {**two.growth.model_dump(), "stages": two.model_dump()["growth"]["stages"][:1]}}
+    )
+    assert branch_mismatch(one, two) is None
+    assert "adds none" in branch_mismatch(two, two)
+    changed = validate_config({**two.model_dump(), "train": {**two.train.model_dump(), "lr": 0.01}})
+    assert "train.lr" in branch_mismatch(one, changed)
+    logs = validate_config({**two.model_dump(), "train": {**two.train.model_dump(), "log_every": 7}})
+    assert branch_mismatch(one, logs) is None  # what a resume may change, a branch may too
+    stage = validate_config(
+        {
+            **two.model_dump(),
+            "growth": {
+                **two.growth.model_dump(),
+                "stages": [{"add_blocks": 2, "tokens": 512}, two.model_dump()["growth"]["stages"][1]],
+            },
+        }
+    )
+    assert "growth.stages.0" in branch_mismatch(one, stage)
+    operator = validate_config({**two.model_dump(), "growth": {**two.growth.model_dump(), "init": "identity"}})
+    assert branch_mismatch(one, operator) is None  # the first stage is random under every operator
+
+
+def test_a_stage_mixture_round_trips_through_the_resolved_config():
+    cfg = validate_config({"growth": {"stages": [{"add_blocks": 1, "data": {"fortunes-en": 0.9, "/data/x.txt": 0.1}}]}})
+    assert validate_config(__import__("tomllib").loads(to_toml(cfg))).model_dump() == cfg.model_dump()
+    with pytest.raises(GrowlmError, match="positive sum"):
+        validate_config({"growth": {"stages": [{"add_blocks": 1, "data": {"fortunes-en": 0.0}}]}})

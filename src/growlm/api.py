@@ -23,14 +23,16 @@ def grow(
     resume: bool = False,
     force: bool = False,
     check_memory: bool = True,
+    base: str | Path | None = None,
 ):
     """Train by a growth plan: `config` is a TOML path or a growlm.config.RunConfig (None with resume=True).
+    `base`: a finished run whose stages are the config's first ones; only the later stages train (a branch).
 
     Returns a GrowResult: .run (the RunDir), .summaries (one train.records.StageSummary per stage), .stage_model(k).
     """
     from growlm.train.recipe import grow as run_recipe
 
-    return run_recipe(config, out, list(overrides), resume=resume, force=force, check_memory=check_memory)
+    return run_recipe(config, out, list(overrides), resume=resume, force=force, check_memory=check_memory, base=base)
 
 
 def export(checkpoint: str | Path, out: str | Path, force: bool = False) -> Path:

@@ -96,6 +96,11 @@ class StageConfig(Strict):
         description="the earlier stages' blocks keep training at "
         "this fraction of the stage's learning rate (0: frozen, the paper)",
     )
+    data: dict[str, float] = Field(
+        default_factory=dict,
+        description="this stage's mixture: source name -> weight, over the run's data.sources (empty: the run's "
+        "own mixture); e.g. a continued-training stage on a new language, with a share of replay",
+    )
 
     @model_validator(mode="after")
     def _one_way_to_train_old_blocks(self) -> "StageConfig":
@@ -104,6 +109,13 @@ class StageConfig(Strict):
         if self.lora and self.old_blocks_lr_scale:
             raise ValueError("lora adapts frozen blocks; with old_blocks_lr_scale > 0 none is frozen: drop one")
         return self
+
+    @field_validator("data")
+    @classmethod
+    def _mixture(cls, data: dict[str, float]) -> dict[str, float]:
+        if data and (any(w < 0 for w in data.values()) or not sum(data.values()) > 0):
+            raise ValueError("a stage's data weights must be >= 0 with a positive sum, e.g. {fortunes-ru = 1.0}")
+        return data
 
     @property
     def trains_old_blocks(self) -> bool:
@@ -301,6 +313,8 @@ def _toml_value(v: Any) -> str:
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, list):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):  # an inline table (a stage's data mixture): keys quoted, as source names may be paths
+        return "{" + ", ".join(f"{_toml_value(str(k))} = {_toml_value(x)}" for k, x in v.items()) + "}"
     raise TypeError(f"cannot write {type(v)} to TOML")
 
 

@@ -21,6 +21,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="run directory (default runs/<name>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument(
+        "--from",
+        dest="base",
+        metavar="RUN",
+        help="start from the finished run RUN: the config's first stages must be RUN's, and only the later ones "
+        "train (grow, adapt or continue a trained model without training it again)",
+    )
+    p.add_argument(
         "--force",
         action="store_true",
         help="replace an existing run directory (only something growlm made is ever replaced)",
@@ -49,6 +56,7 @@ def _grow(args) -> int:
         resume=args.resume,
         force=args.force,
         check_memory=not args.ignore_memory_check,
+        base=args.base,
     )
     if result.summaries is not None:
         _print_stages(result.summaries)

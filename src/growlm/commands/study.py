@@ -14,9 +14,11 @@ STUDIES = {
     "nine-layer": "growlm.study.nine_layer",
     "compose": "growlm.study.compose",
     "growth-operators": "growlm.study.growth_operators",
+    "continual": "growlm.study.continual",
 }
 TAKES_SUBSTRATE = {"growth-operators"}
 TAKES_LADDER = {"growth-operators"}  # --budgets and --arms
+TAKES_SOURCES = {"continual"}  # --base-source and --new-source
 
 
 def _budgets(text: str) -> tuple[float, ...]:
@@ -45,7 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="depth: growth series by depth; nine-layer: constructive vs "
         "monolithic; compose: two experts and their compositions (logit/probability averaging, posterior, "
         "fixed-share); "
-        "growth-operators: ways to grow to nine blocks against monolithic at equal FLOPs",
+        "growth-operators: ways to grow to nine blocks against monolithic at equal FLOPs; "
+        "continual: add a language to a trained model (growth, fine-tuning, replay, composition) at equal FLOPs",
     )
     p.add_argument(
         "--scale",
@@ -83,6 +86,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="growth-operators: the arms to train, monolithic among them (default: all of them for one budget; "
         "monolithic, paper, lora, progressive, gstack for a ladder)",
     )
+    p.add_argument(
+        "--base-source",
+        dest="base_sources",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="continual: a source of the first domain, the base model's (repeatable; default shakespeare, fortunes-en)",
+    )
+    p.add_argument(
+        "--new-source",
+        dest="new_sources",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="continual: a source of the domain added (repeatable; default fortunes-ru, libreoffice-help-ru)",
+    )
     p.add_argument("--out", type=Path, help="study folder (default studies/NAME-SCALE)")
     p.add_argument(
         "--set",
@@ -109,13 +128,27 @@ def _study(args) -> None:
         raise GrowlmError(f"--budgets and --arms apply to {', '.join(sorted(TAKES_LADDER))}: drop them")
     module = importlib.import_module(STUDIES[args.name])
     root = args.out or Path("studies") / f"{args.name}-{args.scale}"
+    if (args.base_sources or args.new_sources) and args.name not in TAKES_SOURCES:
+        raise GrowlmError(f"--base-source and --new-source apply to {', '.join(sorted(TAKES_SOURCES))}: drop them")
     ladder = args.name in TAKES_LADDER
     seeds = args.seeds or (
         module.default_seeds(args.scale, args.budgets) if ladder else module.SCALES[args.scale].seeds
     )
     # Validate the config before touching the folder, so a bad --set never costs an earlier study.
-    opts = StudyOptions(root, args.scale, seeds, args.sets, args.substrate, args.budgets, args.arms)
-    if ladder:
+    opts = StudyOptions(
+        root,
+        args.scale,
+        seeds,
+        args.sets,
+        args.substrate,
+        args.budgets,
+        args.arms,
+        tuple(args.base_sources),
+        tuple(args.new_sources),
+    )
+    if args.name in TAKES_SOURCES:
+        module.base_config(args.scale, args.sets, opts.base_sources, opts.new_sources)
+    elif ladder:
         module.base_config(args.scale, args.sets, args.substrate, args.budgets, args.arms)
     else:
         module.base_config(args.scale, args.sets, *([args.substrate] if args.name in TAKES_SUBSTRATE else []))

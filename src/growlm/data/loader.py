@@ -14,6 +14,7 @@ is shorter than one window is left out of validation (`weights` shows what is sa
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,24 @@ class TokenWindows:
         self._probs = probs / probs.sum()
         self._start_limits = np.array([len(t) - window + 1 for t in self._tokens], dtype=np.int64)
         self.weights = {p.source: float(q) for (p, _), q in zip(used, self._probs)}
+
+    def reweighted(self, weights: dict[str, float], where: str) -> TokenWindows:
+        """The same windows drawn with another mixture over this shard set's sources (source name -> weight;
+        sources left out are not drawn): a stage that trains on part of the run's data. Same draws per step."""
+        names = [p.source for p in self.shards.splits(self.split)]
+        unknown = sorted(set(weights) - set(names))
+        if unknown:
+            raise GrowlmError(
+                f"{where}: source {unknown[0]!r} is not in the run's data ({', '.join(names)}); name one of those"
+            )
+        usable = [i for i, p in enumerate(self.shards.splits(self.split)) if len(p.tokens) >= self.seq_len + 1]
+        probs = np.array([weights.get(names[i], 0.0) for i in usable], dtype=np.float64)
+        if not probs.sum() > 0:
+            raise GrowlmError(f"{where}: no source it weights has a full window of {self.seq_len + 1} tokens")
+        out = copy.copy(self)
+        out._probs = probs / probs.sum()
+        out.weights = {names[i]: float(q) for i, q in zip(usable, out._probs)}
+        return out
 
     @property
     def manifest(self) -> dict:

@@ -23,6 +23,8 @@ class StudyOptions:
     substrate: str = "visual"  # --substrate, for the studies that take it
     budgets: tuple[float, ...] = (1.0,)  # --budgets, multiples of the scale's base budget (growth-operators)
     arms: tuple[str, ...] = ()  # --arms, a subset of the study's arms (growth-operators; empty: its default)
+    base_sources: tuple[str, ...] = ()  # --base-source, the first domain (continual; empty: its default)
+    new_sources: tuple[str, ...] = ()  # --new-source, the domain added (continual; empty: its default)
 
     @property
     def seed_list(self) -> range:

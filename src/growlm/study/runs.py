@@ -138,6 +138,7 @@ class RunSpec:
     label: str  # e.g. "constructive/seed-0"; also names its config file
     path: Path
     config: RunConfig
+    base: RunSpec | None = None  # a finished run this one continues (its first stages; recipe.branch)
 
     @property
     def n_stages(self) -> int:
@@ -195,10 +196,14 @@ def ensure_run(spec: RunSpec, configs: Path) -> None:
     # a record of what the study trained, beside the run's own config.resolved.toml
     atomic_write_text(configs / f"{spec.label.replace('/', '_')}.toml", to_toml(spec.config))
     resume = resolved.is_file() and latest_checkpoint(spec.run.checkpoints) is not None
+    if spec.base is not None and not resume:
+        ensure_run(spec.base, configs)
     say(f"{'resuming' if resume else 'training'} run {spec.label} ({spec.path})")
-    # Without a checkpoint nothing can be resumed: a run killed that early starts over (force clears it).
+    # Without a checkpoint nothing can be resumed: a run killed that early starts over (force clears it); a branch
+    # starts over from its base.
+    base = spec.base.path if spec.base is not None and not resume else None
     try:
-        grow(None if resume else spec.config, spec.path, resume=resume, force=not resume)
+        grow(None if resume else spec.config, spec.path, resume=resume, force=not resume, base=base)
     except GrowlmError as err:
         raise GrowlmError(
             f"training run {spec.label} failed: {err}; fix the cause and rerun the study: finished "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from growlm.analysis.tables import Table
 from growlm.config import RunConfig
@@ -39,9 +39,11 @@ def refuse_lr_override(sets: Sequence[str], study: str) -> None:
         )
 
 
-def _spec(root: Path, arm: str, lr: float, seed: int, config_for: Callable[[float, int], RunConfig]) -> RunSpec:
+def _spec(
+    root: Path, arm: str, lr: float, seed: int, config_for: Callable[[float, int], RunConfig], base: RunSpec | None
+) -> RunSpec:
     label = f"{arm}/lr-{lr:g}/seed-{seed}"
-    return RunSpec(label, root / "runs" / arm / f"lr-{lr:g}" / f"seed-{seed}", config_for(lr, seed))
+    return RunSpec(label, root / "runs" / arm / f"lr-{lr:g}" / f"seed-{seed}", config_for(lr, seed), base)
 
 
 def tuned_arm(
@@ -51,12 +53,15 @@ def tuned_arm(
     seeds: Sequence[int],
     config_for: Callable[[float, int], RunConfig],
     sweep_seed: int = SWEEP_SEED,
+    bases: Mapping[int, RunSpec] | None = None,
 ) -> ArmRuns:
     """Sweep `lrs` on `sweep_seed`, then train every seed at the best rate (config_for(lr, seed) gives each run).
-    `arm` may be a path (GROUP/ARM): the runs then live in STUDY/runs/GROUP/ARM."""
+    `arm` may be a path (GROUP/ARM): the runs then live in STUDY/runs/GROUP/ARM. `bases`: seed -> the finished run
+    each of the arm's runs of that seed continues (a branch), if they continue one."""
+    bases = bases or {}
     sweep = {}
     for lr in lrs:
-        spec = _spec(root, arm, lr, sweep_seed, config_for)
+        spec = _spec(root, arm, lr, sweep_seed, config_for, bases.get(sweep_seed))
         ensure_run(spec, root / "configs")
         sweep[lr] = spec.summary()[-1].val_loss
     best = min(lrs, key=lambda lr: sweep[lr])
@@ -65,7 +70,7 @@ def tuned_arm(
         + ", ".join(f"{lr:g}: {loss:.4f}" for lr, loss in sweep.items())
         + ")"
     )
-    runs = [_spec(root, arm, best, s, config_for) for s in seeds]
+    runs = [_spec(root, arm, best, s, config_for, bases.get(s)) for s in seeds]
     for spec in runs:
         ensure_run(spec, root / "configs")
     return ArmRuns(arm, best, sweep, runs, sweep_seed)

@@ -2,17 +2,23 @@
 
 The one path from a config to a trained run, used by `growlm grow`, the studies and `growlm.grow(...)`.
 Under torchrun every process calls it; only rank 0 writes the run directory.
+
+A run may start from a finished one (`grow(cfg, out, base=RUN)`, `growlm grow CONFIG --from RUN`): `branch` copies
+RUN into the new folder with the new config, whose first stages must be RUN's stages exactly, and the new run then
+resumes after them, training only its later stages. So one trained base model is grown, adapted or continued on
+new data in several ways without training it again, and every branch's metrics and summaries include the base's.
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from growlm.config import RunConfig, load_config, read_toml
 from growlm.data.mix import parse_sources
 from growlm.errors import GrowlmError
-from growlm.io import check_not_input, check_replaceable, clear_folder
+from growlm.io import LOCK_FILE, check_not_input, check_replaceable, clear_folder
 from growlm.precision import Precision, choose
 from growlm.train import parallel
 from growlm.train.dist import Dist, init_distributed
@@ -157,6 +163,60 @@ def run_precision(cfg: RunConfig, run: RunDir, d: Dist, resume: bool) -> Precisi
     return precision
 
 
+# Growth settings that only stages after a one-stage base use (the first stage builds its blocks at random under
+# every operator and has no LoRA): a branch of such a base may choose them anew.
+LATER_STAGE_GROWTH = ("init", "budget_factor", "lora_alpha_ratio", "lora_max_rank")
+
+
+def branch_mismatch(base: RunConfig, cfg: RunConfig) -> str | None:
+    """Why `cfg` does not train `base`'s stages exactly as base did (None when it does)."""
+    a, b = base.model_dump(exclude={"name"}), cfg.model_dump(exclude={"name"})
+    n = len(base.growth.stages)
+    if len(cfg.growth.stages) <= n:
+        return f"it has {len(cfg.growth.stages)} stage(s), so it adds none to the base's {n}"
+    for k in range(n):
+        if a["growth"]["stages"][k] != b["growth"]["stages"][k]:
+            return f"its growth.stages.{k} differs from the base's"
+    free = LATER_STAGE_GROWTH if n == 1 else ()
+    for section in a:
+        if section == "growth":
+            keys = [key for key in a[section] if key != "stages" and key not in free]
+        else:
+            keys = list(a[section])
+        for key in keys:
+            if a[section][key] != b[section][key] and f"{section}.{key}" not in RESUME_SAFE:
+                return f"its {section}.{key} is {b[section][key]!r}, the base's is {a[section][key]!r}"
+    return None
+
+
+def branch(base: RunDir, run: RunDir, cfg: RunConfig, force: bool = False) -> None:
+    """Make `run` a copy of the finished run `base` with `cfg` as its config, ready to resume after base's stages
+    (see the module docstring). The base is only read."""
+    from growlm.model.folder import is_model_folder
+    from growlm.train import checkpoint as ckpt
+
+    if not base.config_file.is_file():
+        raise GrowlmError(f"--from {base.path}: not a growlm run directory (no {base.config_file.name})")
+    base_cfg = base.read_config()
+    n = len(base_cfg.growth.stages)
+    last = ckpt.latest_checkpoint(base.checkpoints)
+    if not is_model_folder(base.stage_model(n)) or last is None or not last.name.endswith("-stage-end"):
+        raise GrowlmError(f"--from {base.path}: the run has not finished its {n} stage(s); finish it with --resume")
+    why = branch_mismatch(base_cfg, cfg)
+    if why:
+        raise GrowlmError(
+            f"--from {base.path}: the config cannot continue that run: {why}; its first {n} stage(s) and "
+            "every other setting must be the base's"
+        )
+    fresh_run_dir(run, force)
+    if run.path.exists():
+        shutil.rmtree(run.path)
+    # everything but the writer's lock and the trackers' own folders (the branch logs afresh)
+    skip = {LOCK_FILE, "tensorboard", "wandb"}
+    shutil.copytree(base.path, run.path, ignore=lambda folder, names: [x for x in names if x in skip])
+    run.write_branch_header(cfg, base)
+
+
 def grow(
     config: str | Path | RunConfig | None = None,
     out: str | Path | None = None,
@@ -164,11 +224,20 @@ def grow(
     resume: bool = False,
     force: bool = False,
     check_memory: bool = True,
+    base: str | Path | None = None,
 ) -> GrowResult:
-    """Train a run by its growth plan (monolithic baselines are one-stage plans); see the module docstring."""
+    """Train a run by its growth plan (monolithic baselines are one-stage plans); see the module docstring.
+    `base`: a finished run whose stages are this config's first ones (branch), trained only after them."""
     from growlm.train.memory import check_fits
     from growlm.train.trainer import Trainer
 
+    if base is not None:
+        if resume:
+            raise GrowlmError("--from starts a new run from a finished one; drop --resume (or --from)")
+        cfg, run = run_config(config, out, list(overrides), False)
+        check_not_input(run.path, [*input_paths(cfg), str(base)])
+        branch(RunDir(base), run, cfg, force)
+        config, out, overrides, resume = None, run.path, [], True
     cfg, run = run_config(config, out, list(overrides), resume)
     if not resume:
         check_not_input(run.path, input_paths(cfg))  # --force would clear what the run reads

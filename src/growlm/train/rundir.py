@@ -151,6 +151,22 @@ class RunDir:
             },
         )
 
+    def write_branch_header(self, cfg: RunConfig, base: RunDir) -> None:
+        """The header of a run copied from `base` (recipe.branch): the new config, base's manifest with a run id
+        of its own and the base it came from."""
+        manifest = base.read_manifest()
+        atomic_write_text(self.config_file, to_toml(cfg))
+        manifest.update(
+            config_sha256=sha256_bytes(to_toml(cfg).encode()),
+            run_id=uuid.uuid4().hex[:16],
+            branched_from={
+                "path": str(base.path.resolve()),
+                "run_id": base.run_id(),
+                "stages": len(base.read_summaries()),
+            },
+        )
+        atomic_write_json(self.manifest_file, manifest)
+
     def check_resume(self, inputs) -> None:
         manifest = self.read_manifest()
         for key, value in inputs.hashes().items():

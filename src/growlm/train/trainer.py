@@ -84,6 +84,11 @@ class Trainer:
             inputs.shards, "train", cfg.model.context, per_rank, t.seed, rank=dist_info.rank, world_size=dist_info.world
         )
         self.val_data = TokenWindows(inputs.shards, "val", cfg.model.context, per_rank, t.seed)
+        # each stage's training mixture (growth.stages.K.data; checked here, before anything trains)
+        self.stage_data = [
+            self.train_data.reweighted(s.data, f"growth.stages.{k}.data") if s.data else self.train_data
+            for k, s in enumerate(cfg.growth.stages)
+        ]
         if self.train_data.tokenizer_sha256 != inputs.tokenizer.sha256:
             raise GrowlmError(f"shards {inputs.shards} were made with another tokenizer; prepare them again")
         if dist_info.device.type == "cpu":
@@ -268,7 +273,7 @@ class Trainer:
             group["lr"] = lr * group.get("lr_scale", 1.0)  # checkpoints before lr_scale have none
         loss_sum = torch.zeros((), device=self.d.device)
         for micro in range(t.grad_accum):
-            batch = self._to_device(self.train_data.batch(self.progress.step * t.grad_accum + micro))
+            batch = self._to_device(self.stage_data[stage.k].batch(self.progress.step * t.grad_accum + micro))
             last_micro = micro == t.grad_accum - 1 or self.d.world == 1
             with contextlib.nullcontext() if last_micro else self.parallel.no_sync(stage.forward):
                 loss = stage.forward(batch) / t.grad_accum
