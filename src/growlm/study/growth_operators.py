@@ -12,8 +12,9 @@ each run with its own complete schedule: stage lengths and warm-up scale with th
 its learning rate to the end of that budget. Arms are compared only by their runs' final validation losses (the
 last validation row of each run, at the end of its own schedule), per budget, paired over seeds, Holm-adjusted
 over the arms. Each arm's learning rate is chosen per budget by the same sweep (study/sweep.py) on a held-out
-seed that no evaluated run uses. Every stage of every arm warms up over the same number of tokens at a given
-budget; each stage starts a fresh AdamW (the trainer's rule), which the table states.
+seed that no evaluated run uses; a larger budget skips the rates above the largest any arm chose at the budget
+below it (the best rate falls as the horizon grows). Every stage of every arm warms up over the same number of
+tokens at a given budget; each stage starts a fresh AdamW (the trainer's rule), which the table states.
 
 Output per budget: the arms (final loss, paired difference to monolithic with a 95% interval, raw and Holm p,
 training FLOPs and tokens, tokens per parameter, wall time, trainable parameters and growth spike per stage), the LR
@@ -183,14 +184,14 @@ def train_arms(opts: StudyOptions) -> dict[float, dict[str, ArmRuns]]:
     scale = SCALES[opts.scale]
     arms = chosen_arms(opts.arms, opts.budgets)
     shared = shared_inputs(arm_config(ARMS[1], opts.scale, opts.sets, opts.substrate), opts.root / "inputs")
-    ladder = {}
+    ladder, lrs = {}, scale.lrs
     for budget in sorted(opts.budgets):
         configs = {arm.name: arm_config(arm, opts.scale, opts.sets, opts.substrate, budget) for arm in arms}
         ladder[budget] = {
             arm.name: tuned_arm(
                 opts.root,
                 f"{group(budget)}/{arm.name}",
-                scale.lrs,
+                lrs,
                 opts.seed_list,
                 lambda lr, seed, cfg=configs[arm.name]: configure(
                     cfg, {**shared, "train.lr": lr, "train.seed": seed, "name": f"{cfg.name}-lr-{lr:g}-seed-{seed}"}
@@ -199,6 +200,9 @@ def train_arms(opts: StudyOptions) -> dict[float, dict[str, ArmRuns]]:
             )
             for arm in arms
         }
+        # The best rate falls as the horizon grows: a larger budget does not try rates above the largest that any
+        # arm chose at the budget below it (the sweep table shows each budget's grid and flags its edges).
+        lrs = tuple(lr for lr in scale.lrs if lr <= max(a.lr for a in ladder[budget].values()))
     return ladder
 
 
@@ -241,7 +245,7 @@ def budget_name(budget: float) -> str:
     return f"budget {budget:g}x"
 
 
-def arms_table(arms: dict[str, ArmRuns], comparison: FinalComparison, lrs: tuple[float, ...], budget: float) -> Table:
+def arms_table(arms: dict[str, ArmRuns], comparison: FinalComparison, budget: float) -> Table:
     rows = []
     adjusted = comparison.holm()
     described = {arm.name: arm for arm in ARMS}
@@ -269,7 +273,7 @@ def arms_table(arms: dict[str, ArmRuns], comparison: FinalComparison, lrs: tuple
                 _spikes(runs),
             ]
         )
-    seed = arms[REFERENCE].sweep_seed
+    seed, lrs = arms[REFERENCE].sweep_seed, tuple(arms[REFERENCE].sweep)
     return Table(
         f"Growth operators at equal training FLOPs, {budget_name(budget)}",
         list(ARMS_COLUMNS),
@@ -365,8 +369,8 @@ def run(opts: StudyOptions) -> Path:
     for budget, arms in ladder.items():
         suffix = "" if len(ladder) == 1 else f"-{group(budget)}"
         tables += [
-            arms_table(arms, comparisons[budget], scale.lrs, budget),
-            sweep_table(arms, scale.lrs, f", {budget_name(budget)}"),
+            arms_table(arms, comparisons[budget], budget),
+            sweep_table(arms, tuple(arms[REFERENCE].sweep), f", {budget_name(budget)}"),
         ]
         curves = {name: [val_curve(run.metrics()) for run in runs.runs] for name, runs in arms.items()}
         figures[f"val-loss-vs-flops{suffix}"] = plot_loss_bands(
