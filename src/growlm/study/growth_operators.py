@@ -12,8 +12,8 @@ each run with its own complete schedule: stage lengths and warm-up scale with th
 its learning rate to the end of that budget. Arms are compared only by their runs' final validation losses (the
 last validation row of each run, at the end of its own schedule), per budget, paired over seeds, Holm-adjusted
 over the arms. Each arm's learning rate is chosen per budget by the same sweep (study/sweep.py) on a held-out
-seed that no evaluated run uses; a larger budget skips the rates above the largest any arm chose at the budget
-below it (the best rate falls as the horizon grows). Every stage of every arm warms up over the same number of
+seed that no evaluated run uses: the whole grid up to the base budget, above it the arm's rate at the budget below
+and half of it (the best rate falls as the horizon grows). Every stage of every arm warms up over the same number of
 tokens at a given budget; each stage starts a fresh AdamW (the trainer's rule), which the table states.
 
 Output per budget: the arms (final loss, paired difference to monolithic with a 95% interval, raw and Holm p,
@@ -184,14 +184,15 @@ def train_arms(opts: StudyOptions) -> dict[float, dict[str, ArmRuns]]:
     scale = SCALES[opts.scale]
     arms = chosen_arms(opts.arms, opts.budgets)
     shared = shared_inputs(arm_config(ARMS[1], opts.scale, opts.sets, opts.substrate), opts.root / "inputs")
-    ladder, lrs = {}, scale.lrs
+    ladder: dict[float, dict[str, ArmRuns]] = {}
+    below: dict[str, float] = {}  # each arm's rate at the budget below
     for budget in sorted(opts.budgets):
         configs = {arm.name: arm_config(arm, opts.scale, opts.sets, opts.substrate, budget) for arm in arms}
         ladder[budget] = {
             arm.name: tuned_arm(
                 opts.root,
                 f"{group(budget)}/{arm.name}",
-                lrs,
+                rate_grid(scale.lrs, budget, below.get(arm.name)),
                 opts.seed_list,
                 lambda lr, seed, cfg=configs[arm.name]: configure(
                     cfg, {**shared, "train.lr": lr, "train.seed": seed, "name": f"{cfg.name}-lr-{lr:g}-seed-{seed}"}
@@ -200,10 +201,15 @@ def train_arms(opts: StudyOptions) -> dict[float, dict[str, ArmRuns]]:
             )
             for arm in arms
         }
-        # The best rate falls as the horizon grows: a larger budget does not try rates above the largest that any
-        # arm chose at the budget below it (the sweep table shows each budget's grid and flags its edges).
-        lrs = tuple(lr for lr in scale.lrs if lr <= max(a.lr for a in ladder[budget].values()))
+        below = {name: runs.lr for name, runs in ladder[budget].items()}
     return ladder
+
+
+def rate_grid(grid: tuple[float, ...], budget: float, below: float | None) -> tuple[float, ...]:
+    """The rates an arm tries at `budget`: the scale's grid up to the base budget; above it, the arm's rate at the
+    budget below and half of it (the best rate falls as the horizon grows), so a long run is tuned where it
+    matters for two runs' cost instead of a grid's."""
+    return grid if budget <= 1 or below is None else (below / 2, below)
 
 
 def final_comparison(arms: dict[str, ArmRuns]) -> FinalComparison:
@@ -273,7 +279,7 @@ def arms_table(arms: dict[str, ArmRuns], comparison: FinalComparison, budget: fl
                 _spikes(runs),
             ]
         )
-    seed, lrs = arms[REFERENCE].sweep_seed, tuple(arms[REFERENCE].sweep)
+    seed = arms[REFERENCE].sweep_seed
     return Table(
         f"Growth operators at equal training FLOPs, {budget_name(budget)}",
         list(ARMS_COLUMNS),
@@ -284,8 +290,8 @@ def arms_table(arms: dict[str, ArmRuns], comparison: FinalComparison, budget: fl
         "(negative: better than monolithic); p (Holm): adjusted for comparing every arm with monolithic "
         "(Holm-Bonferroni over the arms, the p the verdict uses). Training FLOPs: mean over seeds, and the mean "
         "ratio to monolithic's (stage lengths are whole optimizer steps). "
-        f"LR: peak rate chosen from {', '.join(f'{lr:g}' for lr in lrs)} by seed {seed}'s final validation loss "
-        f"at this budget (a seed no evaluated run uses; sweep table); warm-up is the same number of tokens in "
+        f"LR: peak rate chosen by seed {seed}'s final validation loss at this budget (a seed no evaluated run uses; "
+        "each arm's rates in the sweep table); warm-up is the same number of tokens in "
         "every stage; every stage starts a fresh AdamW (no optimizer state carried across growth). Growth spike: "
         "validation loss right after the new blocks are added minus the previous stage's final loss. Wall: "
         "training time, validation included, on this machine. Tokens per param: training tokens over the "
@@ -370,7 +376,7 @@ def run(opts: StudyOptions) -> Path:
         suffix = "" if len(ladder) == 1 else f"-{group(budget)}"
         tables += [
             arms_table(arms, comparisons[budget], budget),
-            sweep_table(arms, tuple(arms[REFERENCE].sweep), f", {budget_name(budget)}"),
+            sweep_table(arms, tuple(sorted({lr for a in arms.values() for lr in a.sweep})), f", {budget_name(budget)}"),
         ]
         curves = {name: [val_curve(run.metrics()) for run in runs.runs] for name, runs in arms.items()}
         figures[f"val-loss-vs-flops{suffix}"] = plot_loss_bands(

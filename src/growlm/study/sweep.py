@@ -77,11 +77,11 @@ def tuned_arm(
 
 
 def sweep_table(arms: dict[str, ArmRuns], lrs: tuple[float, ...], title: str = "") -> Table:
-    edges = (lrs[0], lrs[-1]) if len(lrs) > 1 else ()
-    rows = [
-        [name, *(runs.sweep[lr] for lr in lrs), f"{runs.lr:g}" + (" (grid edge)" if runs.lr in edges else "")]
-        for name, runs in arms.items()
-    ]
+    rows = []
+    for name, runs in arms.items():  # an arm may have tried only some of the rates (a ladder's larger budgets)
+        tried = sorted(runs.sweep)
+        edge = len(tried) > 1 and runs.lr in (tried[0], tried[-1])
+        rows.append([name, *(runs.sweep.get(lr) for lr in lrs), f"{runs.lr:g}" + (" (grid edge)" if edge else "")])
     seed = next(iter(arms.values())).sweep_seed
     held_out = "" if seed == SWEEP_SEED else ", a seed no evaluated run uses"
     return Table(
@@ -89,7 +89,7 @@ def sweep_table(arms: dict[str, ArmRuns], lrs: tuple[float, ...], title: str = "
         ["arm", *(f"val loss at LR {lr:g}" for lr in lrs), "chosen"],
         rows,
         f"Final validation loss (nats/token) of seed {seed}{held_out} at each peak learning rate; the lowest is "
-        "chosen. "
+        "chosen (an empty cell: a rate the arm did not try). "
         '"grid edge": the best rate is the smallest or largest tried, so a rate outside the grid may be '
         "better still.",
     )
