@@ -138,7 +138,7 @@ def test_study_refuses_a_fixed_learning_rate_and_a_substrate_it_does_not_take(tm
 @pytest.fixture(scope="module")
 def ladder(tmp_path_factory):
     out = tmp_path_factory.mktemp("ladder") / "study"
-    args = ["study", "growth-operators", "--scale", "smoke", "--budgets", "0.5,1", "--arms", "monolithic,gstack"]
+    args = ["study", "growth-operators", "--scale", "smoke", "--budgets", "1,2", "--arms", "monolithic,gstack"]
     assert main([*args, "--out", str(out)]) == 0
     return out, json.loads((out / "study.json").read_text())
 
@@ -150,7 +150,7 @@ def test_a_ladder_compares_only_final_losses_of_schedules_that_ended_there(ladde
     from growlm.train.records import ValRow
 
     out, data = ladder
-    assert data["budgets"] == [0.5, 1.0]
+    assert data["budgets"] == [1.0, 2.0]
     totals = {}
     for budget, comparison in data["comparisons"].items():
         assert set(comparison["losses"]) == {"monolithic", "gstack"}
@@ -179,19 +179,29 @@ def test_a_ladder_compares_only_final_losses_of_schedules_that_ended_there(ladde
             totals.setdefault(budget, []).extend(comparison["flops"][arm])
         # equal training FLOPs at each budget (whole steps: within 5% at smoke scale)
         assert max(totals[budget]) / min(totals[budget]) < 1.05
-    assert statistics.fmean(totals["1"]) / statistics.fmean(totals["0.5"]) == pytest.approx(2, rel=0.05)
+    assert statistics.fmean(totals["2"]) / statistics.fmean(totals["1"]) == pytest.approx(2, rel=0.05)
     rows = table(data, "Growth against monolithic by budget (final losses only)")
-    diff = data["comparisons"]["0.5"]["differences"]["gstack"]
+    diff = data["comparisons"]["2"]["differences"]["gstack"]
     assert (
-        rows["gstack"]["0.5x: Δ vs monolithic [95% CI]"]
+        rows["gstack"]["2x: Δ vs monolithic [95% CI]"]
         == f"{diff['mean']:+.3f} [{diff['low']:+.3f}, {diff['high']:+.3f}]"
     )
-    # every budget has its own sweep on the held-out seed, and its own warm-up in tokens
-    for budget in ("0.5", "1"):
-        assert (out / "runs" / f"budget-{budget}" / "gstack" / "lr-0.001" / f"seed-{HELD_OUT_SEED}").is_dir()
-    warm = {b: load_config(final_runs(out, "gstack", b)[0].config_file).train.warmup_tokens for b in ("0.5", "1")}
-    assert warm["1"] == 2 * warm["0.5"]
-    for name in ("delta-vs-budget", "val-loss-vs-flops-budget-0.5", "val-loss-vs-flops-budget-1"):
+    # every budget has its own sweep on the held-out seed: the whole grid at the base budget, above it the arm's
+    # rate at the budget below and half of it; and its own warm-up in tokens
+    for arm in ("monolithic", "gstack"):
+        swept = {
+            b: sorted(
+                float(p.parent.name[3:])
+                for p in (out / "runs" / f"budget-{b}" / arm).glob(f"lr-*/seed-{HELD_OUT_SEED}")
+            )
+            for b in ("1", "2")
+        }
+        assert swept["1"] == list(SCALES["smoke"].lrs)
+        chosen = float(final_runs(out, arm, "1")[0].path.parent.name[3:])
+        assert swept["2"] == pytest.approx([chosen / 2, chosen])
+    warm = {b: load_config(final_runs(out, "gstack", b)[0].config_file).train.warmup_tokens for b in ("1", "2")}
+    assert warm["2"] == 2 * warm["1"]
+    for name in ("delta-vs-budget", "val-loss-vs-flops-budget-1", "val-loss-vs-flops-budget-2"):
         assert (out / "plots" / f"{name}.png").read_bytes().startswith(PNG_MAGIC)
 
 
