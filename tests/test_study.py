@@ -79,6 +79,7 @@ def test_nine_layer_study_compares_every_variant_on_shared_inputs(tmp_path, caps
     assert flops["constructive-binary"] < flops["monolithic-frozen-binary"]
     assert flops["unfrozen-1-9"] < flops["monolithic-trainable"]
     assert rows["constructive"]["trainable params by stage"].count("/") == 2
+    assert all(row["tokens per param (trainable / non-embedding)"].count(" / ") == 1 for row in rows.values())
     assert [rows[v]["substrate"] for v in ("constructive", "monolithic-trainable", "constructive-binary")] == [
         "visual",
         "trainable",

@@ -131,6 +131,7 @@ def variant_row(
         first[-1].total_params,
         " / ".join(f"{s.trainable_params:,}" for s in first),
         first[-1].tokens,
+        " / ".join(f"{ratio:.3g}" for ratio in arm.runs[0].tokens_per_param()),
         first[-1].flops,
         mean_sd_cell([sum(s.wall_s for s in summary) for summary in summaries]),
         mean_sd_cell([summary[-1].val_loss for summary in summaries]),
@@ -236,6 +237,7 @@ def run(opts: StudyOptions) -> Path:
             "total params",
             "trainable params by stage",
             "training tokens",
+            "tokens per param (trainable / non-embedding)",
             "training FLOPs",
             "wall (s)",
             "final val loss",
@@ -248,8 +250,10 @@ def run(opts: StudyOptions) -> Path:
         f"{seed_note(opts.seeds)}; bpb: bits per UTF-8 byte on the first {BPB_DOCUMENTS[opts.scale]} validation "
         f"documents and on {BPB_DOCUMENTS[opts.scale]} documents (first 4,000 characters each) of each other English "
         "source, mean ± sd over seeds; majority: always the most frequent gold answer; cut: share of scored prompts "
-        "cut to fit the window; skipped: items whose answer alone does not fit. FLOPs count what each stage computes "
-        f"(frozen blocks forward only). LR: each variant's peak rate, chosen from "
+        "cut to fit the window; skipped: items whose answer alone does not fit. Tokens per param: training tokens "
+        "over the trainable parameters of the stage that trains the most, and over the final model's non-embedding "
+        "parameters (blocks and norms). FLOPs count what each stage computes (frozen blocks forward only). "
+        "LR: each variant's peak rate, chosen from "
         f"{', '.join(f'{lr:g}' for lr in scale.lrs)} on seed 0's final validation loss; every stage warms up over "
         "the same tokens; each stage starts a fresh AdamW.",
     )
