@@ -118,3 +118,17 @@ def test_continual_refuses_sources_of_one_language(tmp_path, capsys):
     assert "give two languages" in capsys.readouterr().err and not out.exists()
     assert main(["study", "depth", "--scale", "smoke", "--out", str(out), "--new-source", "fortunes-ru"]) == 2
     assert "apply to continual" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.slow
+def test_the_per_seed_table_holds_the_numbers_behind_the_means(study):
+    _, data = study
+    [t] = [t for t in data["tables"] if t["title"] == "Every model, seed by seed"]
+    rows = {(r[0], r[1]): dict(zip(t["columns"], r)) for r in t["rows"]}
+    en = t["columns"][2]
+    for arm, measures in data["measures"].items():
+        for seed, (m, b) in enumerate(zip(measures, data["before"])):
+            row = rows[(arm, seed)]
+            assert row[en] == round(m["first"], 4)
+            assert row[t["columns"][3]] == round(m["first"] - b["first"], 4)
+    assert {k[0] for k in rows} == {"base (before)", *data["measures"]}

@@ -31,7 +31,14 @@ from pathlib import Path
 from growlm.config import RunConfig
 from growlm.errors import GrowlmError
 from growlm.study.compose import TextPlan, ensure_composition, write_mixed_text
-from growlm.study.continual_tables import ArmRow, Measures, arms_table, differences_table, forgetting_plot
+from growlm.study.continual_tables import (
+    ArmRow,
+    Measures,
+    arms_table,
+    differences_table,
+    forgetting_plot,
+    per_seed_table,
+)
 from growlm.study.evaluation import EvalPlan, domain_texts, evaluate_model
 from growlm.study.options import StudyOptions
 from growlm.study.output import write_study
@@ -304,6 +311,7 @@ def run(opts: StudyOptions) -> Path:
     tables = [
         arms_table(rows, before, langs, opts.seeds, REFERENCE),
         differences_table(after, before, langs, REFERENCE),
+        per_seed_table(after, before, langs),
         sweep_table(arms, scale.lrs),
     ]
     description = (

@@ -103,6 +103,25 @@ def differences_table(
     )
 
 
+def per_seed_table(after: dict[str, list[Measures]], before: dict, langs: tuple[str, str]) -> Table:
+    """Every model's numbers, seed by seed (the base first), behind the means of the other tables."""
+    bpb_names = sorted({k for ms in after.values() for m in ms for k in m.bpb})
+    rows = []
+    for name, ms in {"base (before)": list(before.values()), **after}.items():
+        for seed, m, b in zip(before, ms, before.values()):
+            rows.append(
+                [name, seed, round(m.first, 4), round(m.first - b.first, 4), round(m.second, 4), round(m.mixed, 4)]
+                + [None if m.bpb.get(n) is None else round(m.bpb[n], 4) for n in bpb_names]
+            )
+    return Table(
+        "Every model, seed by seed",
+        ["model", "seed", f"{langs[0]} loss", f"{langs[0]} loss change", f"{langs[1]} loss", "mixed loss"]
+        + [f"bpb {n}" for n in bpb_names],
+        rows,
+        f"Losses in nats/token as in the table above; {langs[0]} loss change: after minus the same seed's base.",
+    )
+
+
 def _sd(values: list[float]) -> float:
     return statistics.stdev(values) if len(values) > 1 else 0.0
 
