@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,41 @@ compile = false
 """
 
 
+# The most the suite holds on disk at once, measured (README, "Tests"): a module's folders live until its last
+# test, then go (module_tmp); a passing test's tmp_path goes at once (pyproject: tmp_path_retention_policy).
+PEAK_DISK_GB = 2.0
+
+
+def pytest_sessionstart(session):
+    """Refuse to start where the temp folder cannot hold the suite: one line, instead of dozens of ENOSPC errors
+    halfway through."""
+    where = session.config.option.basetemp or tempfile.gettempdir()
+    free = shutil.disk_usage(Path(where) if Path(where).exists() else tempfile.gettempdir()).free / 2**30
+    if free < PEAK_DISK_GB and not os.environ.get("GROWLM_TESTS_IGNORE_DISK"):
+        pytest.exit(
+            f"{where}: {free:.1f} GiB free, the suite needs about {PEAK_DISK_GB} GiB at its peak; free space there, "
+            "point TMPDIR (or --basetemp) at a disk with room, or set GROWLM_TESTS_IGNORE_DISK=1 to try anyway",
+            returncode=2,
+        )
+
+
+@pytest.fixture(scope="module")
+def module_tmp(request, tmp_path_factory):
+    """mktemp for module-scoped fixtures; the folders are removed after the module's last test unless one of its
+    tests failed (kept to look at, like a failed test's tmp_path)."""
+    made: list[Path] = []
+    failed_before = request.session.testsfailed
+
+    def mktemp(name: str) -> Path:
+        made.append(tmp_path_factory.mktemp(name))
+        return made[-1]
+
+    yield mktemp
+    if request.session.testsfailed == failed_before:
+        for path in made:
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def tiny_llama(seed: int, layers: int = 2, positions: int = 64):
     """A small random LlamaForCausalLM over the full 65,536-id vocabulary."""
     import torch
@@ -75,13 +112,13 @@ def tokenizer(hf_default_tokenizer):
 
 
 @pytest.fixture(scope="module")
-def hf_default_tokenizer(tmp_path_factory):
+def hf_default_tokenizer(module_tmp):
     """The built-in bvv tokenizer, loaded through transformers' AutoTokenizer."""
     from transformers import AutoTokenizer
 
     from growlm.tokenizer import default_tokenizer
 
-    path = tmp_path_factory.mktemp("tok")
+    path = module_tmp("tok")
     default_tokenizer().save(path)
     return AutoTokenizer.from_pretrained(path)
 

@@ -11,10 +11,10 @@ from growlm.errors import GrowlmError
 
 
 @pytest.fixture(scope="module")
-def grown(tmp_path_factory, corpus_inputs):
+def grown(module_tmp, corpus_inputs):
     from conftest import TINY_CONFIG
 
-    root = tmp_path_factory.mktemp("api")
+    root = module_tmp("api")
     config = root / "tiny.toml"
     config.write_text(TINY_CONFIG.format(**{k: str(v) for k, v in corpus_inputs.items()}))
     return config, growlm.grow(config, out=root / "run")

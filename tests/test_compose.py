@@ -34,8 +34,8 @@ def make_expert(path, depth, seed, max_positions=64):
 
 
 @pytest.fixture(scope="module")
-def experts(tmp_path_factory):
-    root = tmp_path_factory.mktemp("experts")
+def experts(module_tmp):
+    root = module_tmp("experts")
     return [
         make_expert(root / "a", depth=1, seed=1, max_positions=64),
         make_expert(root / "b", depth=2, seed=2, max_positions=48),

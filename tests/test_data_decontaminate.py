@@ -20,9 +20,9 @@ def _sentence(rng, k):
 
 
 @pytest.fixture(scope="module")
-def planted(tmp_path_factory):
+def planted(module_tmp):
     """300 documents; 12 evaluation items, 8 of them planted (re-cased, re-punctuated) into distinct documents."""
-    root = tmp_path_factory.mktemp("decon")
+    root = module_tmp("decon")
     rng = random.Random(5)
     items = [f"Question {i}: " + _sentence(rng, 20) + f" zebra{i}?" for i in range(12)]
     docs = [f"doc {i} " + _sentence(rng, 40) for i in range(300)]

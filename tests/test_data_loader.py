@@ -10,9 +10,9 @@ from growlm.tokenizer import build_tokenizer, default_tokenizer
 
 
 @pytest.fixture(scope="module")
-def shards(tmp_path_factory):
+def shards(module_tmp):
     """Two sources in disjoint alphabets (Latin lowercase, Cyrillic) of very different sizes."""
-    root = tmp_path_factory.mktemp("loader")
+    root = module_tmp("loader")
     rng = np.random.default_rng(0)
     for name, alphabet, n_docs in (("latin", "abcdefghij", 200), ("cyrillic", "абвгдежзий", 40)):
         folder = root / name

@@ -13,8 +13,8 @@ CLI = "growlm data prepare --source"
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mix")
+def folders(module_tmp):
+    root = module_tmp("mix")
     out = {}
     words_by_name = {"latin": "alpha beta gamma delta", "cyrillic": "альфа бета гамма дельта"}
     for name, words in words_by_name.items():

@@ -34,8 +34,8 @@ def _corpus(folder, lang, n_docs, seed=0):
 
 
 @pytest.fixture(scope="module")
-def corpora(tmp_path_factory):
-    root = tmp_path_factory.mktemp("corpora")
+def corpora(module_tmp):
+    root = module_tmp("corpora")
     sizes = [("en", 120), ("ru", 80), ("zh", 60)]
     return {lang: _corpus(root / lang, lang, n, seed=i) for i, (lang, n) in enumerate(sizes)}
 

@@ -156,8 +156,8 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("golden")
+def corpus(module_tmp):
+    root = module_tmp("golden")
     golden_corpus(root / "corpus")
     tok = build_tokenizer([" ".join(WORDS)] * 3, 10)
     assert tok.sha256 == TOKENIZER_SHA256  # else the tokenizer changed, not prepare

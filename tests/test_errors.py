@@ -205,13 +205,13 @@ def truncate(file: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, corpus_inputs):
+def world(module_tmp, corpus_inputs):
     from growlm.config import load_config, to_toml
     from growlm.model.folder import write_model
     from growlm.tokenizer import default_tokenizer
     from growlm.train.rundir import RunDir
 
-    root = tmp_path_factory.mktemp("world")
+    root = module_tmp("world")
     w = {
         "tmp": root,
         "user": root / "user",

@@ -37,13 +37,13 @@ def write_jsonl(path, rows):
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return make_model(tmp_path_factory.mktemp("model") / "m")
+def model_dir(module_tmp):
+    return make_model(module_tmp("model") / "m")
 
 
 @pytest.fixture(scope="module")
-def task_files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("taskfiles")
+def task_files(module_tmp):
+    root = module_tmp("taskfiles")
     mmlu = [
         {"question": f"What is {i} + {i}?", "subject": s, "choices": [str(i), str(2 * i), "0", "7"], "answer": 1}
         for s in ("algebra", "anatomy")

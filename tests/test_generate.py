@@ -31,8 +31,8 @@ class ScriptedLM(torch.nn.Module):
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory):
-    root = tmp_path_factory.mktemp("gen")
+def folders(module_tmp):
+    root = module_tmp("gen")
     a, b = make_expert(root / "a", 1, seed=1), make_expert(root / "b", 2, seed=2)
     compose([a, b], root / "c")
     return {"plain": a, "composed": root / "c"}

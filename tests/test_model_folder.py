@@ -15,8 +15,8 @@ META = {"substrate": {"kind": "visual", "sha256": "0" * 64}}
 
 
 @pytest.fixture(scope="module")
-def experts(tmp_path_factory):
-    root = tmp_path_factory.mktemp("experts")
+def experts(module_tmp):
+    root = module_tmp("experts")
     return [folder.write_model(tiny_llama(seed), default_tokenizer(), root / f"e{seed}", META) for seed in (0, 1)]
 
 

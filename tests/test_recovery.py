@@ -22,9 +22,9 @@ from growlm.train.rundir import RunDir
 
 
 @pytest.fixture(scope="module")
-def config(tmp_path_factory, corpus_inputs) -> Path:
+def config(module_tmp, corpus_inputs) -> Path:
     """tiny_config made smaller still: 3 steps a stage of 2 x 16 tokens, a checkpoint every 2 steps."""
-    path = tmp_path_factory.mktemp("cfg") / "tiny.toml"
+    path = module_tmp("cfg") / "tiny.toml"
     text = TINY_CONFIG.format(**{k: str(v) for k, v in corpus_inputs.items()})
     for old, new in (
         ("batch_size = 4", "batch_size = 2"),
@@ -39,8 +39,8 @@ def config(tmp_path_factory, corpus_inputs) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(config, tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("ref") / "run"
+def reference(config, module_tmp) -> Path:
+    run = module_tmp("ref") / "run"
     assert main(["grow", str(config), "--out", str(run)]) == 0
     return run
 

@@ -15,8 +15,8 @@ SEEDS = SCALES["smoke"].seeds
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    out = tmp_path_factory.mktemp("continual") / "study"
+def study(module_tmp):
+    out = module_tmp("continual") / "study"
     assert main(["study", "continual", "--scale", "smoke", "--out", str(out)]) == 0
     return out, json.loads((out / "study.json").read_text())
 
@@ -132,3 +132,15 @@ def test_the_per_seed_table_holds_the_numbers_behind_the_means(study):
             assert row[en] == round(m["first"], 4)
             assert row[t["columns"][3]] == round(m["first"] - b["first"], 4)
     assert {k[0] for k in rows} == {"base (before)", *data["measures"]}
+
+
+@pytest.mark.slow
+def test_finished_runs_drop_their_checkpoints_but_the_bases_the_arms_branch_from(study):
+    from growlm.train.checkpoint import latest_checkpoint
+
+    out, _ = study
+    bases = [RunDir(p) for p in sorted((out / "runs" / "base").glob("seed-*"))]
+    assert bases and all(latest_checkpoint(b.checkpoints).name.endswith("-stage-end") for b in bases)
+    arms = [RunDir(p.parent) for p in (out / "runs").glob("*/lr-*/seed-*/config.resolved.toml")]
+    assert len(arms) > len(ARMS) and not any(r.checkpoints.exists() for r in arms)
+    assert all(r.stage_model(len(r.read_summaries())).is_dir() for r in arms)

@@ -15,8 +15,8 @@ PNG_MAGIC = b"\x89PNG"
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    out = tmp_path_factory.mktemp("growth") / "study"
+def study(module_tmp):
+    out = module_tmp("growth") / "study"
     assert main(["study", "growth-operators", "--scale", "smoke", "--out", str(out)]) == 0
     return out, json.loads((out / "study.json").read_text())
 
@@ -136,8 +136,8 @@ def test_study_refuses_a_fixed_learning_rate_and_a_substrate_it_does_not_take(tm
 
 
 @pytest.fixture(scope="module")
-def ladder(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ladder") / "study"
+def ladder(module_tmp):
+    out = module_tmp("ladder") / "study"
     args = ["study", "growth-operators", "--scale", "smoke", "--budgets", "1,2", "--arms", "monolithic,gstack"]
     assert main([*args, "--out", str(out)]) == 0
     return out, json.loads((out / "study.json").read_text())

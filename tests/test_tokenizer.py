@@ -33,8 +33,8 @@ def tok():
 
 
 @pytest.fixture(scope="module")
-def tok_dir(tok, tmp_path_factory):
-    out = tmp_path_factory.mktemp("tok")
+def tok_dir(tok, module_tmp):
+    out = module_tmp("tok")
     tok.save(out)
     return out
 

@@ -114,11 +114,11 @@ def worst_logits(a, b) -> float:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, corpus_inputs):
+def runs(module_tmp, corpus_inputs):
     """The uninterrupted reference runs: one process and FSDP2 x 2."""
     from conftest import TINY_CONFIG
 
-    root = tmp_path_factory.mktemp("parallel")
+    root = module_tmp("parallel")
     config = root / "tiny.toml"
     config.write_text(TINY_CONFIG.format(**{k: str(v) for k, v in corpus_inputs.items()}) + THIRD_STAGE)
     one, fsdp = root / "one", root / "fsdp"

@@ -231,6 +231,7 @@ def train(opts: StudyOptions, d: Domains) -> tuple[dict[int, RunSpec], dict[str,
             f"base/seed-{seed}",
             opts.root / "runs" / "base" / f"seed-{seed}",
             configure(base, {"train.seed": seed, "name": f"continual-base-seed-{seed}"}),
+            keep_checkpoints=True,  # every arm but expert and joint branches from it
         )
         for seed in seeds
     }
