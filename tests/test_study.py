@@ -239,7 +239,7 @@ def test_scores_over_seeds_average_values_and_intervals_and_drop_partial_keys():
 
 def test_interrupted_run_resumes_and_finished_run_is_reused(tiny_config, tmp_path, capsys):
     run = tmp_path / "run"
-    spec = RunSpec("tiny", run, load_config(tiny_config()))
+    spec = RunSpec("tiny", run, load_config(tiny_config()), keep_checkpoints=True)
     ensure_run(spec, tmp_path / "configs")
     assert "training run tiny" in capsys.readouterr().out and spec.complete
     # Cut the run back to where a kill in the middle of stage 2 leaves it: last checkpoint mid-stage, no export.
