@@ -281,3 +281,12 @@ def test_force_clears_an_earlier_study_and_nothing_else(tmp_path):
     prepare_root(study, force=True)
     assert study.is_dir() and [p.name for p in study.iterdir()] == [MARK_FILE]  # cleared, then marked as a study
     assert growlm_kind(study) == "study folder"
+
+
+def test_a_sweep_steps_past_a_winning_edge_at_the_grids_ratio_and_not_from_inside():
+    from growlm.study.sweep import past_edge
+
+    assert past_edge([1.5e-3, 3e-3, 6e-3], 6e-3) == 0.012 and f"{past_edge([3e-3, 6e-3], 6e-3):g}" == "0.012"
+    assert past_edge([1.5e-3, 3e-3, 6e-3], 1.5e-3) == 7.5e-4
+    assert past_edge([1e-3, 3e-3], 1e-3) == pytest.approx(1e-3 / 3)
+    assert past_edge([1.5e-3, 3e-3, 6e-3], 3e-3) is None and past_edge([3e-3], 3e-3) is None

@@ -6,7 +6,7 @@ import torch
 
 from growlm.cli import main
 from growlm.study.growth_operators import ARMS, REFERENCE, SCALES
-from growlm.study.sweep import HELD_OUT_SEED
+from growlm.study.sweep import HELD_OUT_SEED, past_edge
 from growlm.train.metrics import read_metrics
 from growlm.train.records import StageStart, TrainRow
 from growlm.train.rundir import RunDir
@@ -101,11 +101,14 @@ def test_comparison_is_paired_over_seeds_and_the_sweep_is_recorded(study):
     sweep = table(data, f"Learning-rate sweep (seed {HELD_OUT_SEED}), budget 1x")
     lrs = SCALES["smoke"].lrs
     for arm, row in sweep.items():
-        losses = {lr: row[f"val loss at LR {lr:g}"] for lr in lrs}
+        losses = {float(k.rsplit(" ", 1)[1]): v for k, v in row.items() if k.startswith("val loss at LR") and v}
         chosen = float(row["chosen"].split()[0])
         assert losses[chosen] == min(losses.values())
+        # the grid, and one rate past its edge where the grid's best was the edge (two rates: always)
+        on_grid = min(lrs, key=lambda lr: losses[lr])
+        assert sorted(losses) == sorted([*lrs, past_edge(list(lrs), on_grid)])
         # the rates are chosen on a seed that no evaluated run uses
-        assert all((out / "runs" / "budget-1" / arm / f"lr-{lr:g}" / f"seed-{HELD_OUT_SEED}").is_dir() for lr in lrs)
+        assert all((out / "runs" / "budget-1" / arm / f"lr-{lr:g}" / f"seed-{HELD_OUT_SEED}").is_dir() for lr in losses)
         assert HELD_OUT_SEED >= SCALES["smoke"].seeds
         assert final_runs(out, arm)[0].path.parent.name == f"lr-{chosen:g}"
     assert "too few to call a winner" in data["verdicts"]["1"]
@@ -187,7 +190,7 @@ def test_a_ladder_compares_only_final_losses_of_schedules_that_ended_there(ladde
         == f"{diff['mean']:+.3f} [{diff['low']:+.3f}, {diff['high']:+.3f}]"
     )
     # every budget has its own sweep on the held-out seed: the whole grid at the base budget, above it the arm's
-    # rate at the budget below and half of it; and its own warm-up in tokens
+    # rate at the budget below and half of it, each with one rate past the winning edge; and its own warm-up
     for arm in ("monolithic", "gstack"):
         swept = {
             b: sorted(
@@ -196,9 +199,11 @@ def test_a_ladder_compares_only_final_losses_of_schedules_that_ended_there(ladde
             )
             for b in ("1", "2")
         }
-        assert swept["1"] == list(SCALES["smoke"].lrs)
+        # the grid's two rates plus one past the winning edge
+        assert swept["1"][1:] == list(SCALES["smoke"].lrs) or swept["1"][:-1] == list(SCALES["smoke"].lrs)
         chosen = float(final_runs(out, arm, "1")[0].path.parent.name[3:])
-        assert swept["2"] == pytest.approx([chosen / 2, chosen])
+        assert [chosen / 2, chosen] in (pytest.approx(swept["2"][1:]), pytest.approx(swept["2"][:-1]))
+        assert len(swept["2"]) == 3
     warm = {b: load_config(final_runs(out, "gstack", b)[0].config_file).train.warmup_tokens for b in ("1", "2")}
     assert warm["2"] == 2 * warm["1"]
     for name in ("delta-vs-budget", "val-loss-vs-flops-budget-1", "val-loss-vs-flops-budget-2"):

@@ -13,7 +13,8 @@ its learning rate to the end of that budget. Arms are compared only by their run
 last validation row of each run, at the end of its own schedule), per budget, paired over seeds, Holm-adjusted
 over the arms. Each arm's learning rate is chosen per budget by the same sweep (study/sweep.py) on a held-out
 seed that no evaluated run uses: the whole grid up to the base budget, above it the arm's rate at the budget below
-and half of it (the best rate falls as the horizon grows). Every stage of every arm warms up over the same number of
+and half of it (the best rate falls as the horizon grows); where the best of those is the smallest or largest tried,
+one more rate past it is tried (sweep.past_edge). Every stage of every arm warms up over the same number of
 tokens at a given budget; each stage starts a fresh AdamW (the trainer's rule), which the table states.
 
 Output per budget: the arms (final loss, paired difference to monolithic with a 95% interval, raw and Holm p,
@@ -198,6 +199,7 @@ def train_arms(opts: StudyOptions) -> dict[float, dict[str, ArmRuns]]:
                     cfg, {**shared, "train.lr": lr, "train.seed": seed, "name": f"{cfg.name}-lr-{lr:g}-seed-{seed}"}
                 ),
                 sweep_seed=HELD_OUT_SEED,
+                extend=1,
             )
             for arm in arms
         }
@@ -291,7 +293,8 @@ def arms_table(arms: dict[str, ArmRuns], comparison: FinalComparison, budget: fl
         "(Holm-Bonferroni over the arms, the p the verdict uses). Training FLOPs: mean over seeds, and the mean "
         "ratio to monolithic's (stage lengths are whole optimizer steps). "
         f"LR: peak rate chosen by seed {seed}'s final validation loss at this budget (a seed no evaluated run uses; "
-        "each arm's rates in the sweep table); warm-up is the same number of tokens in "
+        "each arm's rates in the sweep table: one rate past a winning edge of its grid is tried); warm-up is "
+        "the same number of tokens in "
         "every stage; every stage starts a fresh AdamW (no optimizer state carried across growth). Growth spike: "
         "validation loss right after the new blocks are added minus the previous stage's final loss. Wall: "
         "training time, validation included, on this machine. Tokens per param: training tokens over the "

@@ -54,17 +54,29 @@ def tuned_arm(
     config_for: Callable[[float, int], RunConfig],
     sweep_seed: int = SWEEP_SEED,
     bases: Mapping[int, RunSpec] | None = None,
+    extend: int = 0,
 ) -> ArmRuns:
     """Sweep `lrs` on `sweep_seed`, then train every seed at the best rate (config_for(lr, seed) gives each run).
     `arm` may be a path (GROUP/ARM): the runs then live in STUDY/runs/GROUP/ARM. `bases`: seed -> the finished run
-    each of the arm's runs of that seed continues (a branch), if they continue one."""
+    each of the arm's runs of that seed continues (a branch), if they continue one. `extend`: while the best rate
+    is the smallest or largest tried, try the next one past it (at the grid's own ratio), at most this many times."""
     bases = bases or {}
     sweep = {}
-    for lr in lrs:
+
+    def tried(lr: float) -> None:
         spec = _spec(root, arm, lr, sweep_seed, config_for, bases.get(sweep_seed))
         ensure_run(spec, root / "configs")
         sweep[lr] = spec.summary()[-1].val_loss
-    best = min(lrs, key=lambda lr: sweep[lr])
+
+    for lr in lrs:
+        tried(lr)
+    best = min(sweep, key=lambda lr: sweep[lr])
+    for _ in range(extend):
+        beyond = past_edge(sorted(sweep), best)
+        if beyond is None:
+            break
+        tried(beyond)
+        best = min(sweep, key=lambda lr: sweep[lr])
     say(
         f"{arm}: learning rate {best:g} (seed {sweep_seed} final val loss "
         + ", ".join(f"{lr:g}: {loss:.4f}" for lr, loss in sweep.items())
@@ -74,6 +86,15 @@ def tuned_arm(
     for spec in runs:
         ensure_run(spec, root / "configs")
     return ArmRuns(arm, best, sweep, runs, sweep_seed)
+
+
+def past_edge(rates: list[float], best: float) -> float | None:
+    """The next rate past `best` when it is the smallest or largest of the sorted `rates` (more than one), stepping
+    by the ratio between it and its neighbour; None when `best` lies inside."""
+    if len(rates) < 2 or best not in (rates[0], rates[-1]):
+        return None
+    neighbour = rates[1] if best == rates[0] else rates[-2]
+    return float(f"{best * best / neighbour:.6g}")  # 6e-3 * 2 is 0.012000000000000002; runs are named by :g
 
 
 def sweep_table(arms: dict[str, ArmRuns], lrs: tuple[float, ...], title: str = "") -> Table:
