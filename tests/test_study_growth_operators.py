@@ -104,7 +104,7 @@ def test_comparison_is_paired_over_seeds_and_the_sweep_is_recorded(study):
         losses = {float(k.rsplit(" ", 1)[1]): v for k, v in row.items() if k.startswith("val loss at LR") and v}
         chosen = float(row["chosen"].split()[0])
         assert losses[chosen] == min(losses.values())
-        # the grid, and one rate past its edge where the grid's best was the edge (two rates: always)
+        # the grid, and one rate past its edge where the grid's best was the edge (smoke: one step; two rates: always)
         on_grid = min(lrs, key=lambda lr: losses[lr])
         assert sorted(losses) == sorted([*lrs, past_edge(list(lrs), on_grid)])
         # the rates are chosen on a seed that no evaluated run uses

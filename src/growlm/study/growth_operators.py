@@ -13,9 +13,10 @@ its learning rate to the end of that budget. Arms are compared only by their run
 last validation row of each run, at the end of its own schedule), per budget, paired over seeds, Holm-adjusted
 over the arms. Each arm's learning rate is chosen per budget by the same sweep (study/sweep.py) on a held-out
 seed that no evaluated run uses: the whole grid up to the base budget, above it the arm's rate at the budget below
-and half of it (the best rate falls as the horizon grows); where the best of those is the smallest or largest tried,
-one more rate past it is tried (sweep.past_edge). Every stage of every arm warms up over the same number of
-tokens at a given budget; each stage starts a fresh AdamW (the trainer's rule), which the table states.
+and half of it (the best rate falls as the horizon grows); while the best is the smallest or largest tried, the
+next rate past it is tried (sweep.past_edge), up to the scale's edge_steps times. Every stage of every arm warms up
+over the same number of tokens at a given budget; each stage starts a fresh AdamW (the trainer's rule), which the
+table states.
 
 Output per budget: the arms (final loss, paired difference to monolithic with a 95% interval, raw and Holm p,
 training FLOPs and tokens, tokens per parameter, wall time, trainable parameters and growth spike per stage), the LR
@@ -79,11 +80,12 @@ class Scale:
     lrs: tuple[float, ...]
     seeds: int
     ladder_seeds: int  # the default seeds with more than one budget
+    edge_steps: int = 3  # rates past a winning grid edge the sweep may try (sweep.tuned_arm's extend)
 
 
 SCALES = {
     # two rates: a sweep, at test cost
-    "smoke": Scale({**SMOKE, "train.warmup_tokens": 512}, 12, (1e-3, 3e-3), 2, 2),
+    "smoke": Scale({**SMOKE, "train.warmup_tokens": 512}, 12, (1e-3, 3e-3), 2, 2, edge_steps=1),
     # d_model 128 and 8 sequences per step so that a ladder 0.25, 1, 4 of five arms x 3 seeds fits ~2 h on 2 cores
     "cpu": Scale(
         {
@@ -199,7 +201,7 @@ def train_arms(opts: StudyOptions) -> dict[float, dict[str, ArmRuns]]:
                     cfg, {**shared, "train.lr": lr, "train.seed": seed, "name": f"{cfg.name}-lr-{lr:g}-seed-{seed}"}
                 ),
                 sweep_seed=HELD_OUT_SEED,
-                extend=1,
+                extend=scale.edge_steps,
             )
             for arm in arms
         }
@@ -293,7 +295,7 @@ def arms_table(arms: dict[str, ArmRuns], comparison: FinalComparison, budget: fl
         "(Holm-Bonferroni over the arms, the p the verdict uses). Training FLOPs: mean over seeds, and the mean "
         "ratio to monolithic's (stage lengths are whole optimizer steps). "
         f"LR: peak rate chosen by seed {seed}'s final validation loss at this budget (a seed no evaluated run uses; "
-        "each arm's rates in the sweep table: one rate past a winning edge of its grid is tried); warm-up is "
+        "each arm's rates in the sweep table: rates past a winning edge of its grid are tried); warm-up is "
         "the same number of tokens in "
         "every stage; every stage starts a fresh AdamW (no optimizer state carried across growth). Growth spike: "
         "validation loss right after the new blocks are added minus the previous stage's final loss. Wall: "
