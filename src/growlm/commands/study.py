@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=("cpu", "paper", "smoke"),
         default="cpu",
         help="cpu (default): 2 CPU cores, at most 2 h (depth), about 2.5 h (nine-layer), about 1 h idle (compose), "
-        "about 40 min (growth-operators; with --budgets 0.25,1,4 about 2 h), about 2 h 45 min (continual); paper: "
+        "about 40 min (growth-operators; with --budgets 0.25,1,4 about 3 h), about 2 h 45 min (continual); paper: "
         "the paper's sizes, for GPUs; smoke: tiny, seconds, to check an install",
     )
     p.add_argument(
