@@ -86,7 +86,7 @@ class Scale:
 SCALES = {
     # two rates: a sweep, at test cost
     "smoke": Scale({**SMOKE, "train.warmup_tokens": 512}, 12, (1e-3, 3e-3), 2, 2, edge_steps=1),
-    # d_model 128 and 8 sequences per step so that a ladder 0.25, 1, 4 of five arms x 3 seeds fits ~3 h on 2 cores (2.8 h measured)
+    # d_model 128, 8 sequences per step: a ladder 0.25, 1, 4 of five arms x 3 seeds in ~3 h on 2 cores (2.8 h measured)
     "cpu": Scale(
         {
             "model.d_model": 128,
