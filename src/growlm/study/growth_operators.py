@@ -7,21 +7,15 @@ and shards. The growth arms add 3 blocks per stage (1-3, 4-6, 7-9) and differ in
 A cheaper schedule spends the monolithic arm's FLOPs on more tokens: each arm's stage tokens are solved from its
 exact FLOPs per token (growlm.train.costs.stage_shapes), equal tokens per growth stage, rounded to whole steps.
 
-The budget ladder (--budgets 0.25,1,4: multiples of the scale's base budget) trains every arm once per budget,
-each run with its own complete schedule: stage lengths and warm-up scale with the budget, and every stage decays
-its learning rate to the end of that budget. Arms are compared only by their runs' final validation losses (the
-last validation row of each run, at the end of its own schedule), per budget, paired over seeds, Holm-adjusted
-over the arms. Each arm's learning rate is chosen per budget by the same sweep (study/sweep.py) on a held-out
-seed that no evaluated run uses: the whole grid up to the base budget, above it the arm's rate at the budget below
-and half of it (the best rate falls as the horizon grows); while the best is the smallest or largest tried, the
-next rate past it is tried (sweep.past_edge), up to the scale's edge_steps times. Every stage of every arm warms up
-over the same number of tokens at a given budget; each stage starts a fresh AdamW (the trainer's rule), which the
-table states.
-
-Output per budget: the arms (final loss, paired difference to monolithic with a 95% interval, raw and Holm p,
-training FLOPs and tokens, tokens per parameter, wall time, trainable parameters and growth spike per stage), the LR
-sweep, and validation loss against cumulative FLOPs with ± sd bands over seeds (a plot along the runs, not a
-comparison); for a ladder, the differences by budget as a table and a plot.
+The budget ladder (--budgets 0.25,1,4: multiples of the base budget) trains every arm once per budget, each run
+with its own complete schedule (stage lengths and warm-up scaled, every stage decayed to the budget's end). Arms are
+compared only by their runs' last validation rows, per budget, paired over seeds, Holm-adjusted over the arms. Each
+arm's rate is chosen per budget on a held-out seed: the whole grid up to the base budget, above it the arm's rate at
+the budget below and half of it; while the best is the smallest or largest tried, the next rate past it too
+(sweep.past_edge), up to the scale's edge_steps times. Every stage warms up over the same tokens at a budget and
+starts a fresh AdamW (the trainer's rule). Output per budget: the arms (final loss, Δ vs monolithic with a 95%
+interval, raw and Holm p, FLOPs, tokens, tokens per parameter, wall, trainable parameters, growth spikes), the LR
+sweep, and validation loss along the runs (a plot, not a comparison); for a ladder, Δ by budget as a table and plot.
 """
 
 from __future__ import annotations
