@@ -44,7 +44,7 @@ compile = false
 """
 
 
-# Room the suite needs in the temp folder: it held at most 3.1 GiB at once (sampled every 5 s through `make test`,
+# Room the suite needs in the temp folder: it held at most 3.2 GiB at once (sampled every 5 s through `make test`,
 # 2026-12-07) and a margin. A module's folders live until its last test (module_tmp), a passing test's tmp_path
 # goes at once (pyproject: tmp_path_retention_policy).
 PEAK_DISK_GB = 4.0
