@@ -70,13 +70,13 @@ def tuned_arm(
 
     for lr in lrs:
         tried(lr)
-    best = min(sweep, key=lambda lr: sweep[lr])
+    best = min(sweep, key=sweep.get)
     for _ in range(extend):
         beyond = past_edge(sorted(sweep), best)
         if beyond is None:
             break
         tried(beyond)
-        best = min(sweep, key=lambda lr: sweep[lr])
+        best = min(sweep, key=sweep.get)
     say(
         f"{arm}: learning rate {best:g} (seed {sweep_seed} final val loss "
         + ", ".join(f"{lr:g}: {loss:.4f}" for lr, loss in sweep.items())
