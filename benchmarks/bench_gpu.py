@@ -2,7 +2,7 @@
 
 d_model 1024, 32 heads, context 1024, V 65,536, bf16 autocast, SDPA attention, compiled blocks, the fused LM-head
 loss (liger-kernel when installed). Prints tokens/s, MFU against the measured bf16 matmul peak of this GPU and
-peak memory, and the stage/monolithic time ratio next to the FLOP ratio. Targets (docs: README, GPU section):
+peak memory, and the stage/monolithic time ratio next to the FLOP ratio. Targets (docs/DISTRIBUTED.md):
 monolithic MFU >= 40%; stage time ratio <= FLOP ratio.
 
     python -m benchmarks.bench_gpu [--d-model 1024] [--context 1024] [--batch 16] [--repeats 10]

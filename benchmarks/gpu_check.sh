@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check of issue 17, as one script for one H200 within 10 minutes (see README, "GPU").
+# The GPU check of issue 17, as one script for one H200 within 10 minutes (see docs/DISTRIBUTED.md).
 #   1. the CUDA tests (tests/test_cuda.py: loss = HF cross-entropy, LoRA merge, identity growth, resume on the GPU);
 #   2. the paper-scale step benchmark (benchmarks/bench_gpu.py: tokens/s, MFU vs measured bf16 peak, memory);
 #   3. `growlm grow` at paper scale (d_model 1024, context 1024, 9 layers, binary substrate: no Unifont needed)

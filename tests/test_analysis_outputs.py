@@ -13,7 +13,7 @@ def test_force_replaces_a_file_only_if_growlm_wrote_it(tmp_path):
 
     from growlm.analysis.document import ReportBuilder
     from growlm.analysis.plots import png_bytes
-    from growlm.io import check_output_file
+    from growlm.io.outputs import check_output_file
 
     ours = {
         "eval.json": '{"format": "growlm-eval-v1"}',

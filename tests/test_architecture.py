@@ -2,6 +2,7 @@
 imports included, so no package-level cycle can hide behind a lazy import), short files, short functions."""
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,14 +15,16 @@ PACKAGE = Path(growlm.__file__).parent
 # Lowest first: a component may import only components listed before it (and itself).
 LAYERS = [
     "errors",
+    "faults",  # tests only: the crash points production code marks
     "legacy_folders",  # frozen: how folders made before folder marks are recognised
-    "io",
+    "io",  # a package by concern, its modules ordered by IO_MODULES
     "provenance",
     "precision",  # shared basics
     "tokenizer",
     "substrate",
     "data",  # inputs
     "model",  # the Llama decoder, growth operators, the exported folder
+    "config_schema",  # what a pydantic config model accepts, key by key (generic; growlm.config uses it)
     "config",  # the run config, validated against the registries below it
     "train",  # plan, loop, checkpoints, metrics, run directory, recipe
     "composition",
@@ -37,6 +40,9 @@ LAYERS = [
     "__main__",
     "__init__",
 ]
+# The modules of the io package, lowest first: each imports only io modules listed before it, and io/__init__.py
+# imports nothing (it re-exports nothing: a name is imported from the module that owns it).
+IO_MODULES = ["temporaries", "atomic", "ownership", "hashing", "outputs"]
 MAX_FILE_LINES = 400
 MAX_FUNCTION_LINES = 60
 
@@ -74,6 +80,32 @@ def test_imports_go_downward_only():
             for c in imported_components(path)
             if c in LAYERS and LAYERS.index(c) > here
         ]
+    assert not upward, "\n".join(upward)
+
+
+def io_modules_imported(path: Path) -> set[str]:
+    """The io modules a module of the io package imports (absolute or relative imports, function-level included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            package = "growlm.io" if node.level == 1 else "growlm" if node.level == 2 else ""
+            module = ".".join(filter(None, (package, node.module)))
+            found |= {f"{module}.{a.name}" for a in node.names} if module in ("growlm", "growlm.io") else {module}
+    return {m.split(".")[2] for m in found if m.startswith("growlm.io.")}
+
+
+def test_io_modules_import_downward_only():
+    io = PACKAGE / "io"
+    assert {p.stem for p in io.glob("*.py")} == {*IO_MODULES, "__init__"}
+    assert [type(n) for n in ast.parse((io / "__init__.py").read_text(encoding="utf-8")).body] == [ast.Expr]
+    upward = [
+        f"io/{name}.py imports io.{used}"
+        for name in IO_MODULES
+        for used in io_modules_imported(io / f"{name}.py")
+        if used not in IO_MODULES[: IO_MODULES.index(name)]
+    ]
     assert not upward, "\n".join(upward)
 
 
@@ -137,7 +169,8 @@ OWNED_NAMES = {
     "analysis/tsne.py": ("tsne.json",),
     "analysis/substrate.py": ("substrate.json",),
     "analysis/runs.py": ("study.json",),  # read there, written by study/output.py
-    "io.py": (".growlm-folder.json", ".growlm.lock"),
+    "io/ownership.py": (".growlm-folder.json",),
+    "io/temporaries.py": (".growlm.lock",),
 }
 NAME_RECORDS = {"legacy_folders.py"}
 
@@ -209,3 +242,61 @@ def test_no_test_imports_a_layer_above_what_it_tests():
             if c in LAYERS and LAYERS.index(c) > LAYERS.index(component)
         ]
     assert not upward, "\n".join(upward)
+
+
+SHELL = {"commands", "cli", "__main__"}  # the command line: the only place that spells flags
+FLAG = re.compile(r"(?<![\w`-])--[a-z][a-z0-9-]+")
+
+
+def flags_in_errors(source: str) -> list[tuple[int, str]]:
+    """(line, flag) of every command-line flag spelled in a GrowlmError(...) call's text."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "GrowlmError":
+            for part in (n for arg in node.args for n in ast.walk(arg)):
+                if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                    found += [(part.lineno, flag) for flag in FLAG.findall(part.value)]
+    return found
+
+
+def test_flags_in_errors_finds_a_flag():
+    assert flags_in_errors('raise GrowlmError(f"{p} exists; pass --force")') == [(1, "--force")]
+    assert flags_in_errors('raise GrowlmError(f"{p} exists; pass `force`")') == []
+
+
+def test_no_library_error_names_a_flag():
+    """Library errors name the API parameter (`out`) or the config key; the CLI renders the flag (errors.py)."""
+    found = [
+        f"{path.relative_to(PACKAGE)}:{line}: {flag}"
+        for path in sources()
+        if component(path) not in SHELL
+        for line, flag in flags_in_errors(path.read_text(encoding="utf-8"))
+    ]
+    assert not found, "library errors spelling command-line flags:\n" + "\n".join(found)
+
+
+def test_no_study_is_named_in_the_commands():
+    """The study verb lists the registry: adding a study never touches commands/."""
+    from growlm.study.registry import ENTRIES
+
+    found = []
+    for path in sorted((PACKAGE / "commands").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        found += [f"{path.name}: imports {m}" for m in re.findall(r"growlm\.study\.(\w+)", text) if m != "registry"]
+        if path.name == "study.py":
+            found += [f"{path.name}:{line}: {s!r}" for line, s in string_constants(path) if s in ENTRIES]
+    assert not found, "\n".join(found)
+
+
+def test_no_public_api_function_returns_a_dict():
+    import inspect
+
+    from growlm import api
+
+    public = [f for name, f in vars(api).items() if inspect.isfunction(f) and not name.startswith("_")]
+    public = [f for f in public if f.__module__ == api.__name__]
+    loose = [f.__name__ for f in public if f.__annotations__.get("return") in (None, "dict", "Any", "object")]
+    loose += [
+        f.__name__ for f in public if re.match(r"(dict|Mapping|typing\.Dict)\b", str(f.__annotations__.get("return")))
+    ]
+    assert len(public) >= 8 and not loose, f"api functions returning untyped or dict values: {loose}"

@@ -9,7 +9,7 @@ from growlm.cli import main
 from growlm.composition import ComposedModel, combine_logits, compose, load_composed, load_experts
 from growlm.composition.calibrate import calibrate, mean_loss
 from growlm.errors import GrowlmError
-from growlm.io import atomic_write_json
+from growlm.io.atomic import atomic_write_json
 from growlm.model.folder import write_model
 from growlm.tokenizer import default_tokenizer
 
@@ -101,8 +101,8 @@ def test_composed_model_reports_the_shared_limits(experts, tmp_path):
 
 def test_composed_folder_carries_tokenizer_manifest_and_relative_references(experts, tmp_path):
     composition = compose(experts, tmp_path / "c", weights=[1, 1])
-    assert composition["weights"] == [0.5, 0.5]
-    assert all(not e["path"].startswith("/") for e in composition["experts"])
+    assert composition.weights == (0.5, 0.5)
+    assert all(not e.path.startswith("/") for e in composition.experts)
     on_disk = json.loads((tmp_path / "c" / "composition.json").read_text())
     assert on_disk["format"] == "growlm-composition-v1" and on_disk["substrate"] == SUBSTRATE
     manifest = json.loads((tmp_path / "c" / "growlm.json").read_text())
@@ -196,10 +196,10 @@ def test_calibration_moves_weight_to_the_expert_that_explains_the_data(expert_mo
     model = ComposedModel(expert_models, [0.5, 0.5], "mean_logits")
     windows = _sample_windows(expert_models[1], count=2, length=12, seed=0)
     result = calibrate(model, windows, steps=10, lr=0.3, batch_size=2)
-    assert result["weights"][1] > 0.6
-    assert result["loss_after"] < result["loss_before"] - 0.05
+    assert result.weights[1] > 0.6
+    assert result.loss_after < result.loss_before - 0.05
     # the same function on the same windows and weights: equal to the last bit, approx only for the float sum's repr
-    assert result["loss_before"] == pytest.approx(mean_loss(model, windows, model.weights))
+    assert result.loss_before == pytest.approx(mean_loss(model, windows, model.weights))
     assert model.weights.tolist() == [0.5, 0.5], "calibration leaves the model's own weights alone"
 
 
@@ -295,9 +295,9 @@ def test_posterior_calibration_fits_the_prior_and_switch_rate_on_switching_text(
     windows = [torch.cat([halves[0], halves[1]]), torch.cat([halves[1], halves[0]])]
     model = ComposedModel(expert_models, [0.5, 0.5], "posterior", 0.001)
     result = calibrate(model, windows, steps=30, lr=0.3)
-    assert result["switch_rate"] > 0.01 and result["initial_switch_rate"] == 0.001
-    assert result["loss_after"] < result["loss_before"] - 0.05
-    assert sum(result["weights"]) == pytest.approx(1)
+    assert result.switch_rate > 0.01 and result.initial_switch_rate == 0.001
+    assert result.loss_after < result.loss_before - 0.05
+    assert sum(result.weights) == pytest.approx(1)
     assert model.switch_rate == 0.001, "calibration leaves the model alone"
 
 

@@ -10,7 +10,7 @@ from growlm.data.readers import Document
 from growlm.data.shards import ShardSet
 from growlm.data.sources import SOURCES, get_source, read_source
 from growlm.errors import GrowlmError
-from growlm.io import sha256_file
+from growlm.io.hashing import sha256_file
 from growlm.tokenizer import build_tokenizer, default_tokenizer, load_tokenizer
 from growlm.tokenizer.layout import EOS_ID
 

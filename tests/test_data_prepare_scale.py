@@ -14,12 +14,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import growlm.io
+import growlm.faults
 from growlm.data import pool as pool_module
 from growlm.data.prepare import prepare
 from growlm.data.work import work_folder
 from growlm.errors import GrowlmError
-from growlm.io import MARK_FILE, sha256_file
+from growlm.io.hashing import sha256_file
+from growlm.io.ownership import MARK_FILE
 from growlm.tokenizer import build_tokenizer
 
 WORDS = (
@@ -228,7 +229,7 @@ def test_resumes_after_a_kill_without_redoing_finished_files(corpus, run, monkey
 def test_ctrl_c_with_workers_keeps_finished_files_and_the_rerun_matches(corpus, monkeypatch, capsys):
     root, tok = corpus
     monkeypatch.chdir(root)
-    monkeypatch.setattr(growlm.io, "_FAULT_COUNTS", {})
+    monkeypatch.setattr(growlm.faults, "_HITS", {})
     monkeypatch.setenv("GROWLM_FAULT", "prepare:7:interrupt")
     kwargs = RUNS["default"](NAMES)
     with pytest.raises(KeyboardInterrupt):

@@ -20,6 +20,12 @@ CATALOGUE = Path(__file__).parent.parent / "docs" / "ERRORS.md"
 CASES = [
     ("config file is not UTF-8", "grow {latin1}", "is not UTF-8 text", {}),
     ("--set through a single value", "grow {config} --set train.lr.x=5", "train.lr is a single value, not a table", {}),
+    (
+        "--set of an unknown key",
+        "grow {config} --set train.learning_rate=1e-3",
+        "unknown key 'train.learning_rate'; did you mean train.lr? (growlm config explain lists every key)",
+        {},
+    ),
     ("--out is a file", "grow {config} --out {afile}", "is a file; give a folder path", {}),
     (
         "--out is a folder growlm did not make",
@@ -92,7 +98,7 @@ CASES = [
     (
         "a model far too large for memory",
         "grow {config} --out {tmp}/big --set model.d_model=16384 --set growth.stages.0.add_blocks=64",
-        "or pass --ignore-memory-check",
+        "or turn this check off (--ignore-memory-check)",
         {},
     ),
     (
@@ -187,7 +193,7 @@ CASES = [
     (
         "--substrate for a study that sets its own",
         "study nine-layer --scale smoke --out {tmp}/n --substrate binary",
-        "--substrate applies to growth-operators",
+        "unrecognized arguments: --substrate binary; see growlm study nine-layer --help",
         {},
     ),
 ]
@@ -274,9 +280,9 @@ def world(module_tmp, corpus_inputs):
 
 @pytest.mark.parametrize("situation, argv, fragment, env", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line_and_exit_2(world, situation, argv, fragment, env, monkeypatch, capsys):
-    import growlm.io
+    import growlm.faults
 
-    monkeypatch.setattr(growlm.io, "_FAULT_COUNTS", {})
+    monkeypatch.setattr(growlm.faults, "_HITS", {})
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     args = [a.format(**world) for a in argv.split()]

@@ -92,10 +92,10 @@ def test_lm_eval_scores_the_exported_tasks_as_growlm_does(tmp_path, monkeypatch)
     export_lm_eval(include, [*COMPARED, "mmlu"], limit=LIMIT)
     ours = evaluate(
         model_dir, parse_tasks(",".join([*COMPARED, "mmlu"]), "harness"), EvalSettings(limit=LIMIT, progress=False)
-    )["tasks"]
+    )
     theirs = lm_eval_samples(model_dir, str(include), [*COMPARED.values(), "growlm_mmlu"])
-    pairs = [(ours[task]["items"], theirs[name]) for task, name in COMPARED.items()]
-    mmlu = ours["mmlu"]["items"]
+    pairs = [(ours.task(task).items, theirs[name]) for task, name in COMPARED.items()]
+    mmlu = ours.task("mmlu").items
     pairs += [
         ([r for r in mmlu if r["group"] == name.removeprefix("growlm_mmlu_")], samples)
         for name, samples in theirs.items()

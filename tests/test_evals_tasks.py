@@ -3,7 +3,7 @@ import inspect
 import pytest
 
 from growlm.errors import GrowlmError
-from growlm.evals.results import TaskResult
+from growlm.evals.records import TaskResult
 from growlm.evals.settings import EvalContext
 from growlm.evals.tasks import TASKS, parse_tasks
 

@@ -1,4 +1,5 @@
-"""growlm.io: what --force may replace, the user's umask, and the test-only fault hook."""
+"""growlm.io: atomic writes with the user's umask, the one JSON reader, temporaries, folder marks and what `force`
+may replace."""
 
 import json
 import os
@@ -10,16 +11,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-import growlm.io
 from growlm.errors import GrowlmError
-from growlm.io import (
-    atomic_dir,
-    atomic_write_text,
-    check_not_input,
-    check_replaceable,
-    fault,
-    growlm_kind,
-)
+from growlm.io import temporaries
+from growlm.io.atomic import atomic_write_text, read_json
+from growlm.io.outputs import atomic_dir, check_not_input, check_output_file, check_replaceable
+from growlm.io.ownership import MARK_FILE, add_entries, growlm_file, growlm_kind
 
 
 def make(root, files: dict[str, str]):
@@ -107,7 +103,7 @@ def test_a_users_dot_files_are_not_taken_for_leftovers(tmp_path):
 def test_a_killed_writers_temporaries_are_removed_by_the_next_write(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    here = growlm.io._host_tag()
+    here = temporaries._host_tag()
     stale = make(
         tmp_path,
         {
@@ -158,29 +154,15 @@ def test_outputs_get_the_users_umask(tmp_path, mask):
     assert mode(tmp_path / "out" / "model.safetensors") == mode(tmp_path / "out" / "note.txt") == 0o666 & ~mask
 
 
-def test_fault_hook_fires_on_the_nth_call_only(monkeypatch):
-    monkeypatch.setattr(growlm.io, "_FAULT_COUNTS", {})
-    fault("step")  # unarmed: nothing
-    monkeypatch.setenv("GROWLM_FAULT", "step:2:interrupt")
-    fault("export")
-    fault("step")
-    with pytest.raises(KeyboardInterrupt):
-        fault("step")
-    fault("step")
-    monkeypatch.setenv("GROWLM_FAULT", "export:1:enospc")
-    with pytest.raises(OSError, match="No space left"):
-        fault("export")
-
-
 def test_a_folder_is_growlms_by_its_owners_mark(tmp_path):
     with atomic_dir(tmp_path / "model", kind="model folder") as tmp:
         (tmp / "weights.bin").write_text("w")
     model = tmp_path / "model"
     assert growlm_kind(model) == "model folder"
-    assert json.loads((model / growlm.io.MARK_FILE).read_text())["entries"] == ["weights.bin"]
-    growlm.io.add_entries(model, ["extra.json"])
+    assert json.loads((model / MARK_FILE).read_text())["entries"] == ["weights.bin"]
+    add_entries(model, ["extra.json"])
     (model / "extra.json").write_text("{}")
-    assert growlm_kind(model) == "model folder" and growlm.io.growlm_file(model / "extra.json")
+    assert growlm_kind(model) == "model folder" and growlm_file(model / "extra.json")
     (model / "thesis.tex").write_text("mine")  # a user's file makes the folder the user's
     assert growlm_kind(model) is None
     with pytest.raises(GrowlmError, match="not something growlm made"):
@@ -188,5 +170,38 @@ def test_a_folder_is_growlms_by_its_owners_mark(tmp_path):
 
 
 def test_a_damaged_mark_marks_nothing(tmp_path):
-    folder = make(tmp_path / "f", {growlm.io.MARK_FILE: '{"kind": "model folder"}', "a.txt": ""})
+    folder = make(tmp_path / "f", {MARK_FILE: '{"kind": "model folder"}', "a.txt": ""})
     assert growlm_kind(folder) is None
+
+
+@pytest.mark.parametrize(
+    "content, expect, problem",
+    [
+        (None, None, "is missing"),
+        ("{not json", None, "is damaged (not valid JSON: "),
+        (b"\xff\xfe", None, "is damaged (not valid JSON: "),
+        ("[1, 2]", dict, "is damaged (not a JSON object)"),
+        ("{}", list, "is damaged (not a JSON array)"),
+    ],
+)
+def test_the_json_reader_says_what_is_wrong_in_one_line(tmp_path, content, expect, problem):
+    file = tmp_path / "x.json"
+    if content is not None:
+        file.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(GrowlmError) as err:
+        read_json(file, "rewrite it", expect)
+    assert str(err.value).startswith(f"{file} {problem}") and str(err.value).endswith("; rewrite it")
+    assert "\n" not in str(err.value)
+    file.write_text('{"a": [1]}')
+    assert read_json(file, "rewrite it", dict) == {"a": [1]} == read_json(file)
+
+
+def test_library_messages_name_parameters_not_flags(tmp_path):
+    """The CLI renders `out` and `force` as the verb's flags (growlm.errors); the library never spells a flag."""
+    mine = make(tmp_path / "mine", {"notes.txt": "precious"})
+    with pytest.raises(GrowlmError, match="choose another `out` .`force` replaces only"):
+        check_replaceable(mine, force=False)
+    with pytest.raises(GrowlmError, match="^`png` .* is a folder"):
+        check_output_file(mine, force=True, param="png")
+    with pytest.raises(GrowlmError, match="^`report` .* would overwrite the input"):
+        check_not_input(mine, [mine], param="report")

@@ -1,4 +1,4 @@
-"""A run stopped at any moment resumes to the run an uninterrupted one makes, bit for bit (growlm.io.fault).
+"""A run stopped at any moment resumes to the run an uninterrupted one makes, bit for bit (growlm.faults).
 
 Each moment is hit with the test-only GROWLM_FAULT hook: in process as Ctrl-C (KeyboardInterrupt) or a full disk
 (ENOSPC), and in a subprocess as SIGKILL (nothing cleans up; the lock dies with the process).
@@ -14,10 +14,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import growlm.io
+import growlm.faults
 from conftest import TINY_CONFIG
 from growlm.cli import main
-from growlm.io import LOCK_FILE, MARK_FILE
+from growlm.io.ownership import MARK_FILE
+from growlm.io.temporaries import LOCK_FILE
 from growlm.train.rundir import RunDir
 
 
@@ -50,7 +51,7 @@ def fault(monkeypatch):
     """Arm GROWLM_FAULT for the next in-process call; disarm with fault(None)."""
 
     def arm(spec: str | None) -> None:
-        monkeypatch.setattr(growlm.io, "_FAULT_COUNTS", {})
+        monkeypatch.setattr(growlm.faults, "_HITS", {})
         if spec:
             monkeypatch.setenv("GROWLM_FAULT", spec)
         else:

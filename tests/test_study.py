@@ -8,7 +8,7 @@ from growlm.analysis.runs import EvalRecord
 from growlm.cli import main
 from growlm.config import load_config
 from growlm.errors import GrowlmError
-from growlm.io import MARK_FILE, growlm_kind
+from growlm.io.ownership import MARK_FILE, growlm_kind
 from growlm.study.compose import verdict
 from growlm.study.evaluation import OverSeeds, over_seeds
 from growlm.study.nine_layer import SCALES, VARIANTS

@@ -117,7 +117,7 @@ def test_continual_refuses_sources_of_one_language(tmp_path, capsys):
     assert main(args) == 2
     assert "give two languages" in capsys.readouterr().err and not out.exists()
     assert main(["study", "depth", "--scale", "smoke", "--out", str(out), "--new-source", "fortunes-ru"]) == 2
-    assert "apply to continual" in capsys.readouterr().err and not out.exists()
+    assert "unrecognized arguments: --new-source" in capsys.readouterr().err and not out.exists()
 
 
 @pytest.mark.slow

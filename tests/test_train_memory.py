@@ -23,7 +23,7 @@ def test_estimate_grows_with_width_depth_and_batch():
 def test_check_fits_refuses_with_the_numbers(monkeypatch):
     cfg = load_config(None, ["model.d_model=64", "model.n_heads=2"])
     monkeypatch.setattr(memory, "available_bytes", lambda device: (1 << 20, "available RAM"))
-    with pytest.raises(GrowlmError, match=r"needs about .* GiB .* only 0.0 GiB is available RAM.*--ignore-memory"):
+    with pytest.raises(GrowlmError, match=r"needs about .* GiB .* only 0.0 GiB is available RAM.*`check_memory`"):
         memory.check_fits(cfg, Dist())
     monkeypatch.setattr(memory, "available_bytes", lambda device: (1 << 40, "available RAM"))
     memory.check_fits(cfg, Dist())

@@ -4,8 +4,9 @@ import pytest
 
 from growlm.config import to_toml, validate_config
 from growlm.errors import GrowlmError
-from growlm.train.recipe import check_resume_overrides, run_config
+from growlm.train.recipe import check_resume_overrides, prepare_run, run_config
 from growlm.train.rundir import RunDir
+from growlm.train.start import Branch, New, Resume
 
 CFG = validate_config({"name": "r", "model": {"d_model": 32, "n_heads": 2}, "train": {"lr": 0.001}})
 
@@ -30,6 +31,20 @@ def test_a_resume_may_change_only_what_does_not_train():
     check_resume_overrides(["train.log_every=5", "train.threads=1"])
     with pytest.raises(GrowlmError, match="cannot change"):
         check_resume_overrides(["train.lr=0.1"])
+
+
+def test_how_a_run_starts_is_one_argument(tmp_path, capsys):
+    from growlm.cli import main
+
+    with pytest.raises(GrowlmError, match="`resume` needs `out`"):
+        prepare_run(None, None, [], Resume())
+    with pytest.raises(GrowlmError, match=r"`base` .*: not a growlm run directory"):
+        prepare_run(CFG, tmp_path / "branch", [], Branch(tmp_path / "no-base"))
+    assert not (tmp_path / "branch").exists()
+    cfg, run = prepare_run(CFG, tmp_path / "new", [], New(force=True))
+    assert cfg == CFG and run.path == tmp_path / "new"
+    assert main(["grow", "--resume", "--out", str(tmp_path / "x"), "--from", str(tmp_path / "base")]) == 2
+    assert "drop --resume (or --from)" in capsys.readouterr().err
 
 
 def _tensors(model_folder):

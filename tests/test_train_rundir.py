@@ -1,6 +1,7 @@
 """growlm.train.rundir: the run directory's paths, its summaries, and its mark."""
 
-from growlm.io import add_entries, check_replaceable, growlm_kind
+from growlm.io.outputs import check_replaceable
+from growlm.io.ownership import add_entries, growlm_kind
 from growlm.train.records import StageSummary
 from growlm.train.rundir import RunDir
 

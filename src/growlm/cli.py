@@ -11,12 +11,14 @@ import sys
 from safetensors import SafetensorError
 
 from growlm import __version__
+from growlm.commands.args import verb_flags
 from growlm.errors import GrowlmError
 
 # Each module defines register(subparsers); its parsers set `func` to a callable taking the parsed args.
 COMMAND_MODULES = [
     "growlm.commands.analyze",
     "growlm.commands.compose",
+    "growlm.commands.config",
     "growlm.commands.data",
     "growlm.commands.eval",
     "growlm.commands.generate",
@@ -43,12 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     # model's window itself) only add noise.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         _check_text_arguments(args)
         result = args.func(args)
     except GrowlmError as err:
-        print(f"growlm {args.command}: error: {err}", file=sys.stderr)
+        print(f"growlm {args.command}: error: {err.render(verb_flags(parser, args))}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print(f"growlm {args.command}: interrupted{_resume_hint(args)}", file=sys.stderr)

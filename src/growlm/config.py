@@ -1,18 +1,22 @@
 """The one validated configuration (TOML -> pydantic) that drives a growth run.
 
-`load_config(path, overrides)` reads TOML, applies `--set key=value` overrides (dotted keys, values parsed as
-TOML, e.g. `--set train.lr=1e-3 --set growth.stages.0.tokens=20000`) and validates: unknown keys and values out
-of range raise a GrowlmError naming the key and the allowed values.
+`load_config(path, overrides)` reads TOML, applies `KEY=VALUE` overrides (dotted keys, values parsed as TOML,
+e.g. `train.lr=1e-3`, `growth.stages.0.tokens=20000`) and validates: unknown keys and values out of range raise
+a GrowlmError naming the key and the allowed values (an unknown key: the closest known ones). `explain()` lists
+every key with its type, default, allowed values and description.
 """
 
 from __future__ import annotations
 
+import copy
 import tomllib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from growlm.config_schema import KeyRow, key_rows, key_shape, known_keys, leaf_fields, toml_value, unknown_key
 from growlm.errors import GrowlmError
 
 
@@ -20,26 +24,42 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
-def _registered(value: str, registry: dict, key: str, extra: tuple[str, ...] = ()) -> str:
-    if value not in registry and value not in extra:
-        raise ValueError(f"{key} must be one of {', '.join([*registry, *extra])}")
+def _substrate_kinds() -> list[str]:
+    from growlm.substrate import KINDS
+
+    return [*KINDS, "trainable"]
+
+
+def _init_operators() -> list[str]:
+    from growlm.model.growth import INIT_OPERATORS
+
+    return list(INIT_OPERATORS)
+
+
+# Keys whose values are a registry's names, read when needed (importing the registries imports torch).
+REGISTRIES = {"substrate.kind": _substrate_kinds, "growth.init": _init_operators}
+
+
+def _registered(value: str, key: str) -> str:
+    if value not in (names := REGISTRIES[key]()):
+        raise ValueError(f"{key} must be one of {', '.join(names)}")
     return value
 
 
 class SubstrateConfig(Strict):
     kind: str = Field("visual", description="a registered substrate kind (growlm.substrate.KINDS) or 'trainable'")
-    cell: Literal[16, 32, 64] = 16
-    recipe: Literal["default", "paper"] = "default"
+    cell: Literal[16, 32, 64] = Field(16, description="visual: glyph cell in pixels; the substrate width is cell**2")
+    recipe: Literal["default", "paper"] = Field(
+        "default", description="visual: growlm's drawing, or the paper's (its quirks and collisions included)"
+    )
     dim: int = Field(256, ge=16, le=16384, description="binary/random substrate width")
     path: str = Field("", description="a prebuilt substrate folder; empty = build into RUN/substrate")
-    seed: int = 0
+    seed: int = Field(0, description="random: the draw; visual (default recipe): the collision tie-breaker")
 
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, kind: str) -> str:
-        from growlm.substrate import KINDS
-
-        return _registered(kind, KINDS, "substrate.kind", ("trainable",))
+        return _registered(kind, "substrate.kind")
 
 
 class TokenizerConfig(Strict):
@@ -50,20 +70,20 @@ class TokenizerConfig(Strict):
 class DataConfig(Strict):
     sources: list[str] = Field(default_factory=lambda: ["shakespeare"], description="NAME[:WEIGHT] entries")
     shards: str = Field("", description="a prepared shard folder; empty = prepare the sources into RUN/data")
-    val_fraction: float = Field(0.05, gt=0.0, lt=0.5)
+    val_fraction: float = Field(0.05, gt=0.0, lt=0.5, description="share of documents held out for validation")
     max_chars: int = Field(0, ge=0, description="cap per source in characters (0 = all)")
-    seed: int = 0
+    seed: int = Field(0, description="seed of the train/validation split")
 
 
 class ModelConfig(Strict):
-    d_model: int = Field(256, ge=16, le=16384)
-    n_heads: int = Field(4, ge=1, le=256)
+    d_model: int = Field(256, ge=16, le=16384, description="hidden width (a substrate of another width is lifted)")
+    n_heads: int = Field(4, ge=1, le=256, description="attention heads; must divide d_model")
     n_kv_heads: int = Field(0, ge=0, le=256, description="0 = n_heads (no grouped-query attention)")
     d_ff: int = Field(0, ge=0, description="MLP width; 0 = 8/3 d_model rounded up to a multiple of 64")
-    context: int = Field(256, ge=8, le=131072)
-    rope_theta: float = Field(10000.0, gt=0)
-    rms_norm_eps: float = Field(1e-5, gt=0)
-    init_std: float = Field(0.02, gt=0)
+    context: int = Field(256, ge=8, le=131072, description="tokens per training window (the model's context)")
+    rope_theta: float = Field(10000.0, gt=0, description="rotary position embedding base")
+    rms_norm_eps: float = Field(1e-5, gt=0, description="epsilon of the RMS norms")
+    init_std: float = Field(0.02, gt=0, description="standard deviation of freshly initialised weights")
 
     @model_validator(mode="after")
     def _heads_divide(self) -> "ModelConfig":
@@ -127,14 +147,12 @@ class GrowthConfig(Strict):
     stages: list[StageConfig] = Field(default_factory=lambda: [StageConfig()], min_length=1)
     budget_factor: float = Field(1.0, gt=0, description="trainable-parameter budget = factor x stage 1's")
     lora_alpha_ratio: float = Field(2.0, gt=0, description="LoRA alpha = ratio x rank")
-    lora_max_rank: int = Field(64, ge=1)
+    lora_max_rank: int = Field(64, ge=1, description="cap on the LoRA rank the budget would give")
 
     @field_validator("init")
     @classmethod
     def _known_init(cls, init: str) -> str:
-        from growlm.model.growth import INIT_OPERATORS
-
-        return _registered(init, INIT_OPERATORS, "growth.init")
+        return _registered(init, "growth.init")
 
     @model_validator(mode="after")
     def _first_stage_adds(self) -> "GrowthConfig":
@@ -147,9 +165,9 @@ class GrowthConfig(Strict):
 
 class TrainConfig(Strict):
     batch_size: int = Field(16, ge=1, description="sequences per optimizer step (global, over all ranks)")
-    grad_accum: int = Field(1, ge=1)
-    lr: float = Field(3e-3, gt=0, le=1e6)
-    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step (must divide batch_size)")
+    lr: float = Field(3e-3, gt=0, le=1e6, description="peak learning rate of every stage (a stage's lr overrides)")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="the cosine decay ends at this fraction of the peak")
     warmup_frac: float = Field(0.05, ge=0, lt=1, description="warm-up share of each stage (re-warmed per stage)")
     warmup_tokens: int | None = Field(
         None,
@@ -157,22 +175,22 @@ class TrainConfig(Strict):
         description="warm-up length in tokens, the same for every stage "
         "(overrides warmup_frac; capped at the stage's length)",
     )
-    weight_decay: float = Field(0.1, ge=0)
-    beta1: float = Field(0.9, ge=0, lt=1)
-    beta2: float = Field(0.95, ge=0, lt=1)
+    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay")
+    beta1: float = Field(0.9, ge=0, lt=1, description="AdamW beta1")
+    beta2: float = Field(0.95, ge=0, lt=1, description="AdamW beta2")
     grad_clip: float = Field(1.0, ge=0, description="0 = no clipping")
     precision: Literal["auto", "bf16", "fp32"] = Field(
         "auto",
         description="auto: bf16 on CUDA with bf16 and on CPUs "
         "with fast bf16 (AMX, AVX512-BF16; measured), fp32 elsewhere",
     )
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    seed: int = 0
-    log_every: int = Field(10, ge=1)
-    eval_every: int = Field(100, ge=1)
-    eval_batches: int = Field(8, ge=1)
-    checkpoint_every: int = Field(200, ge=1)
-    keep_checkpoints: int = Field(2, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when there is one")
+    seed: int = Field(0, description="seed of the weights' initialisation and the batch order")
+    log_every: int = Field(10, ge=1, description="steps between logged training rows")
+    eval_every: int = Field(100, ge=1, description="steps between validation losses")
+    eval_batches: int = Field(8, ge=1, description="validation batches per evaluation")
+    checkpoint_every: int = Field(200, ge=1, description="steps between checkpoints")
+    keep_checkpoints: int = Field(2, ge=1, description="checkpoints kept, the newest (never fewer than 2)")
     ce_chunk: int = Field(1024, ge=16, description="tokens per chunk of the fused LM-head cross-entropy")
     threads: int = Field(0, ge=0, description="torch CPU threads; 0 = all cores")
     compile: bool = Field(True, description="fuse the LM-head softmax/gradient with torch.compile")
@@ -193,7 +211,7 @@ class TrainConfig(Strict):
 
 
 class RunConfig(Strict):
-    name: str = "run"
+    name: str = Field("run", description="the run's name; its folder is runs/<name> unless given")
     substrate: SubstrateConfig = SubstrateConfig()
     tokenizer: TokenizerConfig = TokenizerConfig()
     data: DataConfig = DataConfig()
@@ -202,67 +220,112 @@ class RunConfig(Strict):
     train: TrainConfig = TrainConfig()
 
 
-def _parse_value(text: str) -> Any:
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
+Patch = Mapping[str, Any]
+"""Changes to a config, nested like its TOML: {"model": {"d_model": 128}, "growth": {"stages": {0: {"tokens": 4096}}}}.
+A list entry is patched by a mapping from index to patch (the index one past the end appends); a list value
+replaces the list, and so does a mapping a key's value is (a stage's `data` mixture), but for a dotted key's
+path into it (`dotted_patch("growth.stages.1.data.books", 0.5)` sets one weight)."""
 
 
-def apply_override(data: dict, assignment: str) -> None:
-    """Apply one `--set KEY=VALUE` (VALUE read as a TOML value, else as a string) to raw config data."""
-    key, sep, value = assignment.partition("=")
-    if not sep or not key:
-        raise GrowlmError(f"--set {assignment!r}: expected key=value, e.g. --set train.lr=1e-3")
-    set_path(data, key, _parse_value(value))
+class _Path(dict):
+    """The levels of a dotted key: they walk into a value, where a plain mapping replaces it."""
 
 
-def with_values(cfg: RunConfig, values: dict[str, Any], source: str = "config") -> RunConfig:
-    """`cfg` with Python values set at dotted keys (e.g. {"growth.stages.0.tokens": 4096}), validated: how code
-    (the studies, tests) derives configs, with no detour through text."""
-    raw = cfg.model_dump()
-    for key, value in values.items():
-        set_path(raw, key, value)
-    return validate_config(raw, source)
+def overlay(base: RunConfig | Mapping, *patches: Patch, source: str = "config") -> RunConfig:
+    """`base` (a config, or raw TOML data) with `patches` applied in order, validated: the one way a config is
+    derived from another (studies, tests, `--set` through `load_config`)."""
+    data = base.model_dump() if isinstance(base, RunConfig) else copy.deepcopy(dict(base))
+    for patch in patches:
+        _merge(data, patch, ())
+    return validate_config(data, source)
 
 
-def set_path(data: dict, key: str, value: Any) -> None:
-    """Set `value` at a dotted key of raw config data; list entries by index, one past the end appends."""
-    node: Any = data
-    parts = key.strip().split(".")
-    for i, part in enumerate(parts[:-1]):
-        nxt = parts[i + 1]
+def _merge(node: dict | list, patch: Patch, at: tuple) -> None:
+    for key, value in patch.items():
+        where = (*at, key)
         if isinstance(node, list):
-            node = node[_index(node, part, key)]
+            if not isinstance(key, int) or not 0 <= key <= len(node):
+                raise GrowlmError(
+                    f"{_dotted(where)}: {key!r} is not an index of {_dotted(at)}, which has {len(node)} entries "
+                    f"(0 to {len(node) - 1}; {len(node)} appends one)"
+                )
+            if key == len(node):
+                node.append({})
+        elif not isinstance(key, str):
+            if key_shape(at) not in known_keys(RunConfig):
+                raise GrowlmError(unknown_key(RunConfig, _dotted(at)))
+            raise GrowlmError(f"{_dotted(where)}: {_dotted(at)} is a table; its keys are names, not {key!r}")
+        current = node[key] if isinstance(node, list) else node.get(key)
+        if (
+            isinstance(value, Mapping)
+            and isinstance(current, dict)
+            and _holds_a_value(where)
+            and type(value) is not _Path
+        ):
+            node[key] = copy.deepcopy(dict(value))
+        elif isinstance(value, Mapping) and isinstance(current, (dict, list)):
+            _merge(current, value, where)
+        elif isinstance(value, Mapping) and isinstance(current, dict | None) and not isinstance(node, list):
+            node[key] = {}
+            _merge(node[key], value, where)
+        elif isinstance(value, Mapping) and current is not None:
+            raise GrowlmError(f"{_dotted(where)} is a single value, not a table; set it directly")
         else:
-            node = node.setdefault(part, [] if nxt.isdigit() else {})
-        if not isinstance(node, (dict, list)):
-            raise GrowlmError(
-                f"--set {key}: {'.'.join(parts[: i + 1])} is a single value, not a table; set it "
-                f"directly, e.g. --set {'.'.join(parts[: i + 1])}=..."
-            )
-    last = parts[-1]
-    if isinstance(node, list):
-        idx = int(last) if last.isdigit() else -1
-        if idx == len(node):
-            node.append(value)
-        else:
-            node[_index(node, last, key)] = value
-    else:
-        node[last] = value
+            node[key] = copy.deepcopy(value)
 
 
-def _index(node: list, part: str, key: str) -> int:
-    if not part.isdigit() or int(part) >= len(node):
-        raise GrowlmError(f"--set {key}: {part!r} is not an index of a list with {len(node)} entries")
-    return int(part)
+def combine(*patches: Patch) -> Patch:
+    """One patch doing what `patches` do in order (a later value wins; tables and list-index patches merge)."""
+    out: dict = {}
+    for patch in patches:
+        for key, value in patch.items():
+            if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+                out[key] = combine(out[key], value)
+            else:
+                out[key] = copy.deepcopy(value)
+    return out
+
+
+def _holds_a_value(path: tuple) -> bool:
+    """Whether `path` is a key of RunConfig (a stage's `data` mixture: a mapping), not a table of keys."""
+    return key_shape(path) in {key for key, _ in leaf_fields(RunConfig)}
+
+
+def _dotted(path: tuple) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def dotted_patch(key: str, value: Any) -> Patch:
+    """The patch that sets `value` at a dotted key as a user types it (`growth.stages.0.tokens`)."""
+    parts = [p.strip() for p in key.strip().split(".")]
+    if not all(parts):
+        raise GrowlmError(f"{key!r} is not a dotted config key; write e.g. train.lr or growth.stages.0.tokens")
+    patch: Any = value
+    for part in reversed(parts):
+        patch = _Path({int(part) if part.isdigit() else part: patch})
+    return patch
+
+
+def parse_assignment(assignment: str) -> Patch:
+    """One `KEY=VALUE` override (VALUE read as a TOML value, else as a string) as a patch."""
+    # "override", in words: the CLI verbs hand their --set strings over as `overrides` (grow, plan) or as a
+    # study's `sets`, so neither backticked name would read as the flag in every verb; the word reads right for
+    # both, as it does for a caller of load_config.
+    key, sep, value = assignment.partition("=")
+    if not sep or not key.strip():
+        raise GrowlmError(f"override {assignment!r}: expected KEY=VALUE, e.g. train.lr=1e-3")
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value
+    return dotted_patch(key, parsed)
 
 
 def _format_error(err: ValidationError, source: str) -> str:
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"])
     if first["type"] == "extra_forbidden":
-        return f"{source}: unknown key {loc!r}; see configs/demo.toml for the valid keys"
+        return f"{source}: {unknown_key(RunConfig, loc)}"
     msg = first["msg"].removeprefix("Value error, ")
     got = first.get("input")
     shown = "" if isinstance(got, dict) else f" (got {got!r})"
@@ -288,34 +351,22 @@ def read_toml(path: str | Path) -> dict:
         raise GrowlmError(f"config {path} is not valid TOML: {err}") from None
 
 
-def load_config(path: str | Path | None, overrides: list[str] = (), base: RunConfig | None = None) -> RunConfig:
-    """The config at `path` (or `base`, or the defaults) with --set overrides applied, validated."""
+def load_config(path: str | Path | None, overrides: Sequence[str] = (), base: RunConfig | None = None) -> RunConfig:
+    """The config at `path` (or `base`, or the defaults) with `KEY=VALUE` overrides applied, validated."""
     source = str(path or "config")
-    data = (
-        base.model_dump() if base is not None else validate_config(read_toml(path) if path else {}, source).model_dump()
-    )
-    for assignment in overrides:
-        apply_override(data, assignment)
-    return validate_config(data, source + " with --set")
+    data = base if base is not None else validate_config(read_toml(path) if path else {}, source)
+    patches = [parse_assignment(assignment) for assignment in overrides]
+    return overlay(data, *patches, source=source + (" with overrides" if overrides else ""))
+
+
+def explain(cfg: RunConfig | None = None) -> list[KeyRow]:
+    """Every key of a run config: type, default, allowed values, description; with `cfg`, its value there."""
+    return key_rows(RunConfig, REGISTRIES, cfg)
 
 
 def to_toml(cfg: RunConfig) -> str:
     """Resolved config as TOML (all defaults filled in), for RUN/config.resolved.toml."""
     return _toml_table(cfg.model_dump(), [])
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):  # an inline table (a stage's data mixture): keys quoted, as source names may be paths
-        return "{" + ", ".join(f"{_toml_value(str(k))} = {_toml_value(x)}" for k, x in v.items()) + "}"
-    raise TypeError(f"cannot write {type(v)} to TOML")
 
 
 def _toml_table(data: dict, path: list[str]) -> str:
@@ -324,13 +375,13 @@ def _toml_table(data: dict, path: list[str]) -> str:
         for k, v in data.items()
         if v is not None and not isinstance(v, dict) and not (isinstance(v, list) and v and isinstance(v[0], dict))
     }
-    lines = [f"{k} = {_toml_value(v)}" for k, v in scalars.items()]
+    lines = [f"{k} = {toml_value(v)}" for k, v in scalars.items()]
     out = ("[" + ".".join(path) + "]\n" if path and lines else "") + "".join(line + "\n" for line in lines)
     for k, v in data.items():
         if isinstance(v, dict):
             out += "\n" + _toml_table(v, path + [k])
         elif isinstance(v, list) and v and isinstance(v[0], dict):
             for item in v:
-                body = "".join(f"{ik} = {_toml_value(iv)}\n" for ik, iv in item.items() if iv is not None)
+                body = "".join(f"{ik} = {toml_value(iv)}\n" for ik, iv in item.items() if iv is not None)
                 out += f"\n[[{'.'.join(path + [k])}]]\n{body}"
     return out

@@ -7,12 +7,14 @@ gives the same text on any device for the same logits.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterator, Sequence
 
 import torch
 
 from growlm.decode import decode
 from growlm.errors import GrowlmError
+from growlm.loading import load_lm
 from growlm.tokenizer.layout import EOS_ID
 
 
@@ -67,13 +69,13 @@ def next_token(
 
 def check_sampling(max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None) -> None:
     if max_new_tokens < 0:
-        raise GrowlmError(f"--max-new-tokens {max_new_tokens} must be >= 0")
+        raise GrowlmError(f"`max_new_tokens` {max_new_tokens} must be >= 0")
     if temperature < 0:
-        raise GrowlmError(f"--temperature {temperature} must be >= 0 (0 means greedy)")
+        raise GrowlmError(f"`temperature` {temperature} must be >= 0 (0 means greedy)")
     if top_k is not None and top_k < 0:
-        raise GrowlmError(f"--top-k {top_k} must be >= 0 (0 means no limit)")
+        raise GrowlmError(f"`top_k` {top_k} must be >= 0 (0 means no limit)")
     if top_p is not None and not 0 < top_p <= 1:
-        raise GrowlmError(f"--top-p {top_p} must be in (0, 1]")
+        raise GrowlmError(f"`top_p` {top_p} must be in (0, 1]")
 
 
 def _held_back(text: str, stops: Sequence[str]) -> int:
@@ -148,6 +150,24 @@ def iter_generate(
     cut = _first_stop(pending, stops)
     if pending[:cut]:
         yield pending[:cut]
+
+
+def stream_from_folder(
+    path: str | Path,
+    prompt: str,
+    device: str = "cpu",
+    max_new_tokens: int = 128,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int = 0,
+    stop: Sequence[str] | None = None,
+) -> Iterator[str]:
+    """The continuation of `prompt` by the model folder `path` (plain or composed), piece by piece (iter_generate).
+    The settings are checked and the model loaded now, so bad input fails before the first piece is asked for."""
+    check_sampling(max_new_tokens, temperature, top_k, top_p)
+    model, tokenizer = load_lm(path, device)
+    return iter_generate(model, tokenizer, prompt, max_new_tokens, temperature, top_k, top_p, seed, stop)
 
 
 def generate(

@@ -1,6 +1,6 @@
-"""How growlm 0.1.0 folders made before folder marks (io.MARK_FILE) are recognised: by the names those versions
-wrote. A frozen record, so it names other owners' files; never extend it when a folder gains a file: the owner's
-mark lists the new names (io.mark_folder / io.add_entries).
+"""How growlm 0.1.0 folders made before folder marks (io.ownership.MARK_FILE) are recognised: by the names those
+versions wrote. A frozen record, so it names other owners' files; never extend it when a folder gains a file: the
+owner's mark lists the new names (io.ownership.mark_folder / add_entries).
 """
 
 from __future__ import annotations

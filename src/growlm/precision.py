@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from growlm.io import atomic_write_json
+from growlm.io.atomic import atomic_write_json
 
 SETTINGS = ("auto", "bf16", "fp32")
 # bf16 is chosen when its matmul throughput is at least this multiple of float32's. CPUs with native bf16 measure

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from growlm.analysis.plots import png_bytes
 from growlm.analysis.tables import Table
 from growlm.errors import GrowlmError
-from growlm.io import HTML_MARK, MARKDOWN_MARK
+from growlm.io.ownership import HTML_MARK, MARKDOWN_MARK
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

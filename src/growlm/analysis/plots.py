@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from growlm.analysis.runs import EvalRecord
-from growlm.io import PNG_METADATA
+from growlm.io.ownership import PNG_METADATA
 from growlm.train.records import MetricRow, StageStart, TrainRow, ValRow
 
 DPI = 110

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from growlm import __version__
 from growlm.analysis.document import ReportBuilder
@@ -23,7 +24,9 @@ from growlm.analysis.plots import plot_loss_curve, plot_loss_vs_flops, plot_metr
 from growlm.analysis.runs import EvalRecord, Run, Study, load_run, load_study
 from growlm.analysis.tables import Table, format_value
 from growlm.errors import GrowlmError
-from growlm.io import add_entries, atomic_write_text, check_output_file
+from growlm.io.atomic import atomic_write_text
+from growlm.io.outputs import check_output_file
+from growlm.io.ownership import add_entries
 from growlm.provenance import cpu_model, git_commit
 from growlm.train.records import MetricRow, StageEnd, StageStart, TrainRow, ValRow
 from growlm.train.rundir import RunDir
@@ -258,11 +261,20 @@ def build_report(path: str | Path) -> ReportBuilder:
     return run_document(load_run(path)) if RunDir.is_run(path) else study_document(load_study(path))
 
 
-def write_report(path: str | Path, out: str | Path | None = None, force: bool = False) -> tuple[Path, Path]:
+class ReportFiles(NamedTuple):
+    """The files a report was written to: the HTML page and the Markdown tables beside it."""
+
+    html: Path
+    markdown: Path
+
+
+def write_report(path: str | Path, out: str | Path | None = None, force: bool = False) -> ReportFiles:
     """Write OUT (default PATH/report.html) and the Markdown next to it (same name, .md)."""
     path = Path(path)
     html_path = Path(out) if out is not None else path / REPORT_HTML
     md_path = html_path.with_suffix(".md")
+    if out is not None:
+        _check_not_a_file_of(path, html_path)
     for target in (html_path, md_path):
         check_output_file(target, force)
     doc = build_report(path)
@@ -270,4 +282,18 @@ def write_report(path: str | Path, out: str | Path | None = None, force: bool = 
     add_entries(md_path.parent, [md_path.name])
     atomic_write_text(md_path, doc.to_markdown())
     atomic_write_text(html_path, doc.to_html())
-    return html_path, md_path
+    return ReportFiles(html_path, md_path)
+
+
+def _check_not_a_file_of(folder: Path, out: Path) -> None:
+    """`out` (and the .md beside it) may replace an earlier report, never another file of the run or study."""
+    for target in (out, out.with_suffix(".md")):
+        if (
+            target.is_file()
+            and folder.resolve() in target.resolve().parents
+            and target.name not in (REPORT_HTML, Path(REPORT_HTML).with_suffix(".md").name)
+        ):
+            raise GrowlmError(
+                f"`out` {out} would overwrite {target}, a file of {folder}; write the report to "
+                f"another file (default {folder / REPORT_HTML})"
+            )

@@ -3,7 +3,8 @@
 Run directory (growlm.train.rundir): config.resolved.toml, manifest.json, metrics.jsonl, stages/<k>/model/
 (growlm.json inside), and optionally the evaluation by depth that `growlm eval-run` writes:
 
-- RUN/eval_by_depth.json: a list of records, or {"rows": [records]} (other keys are ignored), or
+- RUN/eval_by_depth.json: as growlm writes it (read through growlm.evals.by_depth.DepthTable), a list of records,
+  or {"rows": [records]} (other keys are ignored), or
 - RUN/eval_by_depth.csv with the record fields as columns.
   A record: {"depth": int, "task": str, "metric": str, "value": float, and optionally "ci95": [low, high] (or
   "ci_low" and "ci_high"), "chance", "n" (items), "subject" (per-subject rows, e.g. MMLU subjects; null/empty
@@ -18,18 +19,20 @@ Every key is optional; without "runs" every subfolder that is a run is one, labe
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from growlm.analysis.tables import Table
 from growlm.errors import GrowlmError
-from growlm.evals.by_depth import output_paths
+from growlm.evals.by_depth import FORMAT as BY_DEPTH_FORMAT
+from growlm.evals.by_depth import DepthRow, DepthTable, output_paths
+from growlm.io.atomic import read_json
 from growlm.train.metrics import read_metrics
 from growlm.train.records import MetricRow
 from growlm.train.rundir import RunDir
 
 STUDY_FILE = "study.json"  # written by growlm.study.output
+_REWRITE = "rewrite or remove it"  # how a damaged file a report reads is fixed
 
 
 @dataclass(frozen=True)
@@ -66,13 +69,6 @@ class Study:
     plots: list[Path] = field(default_factory=list)
 
 
-def _read_json(path: Path) -> object:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise GrowlmError(f"{path} is not valid JSON ({err}); rewrite or remove it") from None
-
-
 def _optional(value: object, cast: type) -> object:
     return None if value in (None, "") else cast(value)
 
@@ -102,12 +98,31 @@ def _record(raw: object, where: str) -> EvalRecord:
         raise GrowlmError(f"{where}: bad value ({err})") from None
 
 
+def _from_row(row: DepthRow) -> EvalRecord:
+    s = row.score
+    task, _, subject = s.task.partition("/")  # growlm eval names per-subject rows "mmlu/<subject>"
+    low, high = s.ci95
+    return EvalRecord(
+        row.depth,
+        task,
+        s.metric,
+        float(s.value),
+        _optional(low, float),
+        _optional(high, float),
+        _optional(s.chance, float),
+        _optional(s.n, int),
+        subject or None,
+    )
+
+
 def read_eval_by_depth(run: Path) -> list[EvalRecord]:
     """The run's evaluation by depth, [] when it has not been evaluated."""
     paths = output_paths(run, "harness")
     json_path, csv_path = paths["json"], paths["csv"]
     if json_path.is_file():
-        data = _read_json(json_path)
+        data = read_json(json_path, _REWRITE)
+        if isinstance(data, dict) and data.get("format") == BY_DEPTH_FORMAT:  # as growlm wrote it
+            return [_from_row(r) for r in DepthTable.from_json(data, str(json_path)).rows]
         rows = data.get("rows") if isinstance(data, dict) else data
         if not isinstance(rows, list):
             raise GrowlmError(f'{json_path}: expected a list of records or {{"rows": [records]}}')
@@ -141,7 +156,7 @@ def load_run(path: str | Path, label: str | None = None) -> Run:
         path=path,
         label=label or path.name,
         config_text=config.read_text(encoding="utf-8") if config.is_file() else "",
-        manifest=_read_json(manifest) if manifest.is_file() else {},
+        manifest=read_json(manifest, _REWRITE) if manifest.is_file() else {},
         metrics=read_metrics(metrics) if metrics.is_file() else [],
         evals=read_eval_by_depth(path),
         stage_models=_stage_models(run),
@@ -160,7 +175,7 @@ def _table(raw: object, where: str) -> Table:
 def load_study(path: str | Path) -> Study:
     path = Path(path)
     spec_path = path / STUDY_FILE
-    spec = _read_json(spec_path) if spec_path.is_file() else {}
+    spec = read_json(spec_path, _REWRITE) if spec_path.is_file() else {}
     if not isinstance(spec, dict):
         raise GrowlmError(f"{spec_path}: expected a JSON object")
     run_paths = spec.get("runs") or {p.name: p.name for p in sorted(path.iterdir()) if p.is_dir() and RunDir.is_run(p)}

@@ -13,7 +13,8 @@ from matplotlib.figure import Figure
 from growlm.analysis.plots import save_png
 from growlm.analysis.tables import Table
 from growlm.errors import GrowlmError
-from growlm.io import atomic_dir, atomic_write_json
+from growlm.io.atomic import atomic_write_json
+from growlm.io.outputs import atomic_dir
 from growlm.substrate import load_substrate
 from growlm.substrate.collisions import collision_groups
 from growlm.tokenizer import BvvTokenizer
@@ -33,7 +34,7 @@ def token_ids(tokenizer: BvvTokenizer, texts: list[str], vocab: int) -> list[int
         i = ord(text) if len(text) == 1 else by_text.get(text)
         if i is None or i >= vocab or tokenizer.token_text(i) != text:
             raise GrowlmError(
-                f"token {text!r} is not in the vocabulary; pass single characters or n-grams of the --tokenizer"
+                f"token {text!r} is not in the vocabulary; pass single characters or n-grams of the `tokenizer`"
             )
         ids.append(i)
     return ids

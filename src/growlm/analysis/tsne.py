@@ -26,7 +26,8 @@ from growlm.analysis.tables import Table
 from growlm.analysis.word_groups import Word, load_word_groups
 from growlm.composition.folder import is_composition
 from growlm.errors import GrowlmError
-from growlm.io import atomic_dir, atomic_write_json
+from growlm.io.atomic import atomic_write_json
+from growlm.io.outputs import atomic_dir
 from growlm.loading import load_lm
 from growlm.tokenizer.layout import BOS_ID
 
@@ -119,9 +120,9 @@ def analyze_tsne(
     words = load_word_groups(groups_path)
     perplexity = perplexity or default_perplexity(len(words))
     if not 0 < perplexity < len(words):
-        raise GrowlmError(f"--perplexity {perplexity} must be between 0 and the number of words ({len(words)})")
+        raise GrowlmError(f"`perplexity` {perplexity} must be between 0 and the number of words ({len(words)})")
     if knn_k < 1:
-        raise GrowlmError(f"--knn {knn_k} must be at least 1")
+        raise GrowlmError(f"`knn_k` {knn_k} must be at least 1")
     model, tokenizer = load_lm(model_dir)
     token_ids = [tokenizer.encode(w.text, add_special_tokens=False) for w in words]
     bos_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else BOS_ID

@@ -33,7 +33,10 @@ def load_word_groups(path: str | Path | None = None) -> list[Word]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise GrowlmError(f"word groups file {path} does not exist; pass --groups FILE or omit it for the default")
+        raise GrowlmError(
+            f"word groups file {path} does not exist; give an existing file as `groups_path`, or omit it for "
+            "the default"
+        )
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise GrowlmError(f"word groups file {path} is not valid JSON: {err}") from None
     groups = data.get("groups") if isinstance(data, dict) else None

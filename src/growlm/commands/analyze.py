@@ -16,12 +16,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("model", help="exported model folder (e.g. RUN/stages/<k>/model)")
     t.add_argument(
         "--groups",
+        dest="groups_path",
         help="word groups JSON (default: the packaged numbers/professions/animals/colours/"
         "cities/emotions in English, Russian and Chinese)",
     )
     t.add_argument("--out", help="output folder (default: MODEL-tsne next to the model)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--knn", type=int, default=5, help="neighbours for the kNN group purity (default 5)")
+    t.add_argument("--knn", dest="knn_k", type=int, default=5, help="neighbours for the kNN group purity (default 5)")
     t.add_argument("--perplexity", type=float, help="t-SNE perplexity (default min(30, (words - 1) / 3))")
     t.add_argument("--force", action="store_true", help="replace an existing output folder")
     t.set_defaults(func=_tsne)
@@ -47,12 +48,12 @@ def written(out: Path) -> str:
 
 def _tsne(args) -> None:
     from growlm.analysis.tsne import analyze_tsne, write_tsne
-    from growlm.io import check_not_input, check_output
+    from growlm.io.outputs import check_not_input, check_output
 
     out = args.out or _default_out(args.model, "tsne")
-    check_not_input(out, [args.model, args.groups])
+    check_not_input(out, [args.model, args.groups_path])
     out = check_output(out, args.force)
-    result = analyze_tsne(args.model, args.groups, seed=args.seed, knn_k=args.knn, perplexity=args.perplexity)
+    result = analyze_tsne(args.model, args.groups_path, seed=args.seed, knn_k=args.knn_k, perplexity=args.perplexity)
     write_tsne(result, out, args.force)
     Console().print(result.table().to_rich())
     print(f"wrote {out}: {written(out)}")
@@ -60,7 +61,7 @@ def _tsne(args) -> None:
 
 def _substrate(args) -> None:
     from growlm.analysis.substrate import analyze_substrate, write_substrate_report
-    from growlm.io import check_not_input, check_output
+    from growlm.io.outputs import check_not_input, check_output
     from growlm.tokenizer import default_tokenizer, load_tokenizer
 
     out = args.out or _default_out(args.dir, "analysis")

@@ -43,3 +43,22 @@ def device_name(text: str) -> str:
 def add_device_option(p: argparse.ArgumentParser, help: str = "auto, cpu, cuda, ... (default auto)") -> None:
     """--device NAME, resolved with growlm.loading.device_for."""
     p.add_argument("--device", type=device_name, default="auto", help=help)
+
+
+def verb_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, str]:
+    """API parameter -> how the verb that ran spells it: the option's long flag, or a positional's metavar (the
+    rendering of a GrowlmError's `parameter` names: growlm.errors)."""
+    flags: dict[str, str] = {}
+    while parser is not None:
+        chosen = None
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(getattr(args, action.dest, None) or "")
+            elif action.option_strings:
+                flags.setdefault(action.dest, max(action.option_strings, key=len))
+            elif action.dest != argparse.SUPPRESS:
+                flags.setdefault(
+                    action.dest, action.metavar if isinstance(action.metavar, str) else action.dest.upper()
+                )
+        parser = chosen
+    return flags

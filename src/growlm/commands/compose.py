@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 
 from growlm.commands.args import add_device_option
 
@@ -68,7 +69,7 @@ def _weights(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
 
 
-def _fmt(weights: list[float]) -> str:
+def _fmt(weights: Sequence[float]) -> str:
     return ",".join(f"{w:.3f}" for w in weights)
 
 
@@ -89,21 +90,21 @@ def _run(args) -> None:
         device=device_for(args.device),
         switch_rate=args.switch_rate,
     )
-    calibration = composition["calibration"]
-    if calibration:
+    calibration = composition.calibration
+    if calibration is not None:
         print(
-            f"calibration: loss {calibration['loss_before']:.4f} -> {calibration['loss_after']:.4f} nats/token on "
-            f"{calibration['tokens']} tokens; weights {_fmt(calibration['initial_weights'])} -> "
-            f"{_fmt(calibration['weights'])}"
+            f"calibration: loss {calibration.loss_before:.4f} -> {calibration.loss_after:.4f} nats/token on "
+            f"{calibration.tokens} tokens; weights {_fmt(calibration.initial_weights)} -> "
+            f"{_fmt(calibration.weights)}"
             + (
-                f"; switch rate {calibration['initial_switch_rate']:.4g} -> {calibration['switch_rate']:.4g}"
-                if "switch_rate" in calibration
+                f"; switch rate {calibration.initial_switch_rate:.4g} -> {calibration.switch_rate:.4g}"
+                if calibration.switch_rate is not None
                 else ""
             )
         )
     how = "copied into" if args.copy else "referenced from"
-    rate = f", switch rate {composition['switch_rate']:.4g}" if args.mode == "posterior" else ""
+    rate = f", switch rate {composition.switch_rate:.4g}" if args.mode == "posterior" else ""
     print(
-        f"composed {len(args.experts)} experts ({args.mode}, weights {_fmt(composition['weights'])}{rate}), "
+        f"composed {len(args.experts)} experts ({args.mode}, weights {_fmt(composition.weights)}{rate}), "
         f"{how} {args.out}"
     )

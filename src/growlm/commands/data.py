@@ -11,7 +11,8 @@ from growlm.data.mix import parse_sources
 from growlm.data.prepare import prepare
 from growlm.data.sources import SOURCES
 from growlm.errors import GrowlmError
-from growlm.io import atomic_write_json, check_not_input, check_output_file
+from growlm.io.atomic import atomic_write_json
+from growlm.io.outputs import check_not_input, check_output_file
 from growlm.tokenizer import default_tokenizer, load_tokenizer
 
 
@@ -60,7 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help=".txt (one item per line) or .jsonl/.jsonl.gz files of evaluation items",
     )
-    d.add_argument("--field", action="append", help="JSONL field(s) holding the item text (default: text)")
+    d.add_argument(
+        "--field", dest="fields", action="append", help="JSONL field(s) holding the item text (default: text)"
+    )
     d.add_argument("--ngram", type=int, default=DEFAULT_N, help=f"n-gram length in words (default {DEFAULT_N})")
     d.add_argument("--drop", action="store_true", help="write shards without the overlapping documents to --out")
     d.add_argument("--out", help="output shard folder for --drop")
@@ -118,9 +121,9 @@ def _decontaminate(args) -> None:
     if args.out:
         check_not_input(args.out, [args.shards, *args.against])
     if args.report:
-        check_not_input(args.report, [args.shards, *args.against], "--report")
-        check_output_file(args.report, args.force, "--report")
-    items = [t for path in args.against for t in read_items(path, args.field)]
+        check_not_input(args.report, [args.shards, *args.against], "report")
+        check_output_file(args.report, args.force, "report")
+    items = [t for path in args.against for t in read_items(path, args.fields)]
     if args.drop:
         report = drop_overlapping(args.shards, items, args.out, args.ngram, args.force)
     else:

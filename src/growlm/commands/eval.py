@@ -46,6 +46,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--paper-runs", type=positive_int, default=10, help="paper protocol: sampled runs (default 10)")
     p.add_argument(
         "--task-file",
+        dest="task_files",
         type=_task_file,
         action="append",
         default=[],
@@ -75,87 +76,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_eval_run)
 
 
-def _settings(args):
-    from growlm.evals.settings import EvalSettings
-
-    if args.shots < 0:
-        raise GrowlmError(f"--shots must be 0 or more, got {args.shots}")
-    if args.shots and args.protocol == "paper":
-        raise GrowlmError("the paper protocol is zero-shot, as the author ran it; drop --shots")
-    if args.paper_length_leak and args.protocol != "paper":
-        raise GrowlmError("--paper-length-leak only applies to --protocol paper")
-    files = dict(args.task_file)
-    if len(files) != len(args.task_file):
+def _settings(args) -> dict:
+    """The EvalSettings fields the arguments give (growlm.api.evaluate's `settings`)."""
+    files = dict(args.task_files)
+    if len(files) != len(args.task_files):
         raise GrowlmError("--task-file names the same task twice; give one file per task")
-    return EvalSettings(
-        shots=args.shots,
-        limit=args.limit,
-        protocol=args.protocol,
-        batch_tokens=args.batch_tokens,
-        max_new_tokens=args.max_new_tokens,
-        seed=args.seed,
-        paper_runs=args.paper_runs,
-        paper_length_leak=args.paper_length_leak,
-        task_files=files,
-        shards=args.shards,
-        progress=not args.no_progress,
-    )
+    return {
+        "shots": args.shots,
+        "limit": args.limit,
+        "protocol": args.protocol,
+        "batch_tokens": args.batch_tokens,
+        "max_new_tokens": args.max_new_tokens,
+        "seed": args.seed,
+        "paper_runs": args.paper_runs,
+        "paper_length_leak": args.paper_length_leak,
+        "task_files": files,
+        "shards": args.shards,
+        "progress": not args.no_progress,
+    }
 
 
 def _run_eval(args) -> None:
-    from growlm.evals.results import Score, render_table, write_results
-    from growlm.evals.tasks import evaluate, parse_tasks
-    from growlm.io import check_output_file
-    from growlm.loading import device_for
+    from growlm.api import evaluate
+    from growlm.evals.results import render_table, results_path
 
-    settings = _settings(args)
-    runs = parse_tasks(args.tasks, settings.protocol)
-    out = args.out or args.model / f"eval-{settings.protocol}.json"
-    _check_not_model_file(out, args.model)
-    check_output_file(out, args.force)
-    payload = evaluate(args.model, runs, settings, device_for(args.device))
-    print(render_table([Score(**{**s, "ci95": tuple(s["ci95"])}) for s in payload["scores"]], settings.protocol))
-    write_results(out, payload, args.force)
+    out = args.out or results_path(args.model, args.protocol)
+    results = evaluate(args.model, args.tasks, args.device, out=out, force=args.force, **_settings(args))
+    print(render_table(results.scores, results.protocol))
     print(f"wrote {out}")
 
 
-def _check_not_model_file(out: Path, model: Path) -> None:
-    """--out inside the model folder is fine (the default), but never one of the files the model loads."""
-    from growlm.composition.folder import COMPOSITION_FILE
-    from growlm.io import check_not_input
-    from growlm.model.folder import META_FILE, TOKENIZER_FILES
-
-    loaded = ["config.json", "generation_config.json", COMPOSITION_FILE, META_FILE, *TOKENIZER_FILES]
-    if model.is_dir():
-        loaded += [p.name for p in model.iterdir() if p.suffix == ".safetensors" or p.name.endswith(".index.json")]
-    check_not_input(out, [model / name for name in loaded])
-
-
 def _run_eval_run(args) -> None:
-    from growlm.evals.by_depth import long_rows, output_paths, render_table, stage_models, write_tables
-    from growlm.evals.results import write_results
-    from growlm.evals.tasks import evaluate, parse_tasks
-    from growlm.io import check_output_file
-    from growlm.loading import device_for
-    from growlm.model.folder import model_depth
-    from growlm.train.rundir import RunDir
+    from growlm.api import evaluate_run
+    from growlm.evals.by_depth import render_table
 
-    settings = _settings(args)
-    runs = parse_tasks(args.tasks, settings.protocol)
-    stages = [(k, model, model_depth(model)) for k, model in stage_models(args.run)]
-    outputs = [model / f"eval-{settings.protocol}.json" for _, model, _ in stages]
-    for path in [*outputs, *output_paths(args.run, settings.protocol).values()]:
-        check_output_file(path, args.force)
-    run = RunDir(args.run)
-    with run.acquire():  # one writer per run directory: not while `growlm grow` (or another eval-run) writes it
-        run.clean_temporaries()
-        device = device_for(args.device)
-        rows = []
-        for (k, model, depth), out in zip(stages, outputs):
-            print(f"stage {k} (depth {depth}): {model}")
-            payload = evaluate(model, runs, settings, device)
-            write_results(out, payload, args.force)
-            rows += long_rows(k, depth, payload)
-        paths = write_tables(args.run, settings.protocol, rows, settings.to_json())
-    print(render_table(rows, settings.protocol))
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    done = evaluate_run(args.run, args.tasks, args.device, force=args.force, announce=print, **_settings(args))
+    print(render_table(done.rows, done.protocol))
+    print("wrote " + ", ".join(str(p) for p in done.paths.values()))

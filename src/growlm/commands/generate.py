@@ -23,25 +23,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args) -> None:
-    from growlm.generation import check_sampling, iter_generate
-    from growlm.loading import device_for
+    from growlm.api import stream
 
-    check_sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p)
-    from growlm.loading import load_lm
-
-    model, tokenizer = load_lm(args.model, device=device_for(args.device))
-    sys.stdout.write(args.prompt)
-    for piece in iter_generate(
-        model,
-        tokenizer,
+    pieces = stream(
+        args.model,
         args.prompt,
-        args.max_new_tokens,
-        args.temperature,
-        args.top_k,
-        args.top_p,
-        args.seed,
-        args.stop,
-    ):
+        args.device,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        stop=args.stop,
+    )
+    sys.stdout.write(args.prompt)
+    for piece in pieces:
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from growlm.errors import GrowlmError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("grow", help="train a model by a growth plan (monolithic baselines are one-stage plans)")
@@ -34,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--ignore-memory-check",
-        action="store_true",
+        dest="check_memory",
+        action="store_false",
         help="train even when the memory estimate says the run will not fit",
     )
     p.set_defaults(func=_grow)
@@ -49,24 +52,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _grow(args) -> int:
     from growlm.api import grow
 
-    result = grow(
-        args.config,
-        args.out,
-        args.overrides,
-        resume=args.resume,
-        force=args.force,
-        check_memory=not args.ignore_memory_check,
-        base=args.base,
-    )
+    result = grow(args.config, args.out, args.overrides, _start(args), check_memory=args.check_memory)
     if result.summaries is not None:
         _print_stages(result.summaries)
         print(f"run {result.run.path}: exported models in {result.run.stages}/<k>/model")
     return 0
 
 
+def _start(args):
+    """--resume, --from RUN and --force as the recipe's one `start` (growlm.train.start)."""
+    from growlm.api import Branch, New, Resume
+
+    if args.resume and args.base:
+        raise GrowlmError("--from starts a new run from a finished one; drop --resume (or --from)")
+    if args.resume:
+        return Resume()  # a resume replaces nothing: --force does not apply
+    return Branch(args.base, args.force) if args.base else New(args.force)
+
+
 def _export(args) -> int:
     from growlm.api import export
-    from growlm.io import check_not_input
+    from growlm.io.outputs import check_not_input
 
     check_not_input(args.out, [args.checkpoint])  # --out RUN --force would delete the run holding the checkpoint
     out = export(Path(args.checkpoint), Path(args.out), args.force)

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from growlm.io import check_not_input, check_output_file, check_replaceable
+from growlm.io.outputs import check_not_input, check_output_file, check_replaceable
 
 # growlm.substrate (torch) is imported by the verbs, not here: `growlm --help` and every other verb start fast.
 
@@ -62,8 +62,8 @@ def run_inspect(args: argparse.Namespace) -> int:
     from growlm.substrate.store import MANIFEST_FILE, MATRIX_FILE
 
     if args.png:
-        check_not_input(args.png, [Path(args.dir) / name for name in (MATRIX_FILE, MANIFEST_FILE)], "--png")
-        check_output_file(args.png, args.force, "--png")
+        check_not_input(args.png, [Path(args.dir) / name for name in (MATRIX_FILE, MANIFEST_FILE)], "png")
+        check_output_file(args.png, args.force, "png")
     sub = load_substrate(args.dir)
     rep = report(sub)
     print(json.dumps(rep, indent=2, sort_keys=True) if args.json else format_report(args.dir, rep))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from growlm.data.corpus import corpus_texts
 from growlm.errors import GrowlmError
-from growlm.io import atomic_dir, check_not_input, check_replaceable
+from growlm.io.outputs import atomic_dir, check_not_input, check_replaceable
 from growlm.tokenizer import build_tokenizer, default_tokenizer, load_tokenizer
 
 
@@ -26,7 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="SOURCE",
         help="text files, folders or named data sources; none = the built-in default (no n-grams)",
     )
-    b.add_argument("--ngrams", type=int, default=338, help="n-grams per length per script (default 338, as the paper)")
+    b.add_argument(
+        "--ngrams",
+        dest="ngrams_per_script",
+        type=int,
+        default=338,
+        help="n-grams per length per script (default 338, as the paper)",
+    )
     b.add_argument("--out", required=True)
     b.add_argument("--force", action="store_true")
     b.set_defaults(func=_build)
@@ -52,12 +58,12 @@ def _load(path):
 
 
 def _build(args) -> None:
-    if args.ngrams < 0:
-        raise GrowlmError(f"--ngrams {args.ngrams} must be 0 or more (n-grams per length per script)")
+    if args.ngrams_per_script < 0:
+        raise GrowlmError(f"--ngrams {args.ngrams_per_script} must be 0 or more (n-grams per length per script)")
     check_not_input(args.out, [c for c in args.corpus if Path(c).exists()])
     check_replaceable(args.out, args.force)  # before the corpus is mined
     texts = itertools.chain.from_iterable(corpus_texts(s) for s in args.corpus)
-    tok = build_tokenizer(texts, args.ngrams) if args.corpus else default_tokenizer()
+    tok = build_tokenizer(texts, args.ngrams_per_script) if args.corpus else default_tokenizer()
     with atomic_dir(args.out, args.force, kind="tokenizer folder") as tmp:
         tok.save(tmp)
     by_script = Counter(g.script for g in tok.ngram_info)

@@ -12,11 +12,15 @@ from growlm.composition.folder import (
     verified_expert_paths,
 )
 from growlm.composition.mixing import MODES, ComposedModel, combine_logits, normalize_weights
+from growlm.composition.record import Calibration, Composition, ExpertRef
 
 __all__ = [
     "COMPOSITION_FILE",
     "MODES",
+    "Calibration",
     "ComposedModel",
+    "Composition",
+    "ExpertRef",
     "check_experts",
     "combine_logits",
     "compose",

@@ -11,8 +11,9 @@ the rate), the in-sample loss reported here is close to what held-out text would
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -20,8 +21,9 @@ from tqdm import tqdm
 
 from growlm.composition.mixing import ComposedModel, combine_logits
 from growlm.composition.posterior import sequence_logprobs
+from growlm.composition.record import Calibration, CalibrationSource
 from growlm.errors import GrowlmError
-from growlm.io import sha256_file
+from growlm.io.hashing import sha256_file
 
 CALIBRATION_WINDOW = 256
 
@@ -57,8 +59,8 @@ def calibrate(
     lr: float = 0.1,
     batch_size: int = 4,
     seed: int = 0,
-) -> dict[str, Any]:
-    """Fit the mixing weights; returns {"weights", "loss_before", "loss_after", "steps", "tokens", ...} (nats/token).
+) -> Calibration:
+    """Fit the mixing weights; returns the Calibration (learned weights, loss before and after in nats/token, ...).
 
     The model keeps its weights; pass the returned ones to growlm.composition.compose(calibration=...).
     """
@@ -79,16 +81,11 @@ def calibrate(
         loss.backward()
         optimizer.step()
     learned = torch.softmax(logits_param.detach(), 0)
-    return {
-        "weights": learned.tolist(),
-        "initial_weights": model.weights.tolist(),
-        "loss_before": before,
-        "loss_after": mean_loss(model, windows, learned),
-        "steps": steps,
-        "lr": lr,
-        "windows": len(windows),
-        "tokens": sum(len(w) for w in windows),
-    }
+    after = mean_loss(model, windows, learned)
+    tokens = sum(len(w) for w in windows)
+    return Calibration(
+        tuple(learned.tolist()), tuple(model.weights.tolist()), before, after, steps, lr, len(windows), tokens
+    )
 
 
 @torch.no_grad()
@@ -101,7 +98,7 @@ def expert_token_logprobs(model: ComposedModel, window: torch.Tensor) -> torch.T
 
 def calibrate_posterior(
     model: ComposedModel, windows: Sequence[torch.Tensor], steps: int = 40, lr: float = 0.1
-) -> dict[str, Any]:
+) -> Calibration:
     """Fit the prior and the switch rate of a posterior-mode composition (full batch: every window each step)."""
     token_lp = [expert_token_logprobs(model, w)[None] for w in windows]
     tokens = sum(lp.shape[1] for lp in token_lp)
@@ -123,43 +120,45 @@ def calibrate_posterior(
     learned, switch_rate = torch.softmax(prior.detach(), 0), float(torch.sigmoid(rate.detach()))
     with torch.no_grad():
         after = loss(torch.log(learned), switch_rate).item()
-    return {
-        "weights": learned.tolist(),
-        "initial_weights": model.weights.tolist(),
-        "switch_rate": switch_rate,
-        "initial_switch_rate": model.switch_rate,
-        "loss_before": before,
-        "loss_after": after,
-        "steps": steps,
-        "lr": lr,
-        "windows": len(windows),
-        "tokens": sum(len(w) for w in windows),
-    }
+    return Calibration(
+        weights=tuple(learned.tolist()),
+        initial_weights=tuple(model.weights.tolist()),
+        loss_before=before,
+        loss_after=after,
+        steps=steps,
+        lr=lr,
+        windows=len(windows),
+        tokens=sum(len(w) for w in windows),
+        switch_rate=switch_rate,
+        initial_switch_rate=model.switch_rate,
+    )
 
 
 def calibrate_on_files(
     experts: Sequence[str | Path],
-    files: Sequence[str | Path],
+    calibrate_on: Sequence[str | Path],
     weights: Sequence[float] | None,
     mode: str,
-    tokens: int = 16384,
-    steps: int = 40,
+    calibrate_tokens: int = 16384,
+    calibrate_steps: int = 40,
     device: str = "cpu",
     switch_rate: float = 0.0,
-) -> dict[str, Any]:
-    """Calibrate the composition of `experts` on an equal number of tokens from each UTF-8 text file."""
+) -> Calibration:
+    """Calibrate the composition of `experts` on `calibrate_tokens` tokens in all, an equal number from each UTF-8
+    text file of `calibrate_on`, in `calibrate_steps` steps (the names of growlm.compose's parameters)."""
     from growlm.composition.folder import load_experts
     from growlm.tokenizer import load_tokenizer
 
-    if tokens <= 0 or steps < 0:
-        raise GrowlmError("--calibrate-tokens must be > 0 and --calibrate-steps >= 0")
+    if calibrate_tokens <= 0 or calibrate_steps < 0:
+        raise GrowlmError("`calibrate_tokens` must be > 0 and `calibrate_steps` >= 0")
     model = ComposedModel(load_experts(experts, device), weights, mode, switch_rate).to(device)
     tokenizer = load_tokenizer(experts[0])
     window = min(CALIBRATION_WINDOW, model.config.max_position_embeddings)
     windows, sources = [], []
-    for file in map(Path, files):
+    for file in map(Path, calibrate_on):
         if not file.is_file():
-            raise GrowlmError(f"--calibrate-on {file}: no such file; give UTF-8 text files")
-        windows += text_windows(tokenizer.encode(file.read_text(encoding="utf-8")), window, tokens // len(files))
-        sources.append({"path": str(file), "sha256": sha256_file(file)})
-    return {**calibrate(model, windows, steps=steps), "sources": sources}
+            raise GrowlmError(f"`calibrate_on` {file}: no such file; give UTF-8 text files")
+        share = calibrate_tokens // len(calibrate_on)
+        windows += text_windows(tokenizer.encode(file.read_text(encoding="utf-8")), window, share)
+        sources.append(CalibrationSource(str(file), sha256_file(file)))
+    return replace(calibrate(model, windows, steps=calibrate_steps), sources=tuple(sources))

@@ -5,7 +5,8 @@ substrate and tokenizer; in the posterior mode the weights are the prior and swi
 a copy of the tokenizer files (so AutoTokenizer.from_pretrained(folder) works) and a growlm.json
 marked "composed". Experts are referenced by path (relative to the composed folder, so a run directory can move as
 a whole) and verified by hash on every load; `copy=True` copies them into the folder instead, making it
-self-contained.
+self-contained. The record itself is typed in record.py (Composition); compose() returns it, read_composition()
+reads it back.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ import torch
 from torch import nn
 
 from growlm.composition.mixing import ComposedModel, check_mode, normalize_weights
+from growlm.composition.record import FORMAT, Calibration, Composition, ExpertRef
 from growlm.errors import GrowlmError
-from growlm.io import atomic_dir, atomic_write_json, check_output, sha256_dir, sha256_file
+from growlm.io.atomic import atomic_write_json
+from growlm.io.hashing import sha256_dir, sha256_file
+from growlm.io.outputs import atomic_dir, check_output
 from growlm.model.folder import (
     META_FILE,
     TOKENIZER_FILES,
@@ -33,7 +37,6 @@ from growlm.model.folder import (
     write_meta,
 )
 
-FORMAT = "growlm-composition-v1"
 COMPOSITION_FILE = "composition.json"
 
 
@@ -90,13 +93,13 @@ def _check_compatible(paths: Sequence[Path], manifests: Sequence[dict[str, Any]]
 
 
 def check_out_not_expert(out: str | Path, expert_dirs: Sequence[str | Path]) -> None:
-    """--out may not be (or hold, or lie inside) one of the experts: --force would replace what it reads."""
+    """`out` may not be (or hold, or lie inside) one of the experts: `force` would replace what it reads."""
     target = Path(out).resolve()
     for expert in map(Path, expert_dirs):
         e = expert.resolve()
         if target == e or e in target.parents or target in e.parents:
             raise GrowlmError(
-                f"--out {out} would overwrite the expert {expert} (the same folder, one holding it or "
+                f"`out` {out} would overwrite the expert {expert} (the same folder, one holding it or "
                 "one inside it); write the composition to another folder"
             )
 
@@ -112,12 +115,13 @@ def compose(
     weights: Sequence[float] | None = None,
     force: bool = False,
     copy: bool = False,
-    calibration: dict[str, Any] | None = None,
+    calibration: Calibration | None = None,
     switch_rate: float = 0.0,
-    calibrate: Callable[[], dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """Write a composed model folder; returns its composition.json content. The one place a composition request
-    is checked (the API and the CLI pass through): mode and switch rate, --out, the experts, the weights, each once.
+    calibrate: Callable[[], Calibration] | None = None,
+) -> Composition:
+    """Write a composed model folder; returns its record (what composition.json holds). The one place a
+    composition request is checked (the API and the CLI pass through): mode and switch rate, `out`, the experts,
+    the weights, each once.
 
     `calibrate` (e.g. growlm.composition.calibrate.calibrate_on_files bound to its arguments) runs after the checks,
     so bad input fails before it; its result, or a given `calibration`, is recorded as-is, and its learned weights
@@ -131,61 +135,63 @@ def compose(
     weights = normalize_weights(weights, len(paths))
     if calibrate is not None:
         calibration = calibrate()
-    if calibration:
-        weights = normalize_weights(calibration["weights"], len(paths))
-        switch_rate = check_mode(mode, calibration.get("switch_rate", switch_rate))
+    if calibration is not None:
+        weights = normalize_weights(calibration.weights, len(paths))
+        rate = calibration.switch_rate
+        switch_rate = check_mode(mode, switch_rate if rate is None else rate)
     out = Path(out)
     shared = {key: manifests[0][key] for key in ("substrate", "tokenizer_sha256", "vocab_size")}
     with atomic_dir(out, force, kind="composition folder") as tmp:
-        experts = []
-        for i, path in enumerate(paths):
-            ref = _reference(path, out)
-            if copy:
-                ref = f"experts/{i:02d}"
-                shutil.copytree(path, tmp / ref)
-            experts.append(
-                {"path": ref, "sha256": expert_sha256(tmp / ref if copy else path), "depth": manifests[i].get("depth")}
-            )
-        composition = {
-            "format": FORMAT,
-            "mode": mode,
-            "weights": weights,
-            "switch_rate": switch_rate,
-            "experts": experts,
-            **shared,
-            "calibration": calibration,
-        }
+        experts = _place_experts(paths, manifests, out, tmp, copy)
         copy_tokenizer(paths[0], tmp)
-        composition["files_sha256"] = own_files_sha256(tmp)
-        atomic_write_json(tmp / COMPOSITION_FILE, composition)
+        composition = Composition(
+            mode,
+            tuple(weights),
+            experts,
+            switch_rate,
+            **shared,
+            calibration=calibration,
+            files_sha256=own_files_sha256(tmp),
+        )
+        atomic_write_json(tmp / COMPOSITION_FILE, composition.to_json())
         write_meta(
             tmp, {"composed": True, **shared, "depth": None, "expert_depths": [m.get("depth") for m in manifests]}
         )
     return composition
 
 
+def _place_experts(
+    paths: list[Path], manifests: list[dict[str, Any]], out: Path, tmp: Path, copy: bool
+) -> tuple[ExpertRef, ...]:
+    """Each expert referenced from `out` by relative path, or copied into the folder being built (`tmp`)."""
+    experts = []
+    for i, path in enumerate(paths):
+        ref = _reference(path, out)
+        if copy:
+            ref = f"experts/{i:02d}"
+            shutil.copytree(path, tmp / ref)
+        experts.append(ExpertRef(ref, expert_sha256(tmp / ref if copy else path), manifests[i].get("depth")))
+    return tuple(experts)
+
+
 def is_composition(path: str | Path) -> bool:
     return (Path(path) / COMPOSITION_FILE).is_file()
 
 
-def read_composition(path: str | Path) -> dict[str, Any]:
+def read_composition(path: str | Path) -> Composition:
     file = Path(path) / COMPOSITION_FILE
     if not file.is_file():
         raise GrowlmError(f"{path} is not a composed model (no {COMPOSITION_FILE}); create one with `growlm compose`")
     try:
-        composition = json.loads(file.read_text(encoding="utf-8"))
+        data = json.loads(file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise GrowlmError(f"{file} is not valid JSON ({err}); recompose with `growlm compose`") from None
-    if not isinstance(composition, dict) or composition.get("format") != FORMAT:
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise GrowlmError(f"{file}: not a {FORMAT!r} file; recompose with `growlm compose`")
-    experts = composition.get("experts")
-    if (
-        not isinstance(experts, list)
-        or not all(isinstance(e, dict) and {"path", "sha256"} <= e.keys() for e in experts)
-        or not {"mode", "weights"} <= composition.keys()
-    ):
-        raise GrowlmError(f"{file} is damaged (experts, mode or weights missing); recompose with `growlm compose`")
-    return composition
+    try:
+        return Composition.from_json(data, str(file))
+    except GrowlmError as err:
+        raise GrowlmError(f"{err}: the file is damaged; recompose with `growlm compose`") from None
 
 
 def own_files_sha256(path: Path) -> str:
@@ -197,17 +203,17 @@ def verified_expert_paths(path: str | Path) -> list[Path]:
     """Expert folders of a composition, each checked against the hash recorded when it was composed."""
     path = Path(path)
     experts, composition = [], read_composition(path)
-    if composition.get("files_sha256") not in (None, own_files_sha256(path)):
+    if composition.files_sha256 not in (None, own_files_sha256(path)):
         raise GrowlmError(f"{path}: its tokenizer files changed since composition; recompose with `growlm compose`")
-    for entry in composition["experts"]:
-        expert = path / entry["path"]
+    for entry in composition.experts:
+        expert = path / entry.path
         if not expert.is_dir():
-            raise GrowlmError(f"{path}: expert {entry['path']} not found at {expert}; restore it or recompose")
+            raise GrowlmError(f"{path}: expert {entry.path} not found at {expert}; restore it or recompose")
         actual = expert_sha256(expert)
-        if actual != entry["sha256"]:
+        if actual != entry.sha256:
             raise GrowlmError(
                 f"{path}: expert {expert} changed since composition (sha256 {actual}, recorded "
-                f"{entry['sha256']}); recompose with `growlm compose`"
+                f"{entry.sha256}); recompose with `growlm compose`"
             )
         experts.append(expert)
     return experts
@@ -221,7 +227,7 @@ def load_composed(path: str | Path, device: str | torch.device = "cpu") -> Compo
     composition = read_composition(path)
     experts = load_experts(verified_expert_paths(path), device)
     try:
-        model = ComposedModel(experts, composition["weights"], composition["mode"], composition.get("switch_rate", 0.0))
+        model = ComposedModel(experts, list(composition.weights), composition.mode, composition.switch_rate)
     except GrowlmError as err:
         raise GrowlmError(f"{path}: {err}; upgrade growlm or recompose") from None
     return model.to(device).eval()

@@ -35,11 +35,11 @@ def check_mode(mode: str, switch_rate: float) -> float:
     """The one check of a composition's mode and switch rate (a model's, and a folder's before it is written);
     returns the switch rate as a float."""
     if mode not in MODES:
-        raise GrowlmError(f"unknown composition mode {mode!r}; use --mode {' | '.join(MODES)}")
+        raise GrowlmError(f"unknown composition mode {mode!r}; use `mode` {' | '.join(MODES)}")
     rate = check_switch_rate(switch_rate)
     if rate and mode != "posterior":
         raise GrowlmError(
-            f"a switch rate (--switch-rate) applies to the posterior mode only, not {mode}; drop it or change the mode"
+            f"a switch rate (`switch_rate`) applies to the posterior mode only, not {mode}; drop it or change the mode"
         )
     return rate
 

@@ -26,7 +26,9 @@ from tqdm import tqdm
 
 from growlm.data.shards import MANIFEST, TOKENIZER_DIR, ShardSet, ShardSplit
 from growlm.errors import GrowlmError
-from growlm.io import atomic_dir, atomic_write_json, check_replaceable, sha256_bytes
+from growlm.io.atomic import atomic_write_json
+from growlm.io.hashing import sha256_bytes
+from growlm.io.outputs import atomic_dir, check_replaceable
 
 DEFAULT_N = 13
 MIN_EXACT = 5
@@ -165,7 +167,7 @@ def drop_overlapping(
     """Copy the shard folder to `out` without the documents that overlap `texts`; returns the report."""
     check_replaceable(out, force)
     if Path(out).resolve() == Path(shard_dir).resolve():
-        raise GrowlmError(f"--out {out} is the shard folder itself; write the decontaminated shards elsewhere")
+        raise GrowlmError(f"`out` {out} is the shard folder itself; write the decontaminated shards elsewhere")
     texts = list(texts)
     report = find_overlaps(shard_dir, texts, n, progress)
     shards = ShardSet(shard_dir)
@@ -199,7 +201,7 @@ def _record_text(record, fields: list[str], where: str) -> str:
     for name in fields:
         if not isinstance(record, dict) or name not in record:
             found = ", ".join(record) if isinstance(record, dict) else type(record).__name__
-            raise GrowlmError(f"{where} has no field {name!r} (fields: {found}); choose one with --field")
+            raise GrowlmError(f"{where} has no field {name!r} (fields: {found}); choose one with `fields`")
         value = record[name]
         parts.extend(map(str, value) if isinstance(value, list) else [str(value)])
     return "\n".join(parts)

@@ -3,7 +3,8 @@ jobs an earlier, interrupted run finished. Jobs run largest file first; their re
 
 Workers are forked (spawn would re-run an unguarded `__main__` script) and tokenize on one thread each: the
 processes are the parallelism. A worker whose parent dies exits within a second.
-Fault point (io.fault, tests only): GROWLM_FAULT=prepare:K[:MODE] hits once the K-th job of this process finished.
+Crash point (growlm.faults, tests only): GROWLM_FAULT=prepare:K[:MODE] hits once the K-th job of this process
+finished.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from growlm.data.work import Job, finished, spool
-from growlm.io import fault
+from growlm.faults import crash_point
 from growlm.tokenizer import BvvTokenizer
 
 AUTO_BYTES_PER_WORKER = 16 << 20  # without an explicit number of workers, small inputs stay in-process
@@ -90,5 +91,5 @@ def run_jobs(
         for job, info in _results(todo, tokenizer, seed, work, choose_workers(workers, todo)):
             done[job.folder] = info
             bar.update(job.task.size)
-            fault("prepare")
+            crash_point("prepare")
     return done

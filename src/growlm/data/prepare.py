@@ -51,7 +51,8 @@ from growlm.data.sources import Source, get_source
 from growlm.data.split import split_by_keys
 from growlm.data.work import Job, Task, finished_info, make_tasks, open_work
 from growlm.errors import GrowlmError
-from growlm.io import atomic_dir, atomic_write_json, check_output
+from growlm.io.atomic import atomic_write_json
+from growlm.io.outputs import atomic_dir, check_output
 from growlm.tokenizer import BvvTokenizer
 from growlm.tokenizer.layout import EOS_ID
 
@@ -163,7 +164,7 @@ def _manifest(
     if val_fraction > 0 and totals["val"]["documents"] == 0:
         raise GrowlmError(
             "the validation split is empty: every source is a single document; give sources "
-            "with more documents or pass --val-fraction 0"
+            "with more documents or pass `val_fraction` 0"
         )
     raw = weights if weights[0] is not None else [e["splits"]["train"]["tokens"] for e in entries]
     for e, w in zip(entries, raw):

@@ -33,7 +33,8 @@ from growlm.data.shards import TOKEN_DTYPE
 from growlm.data.sources import get_source
 from growlm.data.split import KEY_BYTES, split_key
 from growlm.data.textstream import ReadStats
-from growlm.io import atomic_write_json, sha256_file
+from growlm.io.atomic import atomic_write_json
+from growlm.io.hashing import sha256_file
 from growlm.tokenizer import BvvTokenizer
 from growlm.tokenizer.layout import EOS_ID
 

@@ -15,7 +15,7 @@ from growlm.errors import GrowlmError
 from growlm.evals.choice import McItem, run_multiple_choice
 from growlm.evals.package import hf_rows, olmes_choice_items
 from growlm.evals.paper_protocol import PaperChoiceItem, run_paper_choice
-from growlm.evals.results import TaskResult
+from growlm.evals.records import TaskResult
 from growlm.evals.settings import EvalContext, EvalSettings
 from growlm.evals.taskfiles import Row, get, read_rows, text_list
 
@@ -52,7 +52,7 @@ def run(model, tokenizer, ctx: EvalContext) -> TaskResult:
     task, split, settings = ctx.task, ctx.split, ctx.settings
     if task in settings.task_files:
         if settings.shots:
-            raise GrowlmError(f"{task} from a --task-file is scored 0-shot; drop --shots")
+            raise GrowlmError(f"{task} from a task file (`task_files`) is scored 0-shot; drop `shots`")
         questions = [parse_row(r) for r in read_rows(settings.task_files[task])]
         items = [
             McItem(q.id, f"Question: {q.question}\nAnswer:", tuple(f" {c}" for c in q.choices), q.answer)

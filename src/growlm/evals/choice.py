@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from growlm.evals.harness import ChoiceRequest, ChoiceScores, score_choices
-from growlm.evals.results import Score, TaskResult
+from growlm.evals.records import Score, TaskResult
 from growlm.evals.settings import EvalContext, EvalSettings
 from growlm.evals.stats import mean_ci
 

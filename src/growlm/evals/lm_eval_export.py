@@ -25,7 +25,8 @@ from typing import Callable, Iterable
 
 from growlm.errors import GrowlmError
 from growlm.evals.package import hf_rows, olmes_items
-from growlm.io import atomic_dir, atomic_write_json, atomic_write_text
+from growlm.io.atomic import atomic_write_json, atomic_write_text
+from growlm.io.outputs import atomic_dir
 
 FORMAT = "growlm-lm-eval-export-v1"
 ACC = [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}]

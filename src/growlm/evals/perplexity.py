@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from growlm.errors import GrowlmError
 from growlm.evals.harness import encode, rolling_windows, sequence_loglikelihoods
-from growlm.evals.results import Score, TaskResult
+from growlm.evals.records import PerplexityItem, Score, TaskResult
 from growlm.evals.settings import EvalContext, EvalSettings
 from growlm.evals.stats import bootstrap_ci
 
@@ -44,8 +44,8 @@ def run_shards(model_path: Path) -> Path:
     run = RunDir.of_stage_model(model_path)
     if run is None:
         raise GrowlmError(
-            f"{model_path} is not a stage of a growth run; give the text with "
-            "--task-file perplexity=FILE.txt or --shards DIR"
+            f"{model_path} is not a stage of a growth run; give the text as a task file (`task_files`, "
+            "perplexity=FILE.txt) or a shard folder (`shards`)"
         )
     return run.shards()
 
@@ -100,16 +100,14 @@ def measure(name: str, documents: list[str], model, tokenizer, settings: EvalSet
         )
         for m, f in metrics.items()
     ]
-    records = [
-        {"id": f"{name}#{k}", "nll": float(s[0]), "tokens": int(s[1]), "bytes": int(s[2])} for k, s in enumerate(stats)
-    ]
+    records = [PerplexityItem(f"{name}#{k}", float(s[0]), int(s[1]), int(s[2])).to_json() for k, s in enumerate(stats)]
     return TaskResult(name, scores, records)
 
 
 def run(model, tokenizer, ctx: EvalContext) -> TaskResult:
     settings = ctx.settings
     if settings.shots:
-        raise GrowlmError("perplexity takes no examples; drop --shots")
+        raise GrowlmError("perplexity takes no examples; drop `shots`")
     if "perplexity" in settings.task_files:
         path = settings.task_files["perplexity"]
         groups = {path.stem: text_file_documents(path)}

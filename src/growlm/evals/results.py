@@ -1,57 +1,19 @@
-"""Scores, the readable table and the results JSON.
-
-Results JSON (format "growlm-eval-v1"):
-- "protocol" and "protocol_label"; "model": path and its growlm.json; "settings"; "growlm_version".
-- "scores": one row per (task, metric): value, ci95 [low, high] (percentile bootstrap over items, fixed seed),
-  n (items scored), chance (what guessing scores; null where no such level exists), split, shots, protocol,
-  truncated (share of the scored items whose prompt was cut from the left to fit the window), skipped (items
-  left out because they cannot be scored in the window: an answer longer than the window, or a prompt that does
-  not fit before the generation cap) and majority (multiple choice: the accuracy of always giving the most
-  frequent gold answer, e.g. always "no" on BoolQ; null elsewhere).
-- "tasks": per task "info" (data source, prompt format, scoring rule) and "items": one record per item with
-  everything needed to recompute its score (exact strings scored, log-likelihoods and byte lengths, or prompt,
-  output and references).
-"""
+"""The readable scores table, and where results files go: written, checked, named (their layout: records.py)."""
 
 from __future__ import annotations
 
 import io
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from growlm import __version__
-from growlm.evals.settings import PROTOCOL_LABELS, EvalSettings
-from growlm.io import atomic_write_json, check_output_file
+from growlm.evals.records import EvalResults, Score
+from growlm.evals.settings import PROTOCOL_LABELS
+from growlm.io.atomic import atomic_write_json
+from growlm.io.outputs import check_not_input, check_output_file
 
-FORMAT = "growlm-eval-v1"
 PERCENT_METRICS = {"acc", "acc_norm", "em", "f1", "match"}
-
-
-@dataclass(frozen=True)
-class Score:
-    task: str
-    metric: str
-    value: float
-    ci95: tuple[float, float]
-    n: int
-    chance: float | None
-    split: str
-    shots: int
-    protocol: str
-    truncated: float = 0.0  # share of scored items whose prompt was cut
-    skipped: int = 0  # items that could not be scored in the window
-    majority: float | None = None  # always the most frequent gold answer (multiple choice)
-
-
-@dataclass
-class TaskResult:
-    task: str
-    scores: list[Score]
-    items: list[dict]
-    info: dict = field(default_factory=dict)
 
 
 def format_value(metric: str, value: float | None) -> str:
@@ -62,7 +24,7 @@ def format_value(metric: str, value: float | None) -> str:
     return f"{value:.2f}" if metric in {"bleu", "chrf", "ppl"} else f"{value:.4f}"
 
 
-def render_table(scores: list[Score], protocol: str) -> str:
+def render_table(scores: list[Score] | tuple[Score, ...], protocol: str) -> str:
     table = Table(title=f"growlm eval: {PROTOCOL_LABELS[protocol]}", title_justify="left")
     for name in ("task", "split", "shots", "metric", "value", "95% CI", "n", "chance", "majority", "cut", "skipped"):
         table.add_column(name, justify="left" if name in {"task", "split", "metric"} else "right")
@@ -90,21 +52,25 @@ def table_text(table: Table, width: int) -> str:
     return buffer.getvalue()
 
 
-def results_payload(
-    model_path: Path, model_meta: dict | None, settings: EvalSettings, results: list[TaskResult]
-) -> dict:
-    return {
-        "format": FORMAT,
-        "protocol": settings.protocol,
-        "protocol_label": PROTOCOL_LABELS[settings.protocol],
-        "growlm_version": __version__,
-        "model": {"path": str(model_path), "growlm": model_meta},
-        "settings": settings.to_json(),
-        "scores": [asdict(s) for r in results for s in r.scores],
-        "tasks": {r.task: {"info": r.info, "items": r.items} for r in results},
-    }
+def results_path(model: Path, protocol: str) -> Path:
+    """Where a model's results go unless the caller names a file: MODEL/eval-PROTOCOL.json."""
+    return Path(model) / f"eval-{protocol}.json"
 
 
-def write_results(path: Path, payload: dict, force: bool) -> None:
+def check_results_path(out: Path, model: Path, force: bool) -> None:
+    """`out` may lie in the model folder (the default does), but may not be one of the files the model loads, a
+    folder, or an existing file without `force`."""
+    from growlm.composition.folder import COMPOSITION_FILE
+    from growlm.model.folder import META_FILE, TOKENIZER_FILES
+
+    model = Path(model)
+    loaded = ["config.json", "generation_config.json", COMPOSITION_FILE, META_FILE, *TOKENIZER_FILES]
+    if model.is_dir():
+        loaded += [p.name for p in model.iterdir() if p.suffix == ".safetensors" or p.name.endswith(".index.json")]
+    check_not_input(out, [model / name for name in loaded])
+    check_output_file(out, force)
+
+
+def write_results(path: Path, results: EvalResults, force: bool) -> None:
     check_output_file(path, force)
-    atomic_write_json(path, payload)
+    atomic_write_json(path, results.to_json())

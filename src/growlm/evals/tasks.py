@@ -15,19 +15,19 @@ below. Every runner takes exactly (model, tokenizer, ctx); tests/test_evals_task
 - ctx (EvalContext, settings.py): ctx.task, the registry name (one module may serve several entries, e.g.
   arc_easy and arc_challenge); ctx.split, already checked against TaskSpec.splits; ctx.settings, the EvalSettings
   (shots, limit, batch limits, seed, --task-file paths, ...); ctx.model_path, the model folder.
-- The result: a TaskResult (results.py) whose scores are named after ctx.task; evaluate() labels it with the
+- The result: a TaskResult (records.py) whose scores are named after ctx.task; evaluate() labels it with the
   task as requested.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from growlm.errors import GrowlmError
 from growlm.evals import arc, commonsense, mmlu, perplexity, squad, translation
-from growlm.evals.results import TaskResult, results_payload
+from growlm.evals.records import EvalResults, TaskResult
 from growlm.evals.settings import EvalContext, EvalSettings
 
 Runner = Callable[[Any, Any, EvalContext], TaskResult]  # (model, tokenizer, ctx) -> TaskResult
@@ -101,7 +101,7 @@ def parse_tasks(text: str, protocol: str) -> list[TaskRun]:
         if spec.runner(protocol) is None:
             offered = sorted(n for n, s in TASKS.items() if s.run_paper)
             raise GrowlmError(
-                f"{name} is not part of the paper protocol; with --protocol paper use {', '.join(offered)}"
+                f"{name} is not part of the paper protocol; with `protocol` paper use {', '.join(offered)}"
             )
         split = split or (spec.paper_split if protocol == "paper" else spec.splits[0])
         if split not in spec.splits:
@@ -119,14 +119,16 @@ def check_task_files(task_files: dict[str, Path], runs: list[TaskRun]) -> None:
     for name in task_files:
         if name not in TASKS or not TASKS[name].task_file:
             takes = ", ".join(f"{n} ({s.task_file})" for n, s in TASKS.items() if s.task_file)
-            raise GrowlmError(f"--task-file {name}=...: {name!r} takes no local file; tasks that do: {takes}")
+            raise GrowlmError(f"`task_files` {name}=...: {name!r} takes no local file; tasks that do: {takes}")
         if name not in requested:
-            raise GrowlmError(f"--task-file names {name}, which is not among --tasks; add it or drop the file")
+            raise GrowlmError(f"`task_files` names {name}, which is not among `tasks`; add it or drop the file")
 
 
-def evaluate(model_path: Path, runs: list[TaskRun], settings: EvalSettings, device: str = "cpu", loaded=None) -> dict:
-    """Results payload (see results.py) of every task run on the model; `loaded`: the folder's (model, tokenizer)
-    already loaded (growlm.loading.load_lm), for a caller that evaluates it several times."""
+def evaluate(
+    model_path: Path, runs: list[TaskRun], settings: EvalSettings, device: str = "cpu", loaded=None
+) -> EvalResults:
+    """The results of every task run on the model; `loaded`: the folder's (model, tokenizer) already loaded
+    (growlm.loading.load_lm), for a caller that evaluates it several times."""
     from growlm.loading import load_lm
     from growlm.model.folder import find_meta
 
@@ -136,6 +138,5 @@ def evaluate(model_path: Path, runs: list[TaskRun], settings: EvalSettings, devi
     for run in runs:
         runner = run.spec.runner(settings.protocol)
         result = runner(model, tokenizer, EvalContext(run.name, run.split, settings, model_path))
-        result.task = run.label
-        results.append(result)
-    return results_payload(model_path, find_meta(model_path), settings, results)
+        results.append(replace(result, label=run.label))
+    return EvalResults.of(model_path, find_meta(model_path), settings, results)

@@ -36,7 +36,7 @@ from growlm.data.sources import DEBIAN_HANDBOOK, LIBREOFFICE_HELP, SOURCES, read
 from growlm.errors import GrowlmError
 from growlm.evals.decoding import generate_items
 from growlm.evals.paper_protocol import length_caps, paper_score, run_spread, sampled_runs
-from growlm.evals.results import Score, TaskResult
+from growlm.evals.records import Score, TaskResult
 from growlm.evals.settings import EvalContext, EvalSettings
 from growlm.evals.stats import bootstrap_ci
 from growlm.evals.taskfiles import get, read_rows
@@ -227,7 +227,7 @@ def run(model, tokenizer, ctx: EvalContext) -> TaskResult:
         src, tgt = direction.split("-")
         pool, pairs = direction_pairs(direction, settings)
         if settings.shots > len(pool):
-            raise GrowlmError(f"translation has {len(pool)} few-shot examples; use --shots 0..{len(pool)}")
+            raise GrowlmError(f"translation has {len(pool)} few-shot examples; use `shots` 0..{len(pool)}")
         pairs = settings.first(pairs)
         prompts = [harness_prompt(p, pool[: settings.shots], src, tgt) for p in pairs]
         outputs = generate_items(f"translation {direction}", model, tokenizer, prompts, cap, settings)

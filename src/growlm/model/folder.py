@@ -9,19 +9,22 @@ Loading never runs code shipped with a folder and never downloads.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from transformers import GenerationConfig
 
 from growlm.errors import GrowlmError
-from growlm.io import atomic_dir, atomic_write_json, fault, sha256_dir
+from growlm.faults import crash_point
+from growlm.io.atomic import atomic_write_json, read_json
+from growlm.io.hashing import sha256_dir
+from growlm.io.outputs import atomic_dir
 from growlm.tokenizer import layout as L
 
 MODEL_FORMAT = "growlm-model-v1"
 META_FILE = "growlm.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "growlm_tokenizer.json")
+_REEXPORT = "re-export the model with `growlm export`"  # how a damaged folder is fixed
 
 
 def write_meta(folder: Path, meta: dict[str, Any]) -> None:
@@ -49,7 +52,7 @@ def write_model(model, tokenizer, out: str | Path, meta: dict, force: bool = Tru
             },
         )
         if fault_point:
-            fault(fault_point)
+            crash_point(fault_point)
     return Path(out)
 
 
@@ -63,10 +66,7 @@ def find_meta(path: str | Path) -> dict[str, Any] | None:
     meta_file = Path(path) / META_FILE
     if not meta_file.is_file():
         return None
-    try:
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise GrowlmError(f"{meta_file} is not valid JSON ({err}); re-export the model with `growlm export`") from None
+    meta = read_json(meta_file, _REEXPORT)
     if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else meta
         raise GrowlmError(f"{meta_file}: format {found!r} is not {MODEL_FORMAT!r}; re-export the model")
@@ -125,23 +125,11 @@ def copy_tokenizer(src: Path, dst: Path) -> None:
             shutil.copyfile(src / name, dst / name)
 
 
-def _read_json(file: Path) -> dict:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise GrowlmError(
-            f"{file} is damaged ({type(err).__name__}: {str(err)[:80]}); re-export the model with `growlm export`"
-        ) from None
-    if not isinstance(data, dict):
-        raise GrowlmError(f"{file} is damaged (not a JSON object); re-export the model with `growlm export`")
-    return data
-
-
 def _check_no_remote_code(path: Path) -> None:
     """Refuse folders whose config or tokenizer config asks for code shipped with them (never run)."""
     for name in ("config.json", "tokenizer_config.json", "generation_config.json"):
         file = path / name
-        if file.is_file() and ({"auto_map", "custom_pipelines"} & _read_json(file).keys()):
+        if file.is_file() and ({"auto_map", "custom_pipelines"} & read_json(file, _REEXPORT, dict).keys()):
             raise GrowlmError(
                 f"{file} asks for custom code (auto_map); growlm never runs code shipped with a "
                 "model: remove auto_map or re-export the model"
@@ -162,7 +150,7 @@ SIZES = (
 
 
 def _check_sizes(file: Path) -> None:
-    config = _read_json(file)
+    config = read_json(file, _REEXPORT, dict)
     for key in SIZES:
         value = config.get(key)
         if value is not None and (type(value) is not int or value < 1):

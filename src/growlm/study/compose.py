@@ -21,23 +21,24 @@ smaller) fortune files.
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
 from growlm.analysis.tables import Table
-from growlm.config import RunConfig
+from growlm.config import Patch, RunConfig, combine
 from growlm.errors import GrowlmError
 from growlm.evals.settings import EvalSettings
 from growlm.evals.stats import RESAMPLES, paired_improvement
+from growlm.study.definition import Study
 from growlm.study.evaluation import EvalPlan, OverSeeds, evaluate_model, over_seeds, records, seed_note
 from growlm.study.options import StudyOptions
 from growlm.study.output import write_study
 from growlm.study.runs import RunSpec, configure, ensure_run, read_config_data, say, shared_inputs
-from growlm.study.scales import PAPER, SMOKE, StudyScale, stage_tokens
+from growlm.study.scales import PAPER, SMOKE, StudyScale, stage_tokens, train
 
 CONFIG = "compose-study.toml"
 FIXED_SHARE_RATE = 0.01
@@ -54,14 +55,20 @@ MIXED = "mixed"
 MIXED_PARAGRAPHS = 4  # paragraphs per language in one mixed document
 MULTIPLE_CHOICE = (("mmlu", 1), ("arc_easy", 30), ("arc_challenge", 30), ("boolq", 30))
 SCALES = {
-    "smoke": StudyScale(
-        {**SMOKE, **stage_tokens([256, 256, 256])},
-        EvalPlan((("perplexity", 2), ("translation", 1), ("arc_easy", 2)), max_new_tokens=4),
+    "cpu": StudyScale(
+        patch={},
+        about="2 CPU cores, about 1 h",
+        plan=EvalPlan((("perplexity", 20), ("translation", 6), *MULTIPLE_CHOICE), max_new_tokens=48),
     ),
-    "cpu": StudyScale({}, EvalPlan((("perplexity", 20), ("translation", 6), *MULTIPLE_CHOICE), max_new_tokens=48)),
     "paper": StudyScale(
-        {**PAPER, **stage_tokens([100_000_000] * 3)},
-        EvalPlan((("perplexity", None), ("translation", None), *((task, None) for task, _ in MULTIPLE_CHOICE))),
+        patch=combine(PAPER, stage_tokens([100_000_000] * 3)),
+        about="the paper's sizes, for GPUs",
+        plan=EvalPlan((("perplexity", None), ("translation", None), *((task, None) for task, _ in MULTIPLE_CHOICE))),
+    ),
+    "smoke": StudyScale(
+        patch=combine(SMOKE, stage_tokens([256, 256, 256])),
+        about="tiny, seconds, to check an install",
+        plan=EvalPlan((("perplexity", 2), ("translation", 1), ("arc_easy", 2)), max_new_tokens=4),
     ),
 }
 # The compositions beyond the paper's, at cpu scale: the perplexity sets only (every other task is at chance).
@@ -79,7 +86,7 @@ class TextPlan(EvalPlan):
         return EvalSettings(limit=limit, max_new_tokens=self.max_new_tokens, task_files={"perplexity": self.text})
 
 
-def experts_and_config(scale: str, sets: list[str]) -> tuple[dict[str, list[str]], RunConfig]:
+def experts_and_config(scale: str, sets: Sequence[str]) -> tuple[dict[str, list[str]], RunConfig]:
     """Each expert's sources, and the shared config whose data.sources is their union (for the tokenizer)."""
     data = read_config_data(CONFIG)
     experts = data.pop("experts", None)
@@ -91,11 +98,11 @@ def experts_and_config(scale: str, sets: list[str]) -> tuple[dict[str, list[str]
         raise GrowlmError(f"{CONFIG}: [experts] must name at least two experts, each a list of data sources")
     experts = SMOKE_EXPERTS if scale == "smoke" else experts
     union = list(dict.fromkeys(s for sources in experts.values() for s in sources))
-    return experts, configure(data, {**SCALES[scale].values, "data.sources": union}, sets, CONFIG)
+    return experts, configure(data, SCALES[scale].patch, {"data": {"sources": union}}, sets=sets, source=CONFIG)
 
 
-def base_config(scale: str, sets: list[str]) -> RunConfig:
-    return experts_and_config(scale, sets)[1]
+def base_config(opts: StudyOptions) -> RunConfig:
+    return experts_and_config(opts.scale, opts.sets)[1]
 
 
 def ensure_composition(experts: list[Path], out: Path, mode: str, switch_rate: float) -> Path:
@@ -104,8 +111,8 @@ def ensure_composition(experts: list[Path], out: Path, mode: str, switch_rate: f
 
     if is_composition(out):
         recorded = read_composition(out)
-        same = [e["sha256"] for e in recorded["experts"]] == [expert_sha256(e) for e in experts]
-        if same and recorded["mode"] == mode and recorded.get("switch_rate", 0.0) == switch_rate:
+        same = [e.sha256 for e in recorded.experts] == [expert_sha256(e) for e in experts]
+        if same and recorded.mode == mode and recorded.switch_rate == switch_rate:
             say(f"reusing composition {out}")
             return out
     say(f"composing {', '.join(map(str, experts))} into {out} ({mode}, switch rate {switch_rate})")
@@ -141,7 +148,7 @@ def mixed_documents(by_language: dict[str, list[str]], paragraphs: int = MIXED_P
 def write_mixed_text(heldout: Path, out: Path) -> Path:
     """The mixed-language held-out text (growlm eval's perplexity text-file format), rebuilt only if it changed."""
     from growlm.evals.perplexity import shard_documents
-    from growlm.io import atomic_write_text
+    from growlm.io.atomic import atomic_write_text
 
     text = "\n\n".join(mixed_documents(shard_documents(heldout))) + "\n"
     if not out.is_file() or out.read_text(encoding="utf-8") != text:
@@ -183,8 +190,10 @@ def verdict(models: dict[str, dict], expert_names: list[str], composed: str = "c
 
 def mixed_items(model: Path) -> dict[str, tuple[float, int]]:
     """(nll, tokens) of every mixed-language document the model was scored on, by document id."""
-    payload = json.loads((model.parent / "eval-mixed" / "perplexity.json").read_text(encoding="utf-8"))
-    return {r["id"]: (r["nll"], r["tokens"]) for r in payload["tasks"]["perplexity"]["items"]}
+    from growlm.evals.records import read_results
+
+    results = read_results(model.parent / "eval-mixed" / "perplexity.json")
+    return {r.id: (r.nll, r.tokens) for r in results.task("perplexity").perplexity_items()}
 
 
 def mixed_verdict(models: dict[str, dict], items: dict[str, dict], adaptive: str, rivals: list[str]) -> str:
@@ -254,7 +263,7 @@ def comparison_plot(models: dict[str, dict], keys: list[tuple[str, str]]) -> Fig
 
 
 def _train_experts(
-    opts: StudyOptions, experts: dict[str, list[str]], base: RunConfig, inputs: dict
+    opts: StudyOptions, experts: dict[str, list[str]], base: RunConfig, inputs: Patch
 ) -> dict[str, list[RunSpec]]:
     runs = {
         name: [
@@ -263,13 +272,9 @@ def _train_experts(
                 opts.root / "runs" / name / f"seed-{s}",
                 configure(
                     base,
-                    {
-                        **inputs,
-                        "data.shards": "",
-                        "data.sources": sources,
-                        "train.seed": s,
-                        "name": f"expert-{name}-seed-{s}",
-                    },
+                    inputs,
+                    {"data": {"shards": "", "sources": sources}, "name": f"expert-{name}-seed-{s}"},
+                    train(seed=s),
                 ),
             )
             for s in opts.seed_list
@@ -311,7 +316,7 @@ def _evaluate_seed(
 def run(opts: StudyOptions) -> Path:
     experts, base = experts_and_config(opts.scale, opts.sets)
     inputs = shared_inputs(base, opts.root / "inputs")
-    heldout = Path(inputs["data.shards"])
+    heldout = Path(inputs["data"]["shards"])
     mixed = write_mixed_text(heldout, opts.root / "inputs" / f"{MIXED}.txt")
     runs = _train_experts(opts, experts, base, inputs)
     names = list(experts)
@@ -362,3 +367,6 @@ def run(opts: StudyOptions) -> Path:
         [table],
         {"experts-vs-composition": comparison_plot(models, keys)},
     )
+
+
+STUDY = Study("compose", SCALES, base_config, run)

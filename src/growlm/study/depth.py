@@ -17,7 +17,8 @@ from pathlib import Path
 
 from growlm.analysis.plots import plot_loss_curve, plot_metric_by_depth, plot_subject_heatmap
 from growlm.analysis.tables import Table
-from growlm.config import RunConfig
+from growlm.config import RunConfig, combine
+from growlm.study.definition import Study
 from growlm.study.evaluation import (
     EvalPlan,
     OverSeeds,
@@ -30,19 +31,25 @@ from growlm.study.evaluation import (
 from growlm.study.options import StudyOptions
 from growlm.study.output import write_study
 from growlm.study.runs import RunSpec, configure, ensure_run, read_config_data, shared_inputs
-from growlm.study.scales import PAPER_WIDE, SMOKE, StudyScale, stage_tokens
+from growlm.study.scales import PAPER_WIDE, SMOKE, StudyScale, stage_tokens, train
 
 CONFIG = "growth-series.toml"
 STAGES = 6
 SCALES = {
-    "smoke": StudyScale(
-        {**SMOKE, **stage_tokens([256] * STAGES)},
-        EvalPlan((("mmlu", 1), ("arc_easy", 2), ("squad", 1)), max_new_tokens=4),
+    "cpu": StudyScale(
+        patch={},
+        about="2 CPU cores, at most 2 h",
+        plan=EvalPlan((("mmlu", 20), ("arc_easy", 500), ("arc_challenge", 500), ("squad", 100))),
     ),
-    "cpu": StudyScale({}, EvalPlan((("mmlu", 20), ("arc_easy", 500), ("arc_challenge", 500), ("squad", 100)))),
     "paper": StudyScale(
-        {**PAPER_WIDE, **stage_tokens([200_000_000] * STAGES)},
-        EvalPlan((("mmlu", None), ("arc_easy", None), ("arc_challenge", None), ("squad", None))),
+        patch=combine(PAPER_WIDE, stage_tokens([200_000_000] * STAGES)),
+        about="the paper's sizes (d_model 4096), for GPUs",
+        plan=EvalPlan((("mmlu", None), ("arc_easy", None), ("arc_challenge", None), ("squad", None))),
+    ),
+    "smoke": StudyScale(
+        patch=combine(SMOKE, stage_tokens([256] * STAGES)),
+        about="tiny, seconds, to check an install",
+        plan=EvalPlan((("mmlu", 1), ("arc_easy", 2), ("squad", 1)), max_new_tokens=4),
     ),
 }
 
@@ -95,19 +102,19 @@ def depth_table(runs: list[RunSpec], scores: dict[tuple, OverSeeds], seeds: int)
     )
 
 
-def base_config(scale: str, sets: list[str]) -> RunConfig:
-    return configure(read_config_data(CONFIG), SCALES[scale].values, sets, CONFIG)
+def base_config(opts: StudyOptions) -> RunConfig:
+    return configure(read_config_data(CONFIG), SCALES[opts.scale].patch, sets=opts.sets, source=CONFIG)
 
 
 def run(opts: StudyOptions) -> Path:
     scale = SCALES[opts.scale]
-    base = base_config(opts.scale, opts.sets)
+    base = base_config(opts)
     inputs = shared_inputs(base, opts.root / "inputs")
     runs = [
         RunSpec(
             f"seed-{s}",
             opts.root / "runs" / f"seed-{s}",
-            configure(base, {**inputs, "train.seed": s, "name": f"growth-series-seed-{s}"}),
+            configure(base, inputs, train(seed=s), {"name": f"growth-series-seed-{s}"}),
         )
         for s in opts.seed_list
     ]
@@ -138,3 +145,6 @@ def run(opts: StudyOptions) -> Path:
         [depth_table(runs, scores, opts.seeds)],
         figures,
     )
+
+
+STUDY = Study("depth", SCALES, base_config, run)

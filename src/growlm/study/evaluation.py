@@ -8,17 +8,18 @@ settings are unchanged.
 
 from __future__ import annotations
 
-import json
 import re
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from growlm.analysis.runs import EvalRecord
 from growlm.analysis.tables import format_value
+from growlm.errors import GrowlmError
 from growlm.evals.by_depth import is_headline
+from growlm.evals.records import EvalResults, Score, read_results
 from growlm.evals.settings import EvalSettings
-from growlm.io import atomic_write_json, atomic_write_text
+from growlm.io.atomic import atomic_write_json, atomic_write_text
 from growlm.study.runs import RunSpec, say
 
 
@@ -33,7 +34,7 @@ class EvalPlan:
 
 def model_sha256(model: Path) -> str:
     from growlm.composition.folder import COMPOSITION_FILE, expert_sha256, is_composition
-    from growlm.io import sha256_file
+    from growlm.io.hashing import sha256_file
 
     # composition.json records its experts' hashes, so it stands for the whole composed model.
     return sha256_file(model / COMPOSITION_FILE) if is_composition(model) else expert_sha256(model)
@@ -54,29 +55,40 @@ class Loaded:
         return self._lm
 
 
-def _cached(model: Loaded, sha: str, out: Path, task: str, settings: EvalSettings, label: str) -> dict:
-    """The eval payload of `task` on the model, reused from `out` when the model and settings are unchanged."""
+def _reusable(out: Path, sha: str, settings: EvalSettings) -> EvalResults | None:
+    """The results in `out` if they scored this model with these settings (None if not, or unreadable)."""
+    try:
+        cached = read_results(out) if out.is_file() else None
+    except GrowlmError:
+        return None
+    if cached and cached.study_model_sha256 == sha and cached.settings.to_json() == settings.to_json():
+        return cached
+    return None
+
+
+def _cached(model: Loaded, sha: str, out: Path, task: str, settings: EvalSettings, label: str) -> EvalResults:
+    """The results of `task` on the model, reused from `out` when the model and settings are unchanged."""
     from growlm.evals.tasks import evaluate, parse_tasks
     from growlm.loading import device_for
 
-    payload = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else None
-    if payload and payload.get("study_model_sha256") == sha and payload.get("settings") == settings.to_json():
+    cached = _reusable(out, sha, settings)
+    if cached is not None:
         say(f"reusing {out.stem} of {label}")
-        return payload
+        return cached
     say(f"evaluating {label} on {out.stem}" + (f" (first {settings.limit} items)" if settings.limit else ""))
     tasks = parse_tasks(task, "harness")
-    payload = {**evaluate(model.model, tasks, settings, device_for(), model.get()), "study_model_sha256": sha}
-    atomic_write_json(out, payload)
-    return payload
+    results = replace(evaluate(model.model, tasks, settings, device_for(), model.get()), study_model_sha256=sha)
+    atomic_write_json(out, results.to_json())
+    return results
 
 
-def evaluate_model(model: Path, results: Path, plan: EvalPlan, label: str, shards: Path | None = None) -> list[dict]:
-    """Score rows (growlm eval's "scores") of every task of the plan on the model."""
+def evaluate_model(model: Path, results: Path, plan: EvalPlan, label: str, shards: Path | None = None) -> list[Score]:
+    """The scores of every task of the plan on the model."""
     sha, loaded = model_sha256(model), Loaded(model)
     scores = []
     for task, limit in plan.tasks:
         out = results / f"{task.replace(':', '-')}.json"
-        scores += _cached(loaded, sha, out, task, plan.settings(limit, shards), label)["scores"]
+        scores += _cached(loaded, sha, out, task, plan.settings(limit, shards), label).scores
     return scores
 
 
@@ -107,15 +119,15 @@ def bits_per_byte(
     settings.update({name: EvalSettings(task_files={"perplexity": path}) for name, path in texts.items()})
     out = {}
     for name, setting in settings.items():
-        payload = _cached(loaded, sha, results / f"bpb-{name}.json", "perplexity", setting, label)
-        rows = [r for r in payload["scores"] if r["metric"] == "bpb" and r["task"].startswith("perplexity/")]
-        out[name] = rows[0]["value"] if len(rows) == 1 else None
+        scored = _cached(loaded, sha, results / f"bpb-{name}.json", "perplexity", setting, label)
+        rows = [s for s in scored.scores if s.metric == "bpb" and s.task.startswith("perplexity/")]
+        out[name] = rows[0].value if len(rows) == 1 else None
     return out
 
 
 def evaluate_stages(run: RunSpec, plan: EvalPlan, stages: list[int]) -> list[EvalRecord]:
     """Evaluate the run's stage models and write RUN/eval_by_depth.{json,csv,png} (as `growlm eval-run` does)."""
-    from growlm.evals.by_depth import long_rows, write_tables
+    from growlm.evals.by_depth import DepthRow, write_tables
     from growlm.model.folder import model_depth
 
     rows, out = [], []
@@ -123,7 +135,7 @@ def evaluate_stages(run: RunSpec, plan: EvalPlan, stages: list[int]) -> list[Eva
         model = run.stage_model(stage)
         depth = model_depth(model)
         scores = evaluate_model(model, model.parent / "eval", plan, f"{run.label} stage {stage} (depth {depth})")
-        rows += long_rows(stage, depth, {"scores": scores})
+        rows += [DepthRow(stage, depth, s) for s in scores]
         out += records(scores, depth)
     write_tables(
         run.path, "harness", rows, {"tasks": [list(t) for t in plan.tasks], "max_new_tokens": plan.max_new_tokens}
@@ -131,14 +143,12 @@ def evaluate_stages(run: RunSpec, plan: EvalPlan, stages: list[int]) -> list[Eva
     return out
 
 
-def records(scores: list[dict], depth: int) -> list[EvalRecord]:
-    """Score rows as the analysis plots read them: MMLU's per-subject rows ("mmlu/anatomy") become subjects."""
+def records(scores: list[Score], depth: int) -> list[EvalRecord]:
+    """Scores as the analysis plots read them: MMLU's per-subject rows ("mmlu/anatomy") become subjects."""
     out = []
     for s in scores:
-        task, subject = (s["task"], None) if is_headline(s["task"]) else s["task"].split("/", 1)
-        out.append(
-            EvalRecord(depth, task, s["metric"], s["value"], s["ci95"][0], s["ci95"][1], s["chance"], s["n"], subject)
-        )
+        task, subject = (s.task, None) if is_headline(s.task) else s.task.split("/", 1)
+        out.append(EvalRecord(depth, task, s.metric, s.value, s.ci95[0], s.ci95[1], s.chance, s.n, subject))
     return out
 
 

@@ -23,13 +23,16 @@ large corpus with --set: Shakespeare is ~2M tokens).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from growlm.analysis.plots import plot_loss_bands
 from growlm.analysis.tables import Table
-from growlm.config import RunConfig
+from growlm.config import Patch, RunConfig, combine
 from growlm.data.decontaminate import MIN_EXACT
+from growlm.evals.records import Score
+from growlm.study.definition import Study
 from growlm.study.evaluation import (
     EvalPlan,
     bits_per_byte,
@@ -44,7 +47,7 @@ from growlm.study.matched import bands, compare_final, final_rows, final_table, 
 from growlm.study.options import StudyOptions
 from growlm.study.output import write_study
 from growlm.study.runs import configure, decontamination_counts, read_config_data, shared_inputs
-from growlm.study.scales import BINARY, PAPER, SMOKE, StudyScale
+from growlm.study.scales import BINARY, PAPER, SMOKE, StudyScale, stage_tokens, train
 from growlm.study.sweep import ArmRuns, refuse_lr_override, sweep_table, tuned_arm
 
 
@@ -52,7 +55,7 @@ from growlm.study.sweep import ArmRuns, refuse_lr_override, sweep_table, tuned_a
 class Variant:
     name: str
     config: str
-    values: dict[str, object]
+    patch: Patch
 
 
 VARIANTS = (
@@ -65,30 +68,35 @@ VARIANTS = (
 )
 RUN_TOKENS = {"smoke": 768, "cpu": 110_592, "paper": 900_000_000}
 SCALES = {
-    # eval_every 2: a monolithic smoke run is 3 steps, and is read before its end (at the constructive runs' FLOPs)
-    "smoke": StudyScale(
-        {**SMOKE, "train.warmup_tokens": 256, "train.eval_every": 2},
-        EvalPlan((("arc_easy", 2),)),
-        seeds=2,
-        lrs=(3e-3, 1e-2),
-    ),
     "cpu": StudyScale(
-        {
-            "model.context": 512,
-            "train.batch_size": 4,
-            "train.eval_every": 6,
-            "train.eval_batches": 4,
-            "train.checkpoint_every": 1000,
-            "train.warmup_tokens": 8192,
+        patch={
+            "model": {"context": 512},
+            "train": {
+                "batch_size": 4,
+                "eval_every": 6,
+                "eval_batches": 4,
+                "checkpoint_every": 1000,
+                "warmup_tokens": 8192,
+            },
         },
-        EvalPlan((("mmlu", 10), ("arc_easy", 200), ("arc_challenge", 200), ("boolq", 100))),
+        about="2 CPU cores, about 2.5 h",
+        plan=EvalPlan((("mmlu", 10), ("arc_easy", 200), ("arc_challenge", 200), ("boolq", 100))),
         seeds=5,
         lrs=(1.5e-3, 3e-3, 6e-3),
     ),
     "paper": StudyScale(
-        {**PAPER, "train.warmup_tokens": 10_000_000},
-        EvalPlan((("mmlu", None), ("arc_easy", None), ("arc_challenge", None), ("boolq", None))),
+        patch=combine(PAPER, train(warmup_tokens=10_000_000)),
+        about="the paper's sizes, for GPUs",
+        plan=EvalPlan((("mmlu", None), ("arc_easy", None), ("arc_challenge", None), ("boolq", None))),
         lrs=(1.5e-4, 3e-4, 6e-4),
+    ),
+    # eval_every 2: a monolithic smoke run is 3 steps, and is read before its end (at the constructive runs' FLOPs)
+    "smoke": StudyScale(
+        patch=combine(SMOKE, train(warmup_tokens=256, eval_every=2)),
+        about="tiny, seconds, to check an install",
+        plan=EvalPlan((("arc_easy", 2),)),
+        seeds=2,
+        lrs=(3e-3, 1e-2),
     ),
 }
 REFERENCES = {"visual": "monolithic-frozen", "binary": "monolithic-frozen-binary"}
@@ -96,26 +104,25 @@ HELDOUT_SOURCES = ("fortunes-en", "libreoffice-help-en", "debian-handbook-en")  
 BPB_DOCUMENTS = {"smoke": 2, "cpu": 20, "paper": 200}
 
 
-def variant_config(variant: Variant, scale: str, sets: list[str]) -> RunConfig:
+def variant_config(variant: Variant, scale: str, sets: Sequence[str]) -> RunConfig:
     """The variant's config at this scale, the run's tokens split evenly over its stages.
 
     The budget is rounded down to whole optimizer steps in every stage of a one- or three-stage plan, so every
     variant trains exactly the same number of tokens (--set may still override a stage's tokens).
     """
     data = read_config_data(variant.config)
-    values = {**SCALES[scale].values, **variant.values}
-    cfg = configure(data, values, sets, variant.config)
+    patch = combine(SCALES[scale].patch, variant.patch)
+    cfg = configure(data, patch, sets=sets, source=variant.config)
     unit = 3 * cfg.train.batch_size * cfg.model.context
     tokens = max(1, RUN_TOKENS[scale] // unit) * unit
     n = len(data["growth"]["stages"])
-    budget = {f"growth.stages.{k}.tokens": tokens // n for k in range(n)}
-    return configure(data, {**values, **budget}, sets, variant.config)
+    return configure(data, patch, stage_tokens([tokens // n] * n), sets=sets, source=variant.config)
 
 
-def base_config(scale: str, sets: list[str]) -> RunConfig:
-    """The constructive variant's config, after checking that --set suits every variant."""
-    refuse_lr_override(sets, "nine-layer")
-    return [variant_config(v, scale, sets) for v in VARIANTS][0]
+def base_config(opts: StudyOptions) -> RunConfig:
+    """The constructive variant's config, after checking that the overrides suit every variant."""
+    refuse_lr_override(opts.sets, "nine-layer")
+    return [variant_config(v, opts.scale, opts.sets) for v in VARIANTS][0]
 
 
 def variant_row(
@@ -140,19 +147,19 @@ def variant_row(
     ]
 
 
-def score_column(task: str, metric: str, row: dict) -> str:
+def score_column(task: str, metric: str, row: Score) -> str:
     """A score's column title with what the items alone give: chance, the majority answer, prompts cut, skipped."""
-    facts = [f"chance {row['chance']:.3g}"] if row.get("chance") is not None else []
-    if row.get("majority") is not None:
-        facts.append(f"majority {row['majority']:.3g}")
-    facts.append(f"{row.get('truncated', 0):.0%} cut, {row.get('skipped', 0)} skipped")
+    facts = [f"chance {row.chance:.3g}"] if row.chance is not None else []
+    if row.majority is not None:
+        facts.append(f"majority {row.majority:.3g}")
+    facts.append(f"{row.truncated:.0%} cut, {row.skipped} skipped")
     return f"{task} {metric} ({'; '.join(facts)})"
 
 
 def train_variants(opts: StudyOptions, configs: dict[str, RunConfig]) -> dict[str, ArmRuns]:
     tasks = tuple(task for task, _ in SCALES[opts.scale].plan.tasks)
     shared = shared_inputs(configs["constructive"], opts.root / "inputs", against=tasks)
-    common = {k: v for k, v in shared.items() if k != "substrate.path"}
+    common = {k: v for k, v in shared.items() if k != "substrate"}
     binary = shared_inputs(configure(configs["constructive-binary"], common), opts.root / "inputs-binary")
     arms = {}
     for v in VARIANTS:
@@ -164,7 +171,7 @@ def train_variants(opts: StudyOptions, configs: dict[str, RunConfig]) -> dict[st
             SCALES[opts.scale].lrs,
             opts.seed_list,
             lambda lr, seed, cfg=cfg, inputs=inputs: configure(
-                cfg, {**inputs, "train.lr": lr, "train.seed": seed, "name": f"{cfg.name}-lr-{lr:g}-seed-{seed}"}
+                cfg, inputs, train(lr=lr, seed=seed), {"name": f"{cfg.name}-lr-{lr:g}-seed-{seed}"}
             ),
         )
     return arms
@@ -221,7 +228,7 @@ def run(opts: StudyOptions) -> Path:
     bpb = {v.name: [final_bpb(spec, texts, documents) for spec in arms[v.name].runs] for v in VARIANTS}
     first = arms[VARIANTS[0].name].runs[0]  # items, window and tokenizer are the same for every model
     rows_by_key = {
-        (r["task"], r["metric"]): r
+        (r.task, r.metric): r
         for r in evaluate_model(first.final_model, first.final_model.parent / "eval", scale.plan, first.label)
     }
     keys = list(dict.fromkeys(key for by_key in scores.values() for key in by_key))
@@ -269,3 +276,6 @@ def run(opts: StudyOptions) -> Path:
         {"val-loss-vs-flops": plot_loss_bands({n: bands(c) for n, c in curves.items()})},
         {"comparisons": comparisons, "learning_rates": {n: a.lr for n, a in arms.items()}, "decontamination": clean},
     )
+
+
+STUDY = Study("nine-layer", SCALES, base_config, run)

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from growlm.analysis.plots import png_bytes
 from growlm.analysis.runs import STUDY_FILE
 from growlm.analysis.tables import Table
-from growlm.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from growlm.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from growlm.study.runs import say
 
 

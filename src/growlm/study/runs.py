@@ -2,8 +2,7 @@
 
 Every run is trained by the grow recipe (growlm.train.recipe, in this process) from the exact config the study
 wrote to STUDY/configs/. A run whose last stage has been exported is complete and reused; one with a checkpoint is
-resumed
-with --resume; anything else starts from scratch. A run made with another config (another --scale or --set) is
+resumed; anything else starts from scratch. A run made with another config (another --scale or --set) is
 refused rather than silently mixed into the study.
 """
 
@@ -11,13 +10,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import growlm
-from growlm.config import RunConfig, apply_override, read_toml, set_path, to_toml, validate_config
+from growlm.config import Patch, RunConfig, overlay, parse_assignment, read_toml, to_toml
 from growlm.errors import GrowlmError
-from growlm.io import atomic_write_json, atomic_write_text
+from growlm.io.atomic import atomic_write_json, atomic_write_text
 from growlm.train.checkpoint import latest_checkpoint
 from growlm.train.metrics import read_metrics
 from growlm.train.records import MetricRow, StageSummary
@@ -41,20 +41,15 @@ def read_config_data(name: str) -> dict:
     return read_toml(config_file(name))
 
 
-def configure(
-    data: dict | RunConfig, values: dict[str, object], sets: list[str] = (), source: str = "config"
-) -> RunConfig:
-    """`data` with dotted-key `values` applied, then the user's --set KEY=VALUE strings, validated."""
-    raw = validate_config(data, source).model_dump() if isinstance(data, dict) else data.model_dump()
-    for key, value in values.items():
-        set_path(raw, key, value)
-    for assignment in sets:
-        apply_override(raw, assignment)
-    return validate_config(raw, f"{source} (study overrides and --set)")
+def configure(data: dict | RunConfig, *patches: Patch, sets: Sequence[str] = (), source: str = "config") -> RunConfig:
+    """`data` (a config or TOML data) with the study's `patches` applied, then the user's KEY=VALUE `sets`."""
+    return overlay(
+        data, *patches, *(parse_assignment(a) for a in sets), source=f"{source} (study settings and overrides)"
+    )
 
 
-def shared_inputs(cfg: RunConfig, folder: Path, against: tuple[str, ...] = ()) -> dict[str, str]:
-    """Build the tokenizer, shards and substrate `cfg` names once into `folder`; overrides pointing runs at them.
+def shared_inputs(cfg: RunConfig, folder: Path, against: tuple[str, ...] = ()) -> Patch:
+    """Build the tokenizer, shards and substrate `cfg` names once into `folder`; the patch pointing runs at them.
 
     `against`: evaluation tasks the study scores; the shards' documents that overlap any of their items
     (growlm.data.decontaminate: 13-grams, whole items under 13 words) are dropped into FOLDER/shards-clean, which
@@ -68,8 +63,8 @@ def shared_inputs(cfg: RunConfig, folder: Path, against: tuple[str, ...] = ()) -
     stamp = folder / "inputs.json"
     if stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) != key:
         raise GrowlmError(
-            f"{folder} was built with other settings (another --scale or --set?); pass --force to "
-            "start the study over, or choose another --out"
+            f"{folder} was built with other settings (another `scale` or `overrides`?); pass `force` to "
+            "start the study over, or choose another `out`"
         )
     built = stamp.is_file()
     if built:
@@ -85,13 +80,13 @@ def shared_inputs(cfg: RunConfig, folder: Path, against: tuple[str, ...] = ()) -
         if not built:
             decontaminate(inputs.shards, against, shards, folder / "decontamination.json")
     atomic_write_json(stamp, key)
-    values = {
-        "tokenizer.path": cfg.tokenizer.path or str((folder / "tokenizer").resolve()),
-        "data.shards": str(shards.resolve()),
+    patch = {
+        "tokenizer": {"path": cfg.tokenizer.path or str((folder / "tokenizer").resolve())},
+        "data": {"shards": str(shards.resolve())},
     }
     if inputs.substrate is not None:
-        values["substrate.path"] = cfg.substrate.path or str((folder / "substrate").resolve())
-    return values
+        patch["substrate"] = {"path": cfg.substrate.path or str((folder / "substrate").resolve())}
+    return patch
 
 
 def decontaminate(shards: Path, tasks: tuple[str, ...], out: Path, record: Path) -> None:
@@ -186,12 +181,13 @@ class RunSpec:
 def ensure_run(spec: RunSpec, configs: Path) -> None:
     """Train, resume or reuse the run."""
     from growlm.train.recipe import grow
+    from growlm.train.start import Branch, New, Resume
 
     resolved = spec.run.config_file
     if resolved.is_file() and spec.run.read_config().model_dump() != spec.config.model_dump():
         raise GrowlmError(
-            f"run {spec.path} was trained with another config (another --scale or --set?); pass "
-            "--force to start the study over, or choose another --out"
+            f"run {spec.path} was trained with another config (another `scale` or `overrides`?); pass "
+            "`force` to start the study over, or choose another `out`"
         )
     if spec.complete:
         say(f"reusing run {spec.label} ({spec.path})")
@@ -204,9 +200,9 @@ def ensure_run(spec: RunSpec, configs: Path) -> None:
     say(f"{'resuming' if resume else 'training'} run {spec.label} ({spec.path})")
     # Without a checkpoint nothing can be resumed: a run killed that early starts over (force clears it); a branch
     # starts over from its base.
-    base = spec.base.path if spec.base is not None and not resume else None
+    fresh = Branch(spec.base.path, force=True) if spec.base is not None else New(force=True)
     try:
-        grow(None if resume else spec.config, spec.path, resume=resume, force=not resume, base=base)
+        grow(None if resume else spec.config, spec.path, start=Resume() if resume else fresh)
     except GrowlmError as err:
         raise GrowlmError(
             f"training run {spec.label} failed: {err}; fix the cause and rerun the study: finished "

@@ -13,53 +13,46 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from growlm.config import Patch, combine
 from growlm.study.evaluation import EvalPlan
 
-SCALES = ("cpu", "paper", "smoke")
-
-SMOKE = {
-    "model.d_model": 32,
-    "model.n_heads": 2,
-    "model.context": 64,
-    "tokenizer.ngrams": 20,
-    "data.max_chars": 20_000,
-    "train.batch_size": 4,
-    "train.eval_every": 4,
-    "train.eval_batches": 1,
-    "train.checkpoint_every": 1000,
-    "train.log_every": 1,
+SMOKE: Patch = {
+    "model": {"d_model": 32, "n_heads": 2, "context": 64},
+    "tokenizer": {"ngrams": 20},
+    "data": {"max_chars": 20_000},
+    "train": {"batch_size": 4, "eval_every": 4, "eval_batches": 1, "checkpoint_every": 1000, "log_every": 1},
 }
-PAPER = {
-    "model.d_model": 1024,
-    "model.n_heads": 32,
-    "model.context": 1024,
-    "substrate.cell": 32,
-    "data.max_chars": 0,
-    "train.lr": 3e-4,
-    "train.batch_size": 32,
-    "train.eval_every": 250,
-    "train.checkpoint_every": 500,
-    "train.log_every": 10,
+PAPER: Patch = {
+    "model": {"d_model": 1024, "n_heads": 32, "context": 1024},
+    "substrate": {"cell": 32},
+    "data": {"max_chars": 0},
+    "train": {"lr": 3e-4, "batch_size": 32, "eval_every": 250, "checkpoint_every": 500, "log_every": 10},
 }
 # The growth series (abs-bvv-1..6) is four times as wide: 64-px glyphs give d = 4096 without a lift.
-PAPER_WIDE = {**PAPER, "model.d_model": 4096, "substrate.cell": 64, "train.lr": 1.5e-4}
+PAPER_WIDE: Patch = combine(PAPER, {"model": {"d_model": 4096}, "substrate": {"cell": 64}, "train": {"lr": 1.5e-4}})
 
 # The token-id bit-code substrate at the configs' width, for the studies' binary arms.
-BINARY = {"substrate.kind": "binary", "substrate.dim": 256}
-
-SIZES: dict[str, dict[str, object]] = {"smoke": SMOKE, "cpu": {}, "paper": PAPER}
+BINARY: Patch = {"substrate": {"kind": "binary", "dim": 256}}
 
 
-def stage_tokens(tokens: list[int]) -> dict[str, int]:
-    """Overrides that set the tokens of stages 0, 1, ... (the plan must have that many stages)."""
-    return {f"growth.stages.{k}.tokens": n for k, n in enumerate(tokens)}
+def stage_tokens(tokens: list[int]) -> Patch:
+    """A patch that sets the tokens of stages 0, 1, ... (the plan must have that many stages)."""
+    return {"growth": {"stages": {k: {"tokens": n} for k, n in enumerate(tokens)}}}
 
 
-@dataclass(frozen=True)
+def train(**values: object) -> Patch:
+    """A patch of train.* settings: `train(lr=1e-3, seed=2)`."""
+    return {"train": values}
+
+
+@dataclass(frozen=True, kw_only=True)
 class StudyScale:
-    """One study at one scale: config overrides (sizes, token budgets), its evaluation, its default seeds."""
+    """One study at one scale: its config patch (sizes, token budgets), evaluation, default seeds, the rates its
+    sweep tries, and what it costs (shown by `growlm study NAME --help`). A study that needs more facts per scale
+    subclasses it (growth-operators' budgets, continual's stage lengths)."""
 
-    values: dict[str, object]
-    plan: EvalPlan
+    patch: Patch
+    about: str
+    plan: EvalPlan | None = None
     seeds: int = 1
     lrs: tuple[float, ...] = ()  # the learning-rate sweep of the studies that tune each arm

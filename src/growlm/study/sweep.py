@@ -34,8 +34,8 @@ class ArmRuns:
 def refuse_lr_override(sets: Sequence[str], study: str) -> None:
     if any(s.split("=", 1)[0].strip() in ("train.lr", "train.warmup_frac") for s in sets):
         raise GrowlmError(
-            f"--set train.lr / train.warmup_frac: the {study} study chooses each arm's learning rate by a "
-            "sweep and gives every stage the same warm-up in tokens; drop that --set"
+            f"`overrides` train.lr / train.warmup_frac: the {study} study chooses each arm's learning rate by a "
+            "sweep and gives every stage the same warm-up in tokens; drop that override"
         )
 
 

@@ -16,8 +16,8 @@ def build_binary(vocab_size: int, dim: int) -> np.ndarray:
     """(V, dim) float32 of 0/1."""
     if dim <= 0 or dim % BITS:
         raise GrowlmError(
-            f"--dim {dim} is not a positive multiple of {BITS}; the binary substrate repeats each "
-            f"of the {BITS} bits d/{BITS} times (e.g. --dim 256)"
+            f"`dim` {dim} is not a positive multiple of {BITS}; the binary substrate repeats each "
+            f"of the {BITS} bits d/{BITS} times (e.g. `dim` 256)"
         )
     ids = np.arange(vocab_size, dtype=np.int64)
     bits = (ids[:, None] >> np.arange(BITS - 1, -1, -1)) & 1

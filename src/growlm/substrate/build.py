@@ -23,7 +23,7 @@ DEFAULT_SEED = 0
 @dataclass(frozen=True)
 class Kind:
     """A substrate kind: its builder (keyword parameters, None = the kind's default), the parameters it takes
-    (--flags of `growlm substrate build`) and those a run config's [substrate] table passes to it."""
+    (the options of `growlm substrate build`) and those a run config's [substrate] table passes to it."""
 
     build: Callable[..., Substrate]
     params: tuple[str, ...]
@@ -43,11 +43,11 @@ def build_substrate(kind: str, **params: Any) -> Substrate:
     binary: dim (256, a multiple of 16).  random: dim (256), seed (0).
     """
     if kind not in KINDS:
-        raise GrowlmError(f"unknown substrate kind {kind!r}; use --kind {', '.join(KINDS)}")
+        raise GrowlmError(f"unknown substrate kind {kind!r}; use `kind` {', '.join(KINDS)}")
     spec = KINDS[kind]
     seed = params.get("seed")
     if seed is not None and not 0 <= seed < 2**32:
-        raise GrowlmError(f"--seed {seed} is out of range; use an integer from 0 to 2**32 - 1")
+        raise GrowlmError(f"`seed` {seed} is out of range; use an integer from 0 to 2**32 - 1")
     _reject_unused(
         f"a {kind} substrate",
         **{name: value for name, value in params.items() if name not in spec.params and value not in (None, False)},
@@ -71,16 +71,16 @@ def _build_visual(cell, recipe, dim, tokenizer, font, seed, pca) -> Substrate:
     cell = DEFAULT_CELL if cell is None else cell
     recipe = "default" if recipe is None else recipe
     if cell not in CELLS:
-        raise GrowlmError(f"unknown cell size {cell}; use --cell 16, 32 or 64")
+        raise GrowlmError(f"unknown cell size {cell}; use `cell` 16, 32 or 64")
     if recipe not in RECIPES:
-        raise GrowlmError(f"unknown recipe {recipe!r}; use --recipe default or --recipe paper")
+        raise GrowlmError(f"unknown recipe {recipe!r}; use `recipe` default or paper")
     if dim is not None and dim != cell * cell:
         raise GrowlmError(
-            f"--dim {dim} does not fit --cell {cell}: a visual substrate has d = cell**2 = "
-            f"{cell * cell}; drop --dim (a model of another width lifts it, see substrate.lift)"
+            f"`dim` {dim} does not fit `cell` {cell}: a visual substrate has d = cell**2 = "
+            f"{cell * cell}; drop `dim` (a model of another width lifts it, see substrate.lift)"
         )
     if recipe == "paper":
-        _reject_unused("--recipe paper (its distortion is always seeded with 42)", seed=seed)
+        _reject_unused("`recipe` paper (its distortion is always seeded with 42)", seed=seed)
     seed = DEFAULT_SEED if seed is None else seed
     tok, tokenizer_ref = _resolve_tokenizer(tokenizer)
     if recipe == "paper":  # the notebook draws every vocabulary key, placeholders included
@@ -125,5 +125,5 @@ KINDS: dict[str, Kind] = {
 def _reject_unused(what: str, **given: Any) -> None:
     unused = [name for name, value in given.items() if value is not None]
     if unused:
-        flags = ", ".join(f"--{name}" for name in unused)
-        raise GrowlmError(f"{flags} does not apply to {what}; drop it")
+        names = ", ".join(f"`{name}`" for name in unused)
+        raise GrowlmError(f"{names} does not apply to {what}; drop it")

@@ -13,7 +13,7 @@ CHUNK_ROWS = 4096
 def build_random(vocab_size: int, dim: int, seed: int) -> np.ndarray:
     """(V, dim) float32 unit rows."""
     if dim <= 0:
-        raise GrowlmError(f"--dim {dim} must be positive (e.g. --dim 256)")
+        raise GrowlmError(f"`dim` {dim} must be positive (e.g. `dim` 256)")
     rng = np.random.RandomState(seed)
     out = np.empty((vocab_size, dim), dtype=np.float32)
     for start in range(0, vocab_size, CHUNK_ROWS):  # chunks draw the same stream as one call, in less memory

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from growlm.errors import GrowlmError
-from growlm.io import sha256_file
+from growlm.io.hashing import sha256_file
 
 GLYPH_PX = 16
 BMP_SIZE = 0x10000
@@ -42,7 +42,7 @@ def load_glyphs(path: str | Path, codepoints: set[int] | None = None) -> Glyphs:
     """Glyphs of a .hex/.otf/.ttf font; `codepoints` limits the (slow) rendering of outline fonts."""
     path = Path(path)
     if not path.is_file():
-        raise GrowlmError(f"font file {path} not found; {INSTALL_HINT}, or pass --font PATH to a .hex/.otf/.ttf")
+        raise GrowlmError(f"font file {path} not found; {INSTALL_HINT}, or pass `font`, a .hex/.otf/.ttf file")
     suffix = path.suffix.lower()
     if suffix == ".hex":
         bits, width = _read_hex(path)

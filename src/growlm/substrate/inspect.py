@@ -11,7 +11,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from growlm.errors import GrowlmError
-from growlm.io import PNG_METADATA, atomic_write_bytes, sha256_file
+from growlm.io.atomic import atomic_write_bytes
+from growlm.io.hashing import sha256_file
+from growlm.io.ownership import PNG_METADATA
 from growlm.substrate.collisions import collision_groups
 from growlm.substrate.glyphs import load_glyphs
 from growlm.substrate.store import Substrate

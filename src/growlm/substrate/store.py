@@ -17,7 +17,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from growlm.errors import GrowlmError
-from growlm.io import atomic_dir, atomic_write_json, sha256_bytes
+from growlm.io.atomic import atomic_write_json
+from growlm.io.hashing import sha256_bytes
+from growlm.io.outputs import atomic_dir
 
 FORMAT = "growlm-substrate-v1"
 MATRIX_FILE = "substrate.safetensors"

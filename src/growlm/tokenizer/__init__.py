@@ -9,7 +9,7 @@ from growlm.tokenizer.mining import select_ngrams
 
 def build_tokenizer(texts: Iterable[str], ngrams_per_script: int = 338) -> BvvTokenizer:
     if ngrams_per_script < 0:
-        raise GrowlmError(f"n-grams per script must be 0 or more, got {ngrams_per_script} (--ngrams)")
+        raise GrowlmError(f"n-grams per script must be 0 or more, got {ngrams_per_script} (`ngrams_per_script`)")
     return BvvTokenizer.from_ngrams(select_ngrams(texts, ngrams_per_script))
 
 

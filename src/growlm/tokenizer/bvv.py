@@ -20,7 +20,8 @@ from typing import Iterable, Sequence
 from tokenizers import AddedToken, Tokenizer, decoders, models
 
 from growlm.errors import GrowlmError
-from growlm.io import atomic_write_bytes, atomic_write_json, sha256_bytes
+from growlm.io.atomic import atomic_write_bytes, atomic_write_json
+from growlm.io.hashing import sha256_bytes
 from growlm.tokenizer import layout as L
 from growlm.tokenizer.mining import Ngram
 
@@ -40,7 +41,9 @@ def _ngram_scores(ngrams: Sequence[Ngram]) -> list[float]:
 
 def _pieces(ngrams: Sequence[Ngram]) -> list[tuple[str, float]]:
     if len(ngrams) > len(L.NGRAM_SLOTS):
-        raise GrowlmError(f"{len(ngrams)} n-grams do not fit the {len(L.NGRAM_SLOTS)} n-gram slots; lower --ngrams")
+        raise GrowlmError(
+            f"{len(ngrams)} n-grams do not fit the {len(L.NGRAM_SLOTS)} n-gram slots; lower `ngrams_per_script`"
+        )
     by_slot = {slot: (g.text, score) for slot, g, score in zip(L.NGRAM_SLOTS, ngrams, _ngram_scores(ngrams))}
     pieces = []
     for i in range(L.VOCAB_SIZE):

@@ -22,7 +22,10 @@ from safetensors.torch import load_file, save_file
 
 from growlm.config import RunConfig
 from growlm.errors import GrowlmError
-from growlm.io import atomic_dir, atomic_write_text, fault, sha256_file
+from growlm.faults import crash_point
+from growlm.io.atomic import atomic_write_text, read_json
+from growlm.io.hashing import sha256_file
+from growlm.io.outputs import atomic_dir
 from growlm.train.plan import Plan
 from growlm.train.records import CheckpointState
 from growlm.train.stage import StageModel, rebuild
@@ -47,7 +50,7 @@ def save_checkpoint(
         torch.save(rng, tmp / "rng.pt")
         hashes = {f: sha256_file(tmp / f) for f in FILES if (tmp / f).is_file()}
         (tmp / STATE_FILE).write_text(json.dumps({**state.to_json(), "sha256": hashes}, indent=2, sort_keys=True))
-        fault("checkpoint")
+        crash_point("checkpoint")
     atomic_write_text(root / "latest", name + "\n")
     for old in checkpoints(root)[: -max(keep, 2)]:
         shutil.rmtree(old, ignore_errors=True)
@@ -62,7 +65,7 @@ def checkpoints(root: Path) -> list[Path]:
 def damage(ckpt: Path) -> str | None:
     """What is wrong with a checkpoint folder, or None when its files match their recorded hashes."""
     try:
-        raw = _read_json(ckpt)
+        raw = _state_json(ckpt)
         CheckpointState.from_json(raw, str(ckpt / STATE_FILE))
     except GrowlmError as err:
         return str(err)
@@ -91,25 +94,20 @@ def latest_checkpoint(root: Path) -> Path | None:
         bad, why = damaged[0]
         raise GrowlmError(
             f"no intact checkpoint in {root} (newest: {bad.name}: {why}); start the run over with "
-            "--force, or restore the checkpoint files"
+            "`force`, or restore the checkpoint files"
         )
     return None
 
 
-def _read_json(ckpt: Path) -> dict:
-    try:
-        state = json.loads((ckpt / STATE_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GrowlmError(f"{ckpt} has no {STATE_FILE}; it is not a complete checkpoint") from None
-    except (ValueError, UnicodeDecodeError) as err:
-        raise GrowlmError(f"{ckpt / STATE_FILE} is damaged ({err})") from None
-    if not isinstance(state, dict) or not {"stage", "stage_step", "global_step"} <= state.keys():
+def _state_json(ckpt: Path) -> dict:
+    state = read_json(ckpt / STATE_FILE, "the checkpoint is incomplete", dict)
+    if not {"stage", "stage_step", "global_step"} <= state.keys():
         raise GrowlmError(f"{ckpt / STATE_FILE} is damaged (missing stage/step fields)")
     return state
 
 
 def read_state(ckpt: Path) -> CheckpointState:
-    return CheckpointState.from_json(_read_json(ckpt), str(ckpt / STATE_FILE))
+    return CheckpointState.from_json(_state_json(ckpt), str(ckpt / STATE_FILE))
 
 
 def _load(ckpt: Path, name: str, loader):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from growlm.errors import GrowlmError
-from growlm.io import check_replaceable
+from growlm.io.outputs import check_replaceable
 from growlm.model.folder import stage_meta, write_model
 from growlm.tokenizer import load_tokenizer
 from growlm.train import checkpoint as ckpt

@@ -12,7 +12,8 @@ from pathlib import Path
 from growlm.config import RunConfig
 from growlm.data.mix import parse_sources
 from growlm.errors import GrowlmError
-from growlm.io import atomic_dir, sha256_bytes
+from growlm.io.hashing import sha256_bytes
+from growlm.io.outputs import atomic_dir
 from growlm.tokenizer import BvvTokenizer, build_tokenizer, load_tokenizer
 from growlm.train.rundir import RunDir
 

@@ -4,7 +4,7 @@ Per stage: fp32 weights of the whole model, gradients and two AdamW moments of w
 activations of one micro-batch (about (34 d + 5 heads context) x 4 bytes per token per block, the usual
 transformer estimate in fp32, plus the fused cross-entropy chunk). The largest stage is compared with the memory
 free now: MemAvailable (/proc/meminfo, or psutil) on CPU, torch.cuda.mem_get_info on a GPU. It is an estimate:
-`growlm grow --ignore-memory-check` skips it.
+grow(..., check_memory=False) (`growlm grow --ignore-memory-check`) skips it.
 
 Sharded (FSDP2 over `world` processes): weights, gradients and AdamW state are split over the processes; what is
 gathered at once is added back: the LM head with its full gradient (the root unit stays gathered through the
@@ -118,5 +118,5 @@ def check_fits(cfg: RunConfig, dist_info, sharded: bool = False) -> None:
             f"{problem}; make model.d_model, the depth, train.batch_size or model.context smaller (or raise "
             "train.grad_accum"
             + ("" if sharded or dist_info.world == 1 else ", or shard the model: train.parallel = 'fsdp'")
-            + "), or pass --ignore-memory-check"
+            + "), or turn this check off (`check_memory`)"
         )

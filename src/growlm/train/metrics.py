@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from growlm.errors import GrowlmError
-from growlm.io import atomic_write_text
+from growlm.io.atomic import atomic_write_text
 from growlm.train.records import MetricRow, row_from_json
 
 TENSORBOARD_SCALARS = ("loss", "val_loss", "lr", "tokens_per_s", "mfu")

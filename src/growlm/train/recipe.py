@@ -3,9 +3,9 @@
 The one path from a config to a trained run, used by `growlm grow`, the studies and `growlm.grow(...)`.
 Under torchrun every process calls it; only rank 0 writes the run directory.
 
-A run may start from a finished one (`grow(cfg, out, base=RUN)`, `growlm grow CONFIG --from RUN`): `branch` copies
-RUN into the new folder with the new config, whose first stages must be RUN's stages exactly, and the new run then
-resumes after them, training only its later stages. So one trained base model is grown, adapted or continued on
+A run may start from a finished one (`grow(cfg, out, start=Branch(RUN))`, `growlm grow CONFIG --from RUN`): `branch`
+copies RUN into the new folder with the new config, whose first stages must be RUN's stages exactly, and the new run
+then resumes after them, training only its later stages. So one trained base model is grown, adapted or continued on
 new data in several ways without training it again, and every branch's metrics and summaries include the base's.
 """
 
@@ -18,15 +18,17 @@ from pathlib import Path
 from growlm.config import RunConfig, load_config, read_toml
 from growlm.data.mix import parse_sources
 from growlm.errors import GrowlmError
-from growlm.io import LOCK_FILE, check_not_input, check_replaceable, clear_folder
+from growlm.io.outputs import check_not_input, check_replaceable, clear_folder
+from growlm.io.temporaries import LOCK_FILE
 from growlm.precision import Precision, choose
 from growlm.train import parallel
 from growlm.train.dist import Dist, init_distributed
 from growlm.train.inputs import RunInputs, resolve_inputs
 from growlm.train.records import StageSummary
 from growlm.train.rundir import RunDir
+from growlm.train.start import Branch, New, Resume, Start
 
-# --set keys a resume may change: they steer logging, validation, checkpoints, threads and how the processes share
+# Config keys a resume may change: they steer logging, validation, checkpoints, threads and how the processes share
 # the model, never the training.
 RESUME_SAFE = (
     "train.log_every",
@@ -58,14 +60,14 @@ def run_config(
     """The config to train with and its run directory; a resume reads the run's own config."""
     if resume:
         if not out:
-            raise GrowlmError("--resume needs --out RUN (the run directory to continue)")
+            raise GrowlmError("`resume` needs `out`, the run directory to continue")
         run = RunDir(out)
         if not run.path.is_dir():
-            raise GrowlmError(f"cannot resume {run.path}: no such folder; start the run without --resume")
+            raise GrowlmError(f"cannot resume {run.path}: no such folder; start the run without `resume`")
         if not run.config_file.is_file():
             raise GrowlmError(
                 f"cannot resume {run.path}: it stopped before its header ({run.config_file.name}) was "
-                "written, so there is nothing to continue; start it over with --force"
+                "written, so there is nothing to continue; start it over with `force`"
             )
         check_resume_overrides(overrides)
         cfg = run.read_config(overrides)
@@ -86,7 +88,7 @@ def check_resume_overrides(overrides: list[str]) -> None:
         key = assignment.partition("=")[0].strip()
         if key not in RESUME_SAFE:
             raise GrowlmError(
-                f"--resume --set {key}: a resumed run trains exactly as it started, so {key} cannot "
+                f"`resume` with {key} in `overrides`: a resumed run trains exactly as it started, so {key} cannot "
                 f"change; only {', '.join(RESUME_SAFE)} can; start a new run to change it"
             )
 
@@ -97,40 +99,40 @@ def _as_config(config: str | Path | RunConfig, overrides: list[str]) -> RunConfi
     if not overrides and not read_toml(config):
         raise GrowlmError(
             f"config {config} is empty (it sets no key), so growlm would train its defaults (d_model "
-            "256 on Shakespeare); give a config (see configs/) or set what you mean with --set"
+            "256 on Shakespeare); give a config (see configs/) or set what you mean with `overrides`"
         )
     return load_config(config, overrides)
 
 
 def input_paths(cfg: RunConfig) -> list[str]:
-    """The folders and files a run reads that the config names (a fresh run's --out must not be one of them)."""
+    """The folders and files a run reads that the config names (a new run's `out` must not be one of them)."""
     sources = (name.partition("#")[0] for name, _ in parse_sources(cfg.data.sources, "data.sources"))
     return [cfg.tokenizer.path, cfg.data.shards, cfg.substrate.path, *(s for s in sources if Path(s).exists())]
 
 
 def fresh_run_dir(run: RunDir, force: bool) -> None:
-    """Refuse an output that is not free (a run there needs --resume or --force; --force replaces only what
-    growlm made); io.check_replaceable holds the rule."""
+    """Refuse an output that is not free (a run there needs `resume` or `force`; `force` replaces only what
+    growlm made); io.outputs.check_replaceable holds the rule."""
     if run.config_file.is_file() and not force:
         raise GrowlmError(
-            f"run directory {run.path} exists; pass --resume to continue it, --force to replace it, "
-            "or choose another --out"
+            f"run directory {run.path} exists; pass `resume` to continue it, `force` to replace it, "
+            "or choose another `out`"
         )
     check_replaceable(run.path, force)
 
 
-def open_run_dir(run: RunDir, resume: bool, force: bool):
-    """Become the one writer of `run` (its lock, held until closed); a new run starts empty, a resumed one
-    loses the temporaries its killed predecessor left."""
-    if not run.lock_file.is_file() and not resume:
-        fresh_run_dir(run, force)  # before the lock file is made, so a refused folder is left as it was
+def open_run_dir(run: RunDir, start: Start):
+    """Become the one writer of `run` (its lock, held until closed); a new run starts empty, a resumed one (or a
+    branch, resuming its copy of the base) loses the temporaries its killed predecessor left."""
+    if not run.lock_file.is_file() and isinstance(start, New):
+        fresh_run_dir(run, start.force)  # before the lock file is made, so a refused folder is left as it was
     lock = run.acquire()
     try:
-        if resume:
-            run.clean_temporaries()
-        else:
-            fresh_run_dir(run, force)
+        if isinstance(start, New):
+            fresh_run_dir(run, start.force)
             clear_folder(run.path)
+        else:
+            run.clean_temporaries()
         run.mark()
     except BaseException:
         lock.close()
@@ -196,16 +198,16 @@ def branch(base: RunDir, run: RunDir, cfg: RunConfig, force: bool = False) -> No
     from growlm.train import checkpoint as ckpt
 
     if not base.config_file.is_file():
-        raise GrowlmError(f"--from {base.path}: not a growlm run directory (no {base.config_file.name})")
+        raise GrowlmError(f"`base` {base.path}: not a growlm run directory (no {base.config_file.name})")
     base_cfg = base.read_config()
     n = len(base_cfg.growth.stages)
     last = ckpt.latest_checkpoint(base.checkpoints)
     if not is_model_folder(base.stage_model(n)) or last is None or not last.name.endswith("-stage-end"):
-        raise GrowlmError(f"--from {base.path}: the run has not finished its {n} stage(s); finish it with --resume")
+        raise GrowlmError(f"`base` {base.path}: the run has not finished its {n} stage(s); resume it first (`resume`)")
     why = branch_mismatch(base_cfg, cfg)
     if why:
         raise GrowlmError(
-            f"--from {base.path}: the config cannot continue that run: {why}; its first {n} stage(s) and "
+            f"`base` {base.path}: the config cannot continue that run: {why}; its first {n} stage(s) and "
             "every other setting must be the base's"
         )
     fresh_run_dir(run, force)
@@ -217,35 +219,41 @@ def branch(base: RunDir, run: RunDir, cfg: RunConfig, force: bool = False) -> No
     run.write_branch_header(cfg, base)
 
 
+def prepare_run(
+    config: str | Path | RunConfig | None, out: str | Path | None, overrides: list[str], start: Start
+) -> tuple[RunConfig, RunDir]:
+    """The config to train with and its run directory. A branch is made here (a copy of its base with the new
+    config), so that training then resumes it after the base's stages."""
+    if isinstance(start, Resume):
+        return run_config(config, out, overrides, resume=True)
+    cfg, run = run_config(config, out, overrides, resume=False)
+    if isinstance(start, Branch):
+        check_not_input(run.path, [*input_paths(cfg), str(start.base)])
+        branch(RunDir(start.base), run, cfg, start.force)
+        return run.read_config(), run
+    check_not_input(run.path, input_paths(cfg))  # `force` would clear what the run reads
+    return cfg, run
+
+
 def grow(
     config: str | Path | RunConfig | None = None,
     out: str | Path | None = None,
     overrides: list[str] = (),
-    resume: bool = False,
-    force: bool = False,
+    start: Start = New(),
     check_memory: bool = True,
-    base: str | Path | None = None,
 ) -> GrowResult:
     """Train a run by its growth plan (monolithic baselines are one-stage plans); see the module docstring.
-    `base`: a finished run whose stages are this config's first ones (branch), trained only after them."""
+    `start`: New() (the default), Resume() or Branch(base), see growlm.train.start."""
     from growlm.train.memory import check_fits
     from growlm.train.trainer import Trainer
 
-    if base is not None:
-        if resume:
-            raise GrowlmError("--from starts a new run from a finished one; drop --resume (or --from)")
-        cfg, run = run_config(config, out, list(overrides), False)
-        check_not_input(run.path, [*input_paths(cfg), str(base)])
-        branch(RunDir(base), run, cfg, force)
-        config, out, overrides, resume = None, run.path, [], True
-    cfg, run = run_config(config, out, list(overrides), resume)
-    if not resume:
-        check_not_input(run.path, input_paths(cfg))  # --force would clear what the run reads
+    cfg, run = prepare_run(config, out, list(overrides), start)
+    resume = not isinstance(start, New)  # a branch resumes its copy of the base
     d = init_distributed(cfg.train.device, cfg.train.collective_timeout_s)
     mode, why = parallel.choose(cfg, d)
     if check_memory:
         check_fits(cfg, d, sharded=mode == "fsdp")
-    lock = open_run_dir(run, resume, force) if d.main else None
+    lock = open_run_dir(run, start) if d.main else None
     try:
         d.barrier()
         if cfg.train.threads:
@@ -261,7 +269,8 @@ def grow(
         if d.main and d.world > 1:
             print(f"parallel: {mode} over {d.world} processes ({why})")
         spread = parallel.Parallel(mode, d, precision.bf16)
-        summaries = Trainer(cfg, run, inputs, d, precision, spread).fit(resume=resume, overrides=list(overrides))
+        recorded = list(overrides) if isinstance(start, Resume) else []  # a resume records what it changed
+        summaries = Trainer(cfg, run, inputs, d, precision, spread).fit(resume=resume, overrides=recorded)
     finally:
         if lock is not None:
             lock.close()

@@ -10,7 +10,7 @@ RUN/stages/<k>/model       the exported model after stage k (growlm.model.folder
 RUN/eval_by_depth.*        written by `growlm eval-run`
 RUN/resumes.jsonl          one row per `--resume`: {"time", "overrides", "checkpoint", "pid", "host"}
 RUN/.growlm.lock           held (fcntl.flock) by the one process writing the run; holds its pid, host, start time
-RUN/.growlm-folder.json    the mark: a run directory, and the names in it (io.mark_folder; see `entries`)
+RUN/.growlm-folder.json    the mark: a run directory, and the names in it (io.ownership.mark_folder; see `entries`)
 """
 
 from __future__ import annotations
@@ -28,28 +28,16 @@ from typing import IO
 import growlm
 from growlm.config import RunConfig, load_config, to_toml
 from growlm.errors import GrowlmError
-from growlm.io import (
-    LOCK_FILE,
-    atomic_write_json,
-    atomic_write_text,
-    claim_folder,
-    is_temporary,
-    sha256_bytes,
-)
+from growlm.io.atomic import atomic_write_json, atomic_write_text, read_json
+from growlm.io.hashing import sha256_bytes
+from growlm.io.ownership import claim_folder
+from growlm.io.temporaries import LOCK_FILE, is_temporary
 from growlm.provenance import git_commit, machine
 from growlm.train.records import StageSummary
 
 RUN_MARKERS = ("metrics.jsonl", "config.resolved.toml")
 KIND = "run directory"
-
-
-def _read_json(file: Path):
-    try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise GrowlmError(
-            f"{file} is damaged ({type(err).__name__}); restore it, or start the run over with --force"
-        ) from None
+_REPAIR = "restore it, or start the run over with `force`"  # how a damaged record of the run is fixed
 
 
 class RunDir:
@@ -64,7 +52,7 @@ class RunDir:
         self.resumes, self.lock_file = p / "resumes.jsonl", p / LOCK_FILE
 
     def entries(self) -> set[str]:
-        """The names the run writes at its top level (evaluation and reports add theirs: io.add_entries)."""
+        """The names the run writes at its top level (evaluation and reports add theirs: io.ownership.add_entries)."""
         own = (self.config_file, self.manifest_file, self.metrics, self.tensorboard, self.checkpoints, self.tokenizer)
         return {p.name for p in (*own, self.data, self.substrate, self.stages, self.resumes, self.wandb)}
 
@@ -107,7 +95,7 @@ class RunDir:
     def read_summaries(self) -> list[StageSummary]:
         if not self.summary_file.is_file():
             return []
-        return [StageSummary.from_json(s, str(self.summary_file)) for s in _read_json(self.summary_file)]
+        return [StageSummary.from_json(s, str(self.summary_file)) for s in read_json(self.summary_file, _REPAIR, list)]
 
     def write_summaries(self, summaries: list[StageSummary]) -> None:
         atomic_write_json(self.summary_file, [s.to_json() for s in summaries])
@@ -124,7 +112,7 @@ class RunDir:
         return Path(shards) if shards else self.data
 
     def read_manifest(self) -> dict:
-        return _read_json(self.manifest_file)
+        return read_json(self.manifest_file, _REPAIR, dict)
 
     def run_id(self) -> str:
         """The run's identity for experiment trackers: drawn when it started, kept by every resume (a run
@@ -191,8 +179,8 @@ class RunDir:
             holder = lock.read().strip() or "another process"
             lock.close()
             raise GrowlmError(
-                f"run directory {self.path} is being written by {holder}; wait for it to end (or stop "
-                "it), then --resume; or choose another --out"
+                f"run directory {self.path} is being written by {holder} (one writer per run); wait for it to end "
+                "(or stop it) and run this again"
             ) from None
         lock.seek(0)
         lock.truncate()

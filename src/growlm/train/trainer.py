@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from growlm.config import RunConfig
 from growlm.errors import GrowlmError
-from growlm.io import atomic_write_json, fault
+from growlm.faults import crash_point
+from growlm.io.atomic import atomic_write_json
 from growlm.model.folder import stage_meta, write_model
 from growlm.model.growth import grow
 from growlm.model.llama import build_model
@@ -139,7 +140,7 @@ class Trainer:
             resume_optimizer = last if mid_stage else None
             model = self.run_stage(prepared, k, start_step if k == start_k else 0, resume_optimizer, summaries)
             mid_stage = None
-            fault("stage")
+            crash_point("stage")
         self.metrics.close()
         return summaries
 
@@ -280,7 +281,7 @@ class Trainer:
                 loss.backward()
             loss_sum += loss.detach()
         loss = self.d.mean_tensor(loss_sum)
-        fault("step")
+        crash_point("step")
         if not self.eager_host or math.isfinite(float(loss)):
             if t.grad_clip:
                 torch.nn.utils.clip_grad_norm_(stage.params, t.grad_clip)
