@@ -97,19 +97,19 @@ def test_lm_eval_scores_the_exported_tasks_as_growlm_does(tmp_path, monkeypatch)
     pairs = [(ours.task(task).items, theirs[name]) for task, name in COMPARED.items()]
     mmlu = ours.task("mmlu").items
     pairs += [
-        ([r for r in mmlu if r["group"] == name.removeprefix("growlm_mmlu_")], samples)
+        ([r for r in mmlu if r.group == name.removeprefix("growlm_mmlu_")], samples)
         for name, samples in theirs.items()
         if name.startswith("growlm_mmlu_")
     ]
-    assert any(any(r["truncated"] for r in records) for records, _ in pairs)  # the per-choice window is exercised
+    assert any(any(r.truncated for r in records) for records, _ in pairs)  # the per-choice window is exercised
     for records, samples in pairs:
         assert len(records) == len(samples) > 0
         for record, sample in zip(records, samples):
             lls = [float(resp[0]) for resp in sample["filtered_resps"]]
-            assert record["loglikelihoods"] == pytest.approx(lls, abs=2e-3), record["id"]
-            assert float(record["correct"]) == sample["acc"], record["id"]
+            assert list(record.loglikelihoods) == pytest.approx(lls, abs=2e-3), record.id
+            assert float(record.correct) == sample["acc"], record.id
             if "acc_norm" in sample:
-                assert float(record["correct_norm"]) == sample["acc_norm"], record["id"]
+                assert float(record.correct_norm) == sample["acc_norm"], record.id
 
 
 def test_the_cli_verb_writes_the_export(tmp_path, capsys):

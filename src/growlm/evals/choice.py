@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from growlm.evals.harness import ChoiceRequest, ChoiceScores, score_choices
-from growlm.evals.records import Score, TaskResult
+from growlm.evals.records import ChoiceItem, Score, TaskResult
 from growlm.evals.settings import EvalContext, EvalSettings
 from growlm.evals.stats import mean_ci
 
@@ -45,6 +45,7 @@ def _argmax(values) -> int:
 
 
 def item_record(item: McItem, scored: ChoiceScores | None) -> dict:
+    """The item's record as its JSON (records.ChoiceItem types it); `scored` None: skipped."""
     record = {
         "id": item.id,
         **({"group": item.group} if item.group else {}),
@@ -152,4 +153,5 @@ def run_multiple_choice(
             "harness",
             settings,
         )
-    return TaskResult(task, scores, records, info or {})
+    typed = [ChoiceItem.from_json(r, f"{task} item {k}") for k, r in enumerate(records)]
+    return TaskResult(task, scores, typed, info or {})

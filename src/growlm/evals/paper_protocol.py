@@ -24,7 +24,7 @@ import numpy as np
 
 from growlm.evals.choice import majority_baseline
 from growlm.evals.decoding import Generation, SeededSampler, generate_items
-from growlm.evals.records import Score, TaskResult
+from growlm.evals.records import SampledChoiceItem, Score, TaskResult
 from growlm.evals.settings import EvalContext, EvalSettings
 from growlm.evals.stats import mean_ci
 
@@ -101,15 +101,15 @@ def run_paper_choice(
         [[first_letter(run[i].text) == it.gold.upper() for run in runs] for i, it in enumerate(items)], dtype=float
     ).reshape(len(items), len(runs))
     records = [
-        {
-            "id": it.id,
-            **({"group": it.group} if it.group else {}),
-            "prompt": it.prompt,
-            "gold": it.gold,
-            "outputs": [run[i].text for run in runs],
-            "correct": correct[i].astype(bool).tolist(),
-            "score": float(correct[i].mean()),
-        }
+        SampledChoiceItem(
+            id=it.id,
+            group=it.group or None,
+            prompt=it.prompt,
+            gold=it.gold,
+            outputs=tuple(run[i].text for run in runs),
+            correct=tuple(correct[i].astype(bool).tolist()),
+            score=float(correct[i].mean()),
+        )
         for i, it in enumerate(items)
     ]
     cut = [bool(runs[0][i].truncated_tokens) for i in range(len(items))] if runs else [False] * len(items)

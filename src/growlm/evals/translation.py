@@ -36,7 +36,7 @@ from growlm.data.sources import DEBIAN_HANDBOOK, LIBREOFFICE_HELP, SOURCES, read
 from growlm.errors import GrowlmError
 from growlm.evals.decoding import generate_items
 from growlm.evals.paper_protocol import length_caps, paper_score, run_spread, sampled_runs
-from growlm.evals.records import Score, TaskResult
+from growlm.evals.records import SampledTranslationItem, Score, TaskResult, TranslationItem
 from growlm.evals.settings import EvalContext, EvalSettings
 from growlm.evals.stats import bootstrap_ci
 from growlm.evals.taskfiles import get, read_rows
@@ -239,19 +239,19 @@ def run(model, tokenizer, ctx: EvalContext) -> TaskResult:
         cut = float(np.mean([o.truncated_tokens > 0 for o in outputs])) if outputs else 0.0
         results += [replace(s, truncated=cut) for s in scores]
         records += [
-            {
-                "id": p.id,
-                "direction": direction,
-                "source": p.text[src],
-                "prompt": prompt,
-                "output": o.text,
-                "hypothesis": h,
-                "references": [r],
-                "bleu_stats": b,
-                "chrf_stats": c,
-                "new_tokens": o.new_tokens,
-                "truncated_tokens": o.truncated_tokens,
-            }
+            TranslationItem(
+                id=p.id,
+                direction=direction,
+                source=p.text[src],
+                prompt=prompt,
+                output=o.text,
+                hypothesis=h,
+                references=(r,),
+                bleu_stats=tuple(b),
+                chrf_stats=tuple(c),
+                new_tokens=o.new_tokens,
+                truncated_tokens=o.truncated_tokens,
+            )
             for p, prompt, o, h, r, b, c in zip(pairs, prompts, outputs, hypotheses, references, bleu_stats, chrf_stats)
         ]
     info = {
@@ -287,16 +287,16 @@ def run_paper(model, tokenizer, ctx: EvalContext) -> TaskResult:
         results.append(paper_score(f"translation/{direction}", "bleu", bleu, None, direction, settings))
         spreads[direction] = run_spread(bleu)
         records += [
-            {
-                "id": p.id,
-                "direction": direction,
-                "prompt": prompt,
-                "reference": ref,
-                "new_tokens": cap,
-                "outputs": [run[i].text for run in runs],
-                "sentence_bleu": bleu[i].tolist(),
-                "score": float(bleu[i].mean()),
-            }
+            SampledTranslationItem(
+                id=p.id,
+                direction=direction,
+                prompt=prompt,
+                reference=ref,
+                new_tokens=cap,
+                outputs=tuple(run[i].text for run in runs),
+                sentence_bleu=tuple(bleu[i].tolist()),
+                score=float(bleu[i].mean()),
+            )
             for i, (p, prompt, ref, cap) in enumerate(zip(pairs, prompts, references, caps))
         ]
     info = {
