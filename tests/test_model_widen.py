@@ -1,10 +1,11 @@
-"""Growth in width (model/widen.py): zero and copy compute the old function, random does not; the frozen substrate's
-old columns and the input model stay as they were; widened models are plain Llama folders; bad shapes are refused.
+"""Growth in width (model/widen.py): zero and copy compute the old function, random does not; copy's unequal splits
+make its copies separate under training (equal splits would not); the frozen substrate's old columns and the input
+model stay as they were; widened models are plain Llama folders; bad shapes are refused.
 
 Shapes: head_dim stays (8 here), so `d_model` = `n_heads` x 8 and d_model cannot grow without the heads, nor the
 heads without d_model. The cases are therefore "d_model+heads" (residual width and heads together, kv heads
 following at 2 query heads per kv head), "d_ff" (MLP width only) and "all" (the three together). copy widens
-d_model by whole multiples only (x2, and x3 whose divisions are not exact in binary); zero takes any size (x1.5).
+d_model by whole multiples only (x2, and x3 whose thirds are not exact in binary); zero takes any size (x1.5).
 """
 
 import math
@@ -16,7 +17,7 @@ from transformers import AutoModelForCausalLM, LlamaForCausalLM
 
 from growlm.errors import GrowlmError
 from growlm.model.llama import build_model
-from growlm.model.widen import WIDTH_OPERATORS, old_slices, widen
+from growlm.model.widen import WIDTH_OPERATORS, axes, old_slices, split_factors, widen
 
 CFG = SimpleNamespace(
     d_model=32, ff=64, n_heads=4, kv_heads=2, context=16, rope_theta=10000.0, rms_norm_eps=1e-5, init_std=0.1
@@ -84,23 +85,80 @@ def test_substrate_columns_and_the_input_model_stay(model, operator):
 
 def test_old_slices_hold_the_old_weights(model):
     """zero and random: the old values (zero's RMSNorm weights scaled by sqrt(d/d')); copy: the first copy, its read
-    columns divided by the copy count of their source (residual x2; MLP units 0..35 copied twice, 36..63 once)."""
+    columns multiplied by their split factors (residual x2, heads x2; MLP units 0..35 copied twice, 36..63 once)."""
     old = dict(model.named_parameters())
-    units = torch.tensor([2.0] * 36 + [1.0] * 28)
     for operator in WIDTH_OPERATORS:
         wide = widen(model, 64, 8, 100, operator)
         regions = old_slices(model.config, wide.config)
+        factors = split_factors(model.config, wide.config, torch.Generator().manual_seed(0))
+        assert torch.equal(factors["ff"][36:64], torch.ones(28))  # copied once: exactly 1
         assert set(regions) == {n for n, _ in wide.named_parameters()}
         for name, p in wide.named_parameters():
             region, value = p.detach()[regions[name]], old[name].detach()
             assert region.shape == value.shape, name
             if operator == "zero" and p.dim() == 1:
                 value = value * math.sqrt(32 / 64)
-            elif operator == "copy" and name.endswith("down_proj.weight"):
-                value = value / units
             elif operator == "copy" and p.dim() == 2 and "embed_tokens" not in name:
-                value = value / 2.0
+                value = value * factors[axes(name)[1]][: value.shape[1]]
             assert torch.equal(region, value), (operator, name)
+
+
+def test_split_factors_sum_to_one_per_copy_group_and_differ(model):
+    """Residual x3, heads x3 (one factor per head), MLP 64 -> 100: positive, summing to 1 over each source's copies,
+    unequal within a group, exactly 1 for what is copied once."""
+    wide_config = widen(model, 96, 12, 100, "zero").config
+    factors = split_factors(model.config, wide_config, torch.Generator().manual_seed(0))
+    heads = factors["q"].view(12, 8)
+    assert torch.equal(heads, heads[:, :1].expand(12, 8))  # a head's head_dim columns share its factor
+    units = torch.stack((factors["ff"][:36], factors["ff"][64:]))  # units 0..35 and their copies 64..99
+    for groups in (factors["model"].view(3, 32), heads[:, 0].view(3, 4), units):
+        assert (groups > 0).all()
+        assert torch.allclose(groups.sum(0), torch.ones(groups.shape[1]), atol=1e-6, rtol=0)
+        assert (groups != groups[:1]).any(0).all()  # every group has unequal factors
+    assert torch.equal(factors["ff"][36:64], torch.ones(28))
+
+
+def _after_two_adamw_steps(model, ids):
+    """The copy-widened model (every residual channel, head and MLP unit copied twice) after 2 AdamW steps of the
+    causal LM cross-entropy on a random batch; pairs (a source, its copy) of rows by what they belong to."""
+    wide = widen(model, 64, 8, 128, "copy", seed=3).train()
+    optimizer = torch.optim.AdamW([p for p in wide.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(2):
+        optimizer.zero_grad()
+        wide(ids, labels=ids).loss.backward()
+        optimizer.step()
+    layer = wide.model.layers[0]
+    gate, up = layer.mlp.gate_proj.weight.detach(), layer.mlp.up_proj.weight.detach()
+    q, down = layer.self_attn.q_proj.weight.detach(), layer.mlp.down_proj.weight.detach()
+    return {
+        "MLP unit 0: gate rows": (gate[0], gate[64]),
+        "MLP unit 0: up rows": (up[0], up[64]),
+        "head 0: q rows": (q[:8], q[32:40]),
+        "residual channel 0: down_proj rows": (down[0], down[32]),
+    }
+
+
+def test_copy_copies_separate_under_training(model, ids, monkeypatch):
+    """Unequal splits break the symmetry: after 2 steps every kind of copy differs from its source. The control,
+    equal splits (SPLIT_SPREAD 0, Net2Net's 1/copies): the copies get identical gradients and stay bit-identical."""
+    equal = {what: torch.equal(a, b) for what, (a, b) in _after_two_adamw_steps(model, ids).items()}
+    assert not any(equal.values()), equal
+    monkeypatch.setattr("growlm.model.widen.SPLIT_SPREAD", 0.0)
+    equal = {what: torch.equal(a, b) for what, (a, b) in _after_two_adamw_steps(model, ids).items()}
+    assert all(equal.values()), equal
+
+
+def test_copy_is_seeded(model):
+    """Same seed, same weights; another seed, other split factors (so other read columns) but the same copies."""
+    a, b, c = (widen(model, 64, 8, 100, "copy", seed=s) for s in (0, 0, 1))
+    pa, pb, pc = (dict(m.named_parameters()) for m in (a, b, c))
+    assert all(torch.equal(pa[n], pb[n]) for n in pa)
+    fa, fc = (split_factors(model.config, a.config, torch.Generator().manual_seed(s)) for s in (0, 1))
+    assert all(not torch.equal(fa[axis], fc[axis]) for axis in fa)
+    down = "model.layers.0.mlp.down_proj.weight"
+    assert not torch.equal(pa[down], pc[down])
+    assert torch.equal(pa["model.norm.weight"], pc["model.norm.weight"])  # no factor: copied as is
+    assert torch.equal(pa[down][:, 36:64], pc[down][:, 36:64])  # units copied once: factor 1 under every seed
 
 
 def test_zero_gives_the_zero_writes_a_gradient(model, ids):

@@ -19,20 +19,26 @@ down_proj write it (their rows); q/k/v/gate/up and lm_head read it (their column
   every RMSNorm weight is multiplied by sqrt(d/d') (new entries get sqrt(d/d'), they multiply zeros) and
   `rms_norm_eps` by d/d': w sqrt(d/d') x / sqrt(mean x d/d' + eps d/d') = w x / sqrt(mean + eps), the old norm
   exactly (without the eps scaling it is off by O(eps / mean)).
-- copy (Net2Net, Chen et al. 2016; bert2BERT, Chen et al. ACL 2022; LEMON, Wang et al. ICLR 2024, splits the
-  copies unequally to break their symmetry, this splits equally): new index i of every axis copies old index
-  i mod n (heads copy heads, and key/value head k copies k mod K, the kv head of the copied heads, since query
-  head j reads kv head j // group; MLP units copy units; residual channels tile), and every column a Linear
-  reads is divided by the number of copies of its source, so duplicated inputs sum to the old value. Exact for
-  the residual stream only when d'/d = m is whole (RMS over m tiled copies is the old RMS, so RMSNorm weights
-  and eps are copied); other `d_model` values are refused. Uses no random numbers.
+- copy (Net2Net, Chen et al. 2016; bert2BERT, Chen et al. ACL 2022; split as in LEMON, Wang et al. ICLR 2024): new
+  index i of every axis copies old index i mod n (heads copy heads, and key/value head k copies k mod K, the kv head
+  of the copied heads, since query head j reads kv head j // group; MLP units copy units; residual channels tile),
+  and every column a Linear reads is multiplied by the SPLIT FACTOR of its index: the factors of the copies of one
+  source (a residual channel, a head, an MLP unit) sum to 1, so the copies' duplicated inputs sum to the old value.
+  Equal factors (1/copies, Net2Net's division) leave the copies identical with identical gradients forever, so the
+  wider model keeps the old capacity; LEMON's argument: unequal factors (alpha + beta = 1, alpha != beta) stay
+  exactly function-preserving yet make the copies' outgoing weights (the columns that read them) differ, so their
+  gradients and then their weights differ. `split_factors` draws them (1 + SPLIT_SPREAD x uniform(-1, 1), normalised
+  over the group; a source copied once keeps exactly 1). Exact for the residual stream only when d'/d = m is whole
+  (RMS over m tiled copies is the old RMS, so RMSNorm weights and eps are copied); other `d_model` values are
+  refused.
 - random: every parameter drawn as the model's `_init_weights` draws it (normal(0, initializer_range); RMSNorm
   weights 1), then the old weights put back into their index region; not function-preserving.
 
 The input embedding is the frozen substrate: its old columns are bit-identical under every operator. Its new
 columns are 0 under zero and random (they carry nothing and are never trained) and the tiled old columns under
 copy (column i copies column i mod d). Random draws come from a torch.Generator seeded with `seed`, in parameter
-order, on the CPU: the same seed gives the same weights on any device.
+order (copy: its split factors, residual channels, heads, MLP units), on the CPU: the same seed gives the same
+weights on any device.
 """
 
 from __future__ import annotations
@@ -117,8 +123,9 @@ def old_slices(old_config: LlamaConfig, new_config: LlamaConfig) -> dict[str, tu
 
     What the region holds: under random, the old weights bit for bit; under zero, the same, except RMSNorm weights
     (old x sqrt(d/d')); under copy, the first copy of each old weight: bit-identical for the embedding and RMSNorm
-    weights, every other matrix divided column by column by the copy count of what it reads (d'/d for the residual
-    stream, the number of copies of a head or MLP unit for o_proj / down_proj columns)."""
+    weights, every other matrix multiplied column by column by the split factor of the first copy of what it reads
+    (`split_factors(...)[axis][:old size]` of its column axis; 1 for what was copied once, not 1/copies: the
+    factors are unequal)."""
     old = sizes(old_config)
     return {name: tuple(slice(0, old[axis]) for axis in axes(name)) for name in param_names(new_config)}
 
@@ -189,9 +196,37 @@ def zero_init(model: LlamaForCausalLM, config: LlamaConfig, generator: torch.Gen
     return state
 
 
+# How far copy's split factors stray from equal: a copy's factor before normalisation is 1 + SPLIT_SPREAD x u,
+# u uniform(-1, 1), so two copies' factors differ by up to a ratio (1 + s) / (1 - s) = 3 (positive while s < 1).
+# 0 gives Net2Net's equal split, whose copies never separate (the tests' control).
+SPLIT_SPREAD = 0.5
+
+
+def _group_split(index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Factors per new index (index[i]: the old index it copies) that sum to 1 over the copies of each old index:
+    1 + SPLIT_SPREAD x uniform(-1, 1) divided by the group's sum (float64, then float32; exactly 1 if copied once)."""
+    draw = 1 + SPLIT_SPREAD * (2 * torch.rand(len(index), generator=generator, dtype=torch.float64) - 1)
+    total = torch.zeros(int(index.max()) + 1, dtype=torch.float64).index_add_(0, index, draw)
+    return (draw / total[index]).float()
+
+
+def split_factors(old: LlamaConfig, new: LlamaConfig, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """copy's split factor for every index of each axis a Linear reads ("model", "q", "ff"), on the CPU, drawn in
+    that order: one per residual channel, per query head (its head_dim indices share it) and per MLP unit.
+    Unequal within a copy group, to break the copies' symmetry (LEMON; module docstring)."""
+    old_sizes, new_sizes = sizes(old), sizes(new)
+    heads = torch.arange(new.num_attention_heads) % old.num_attention_heads
+    return {
+        "model": _group_split(torch.arange(new_sizes["model"]) % old_sizes["model"], generator),
+        "q": _group_split(heads, generator).repeat_interleave(head_dim(new)),
+        "ff": _group_split(torch.arange(new_sizes["ff"]) % old_sizes["ff"], generator),
+    }
+
+
 def copy_init(model: LlamaForCausalLM, config: LlamaConfig, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """copy: index i of every axis copies old index i mod n; each read column divided by its source's copy count.
-    Exact; refuses a `d_model` that is not a whole multiple of the old one."""
+    """copy: index i of every axis copies old index i mod n; each read column multiplied by its split factor
+    (summing to 1 over the copies of its source, unequal). Exact; refuses a `d_model` that is not a whole multiple
+    of the old one."""
     old_sizes, new_sizes = sizes(model.config), sizes(config)
     if new_sizes["model"] % old_sizes["model"]:
         raise GrowlmError(
@@ -201,7 +236,7 @@ def copy_init(model: LlamaForCausalLM, config: LlamaConfig, generator: torch.Gen
     old = _old_state(model)
     device = model.model.embed_tokens.weight.device
     index = {axis: torch.arange(n, device=device) % old_sizes[axis] for axis, n in new_sizes.items()}
-    counts = {axis: torch.bincount(i)[i].float() for axis, i in index.items()}
+    factors = {axis: f.to(device) for axis, f in split_factors(model.config, config, generator).items()}
     state = {}
     for name in param_names(config):
         names = axes(name)
@@ -209,7 +244,7 @@ def copy_init(model: LlamaForCausalLM, config: LlamaConfig, generator: torch.Gen
         for dim, axis in enumerate(names):
             tensor = tensor.index_select(dim, index[axis])
         if len(names) == 2 and _key(name) not in LOOKUPS:
-            tensor = tensor / counts[names[1]]
+            tensor = tensor * factors[names[1]]
         state[name] = tensor
     return state
 
