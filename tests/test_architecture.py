@@ -25,6 +25,7 @@ LAYERS = [
     "data",  # inputs
     "model",  # the Llama decoder, growth operators, the exported folder
     "config_schema",  # what a pydantic config model accepts, key by key (generic; growlm.config uses it)
+    "config_patch",  # changes to a config nested like its TOML, and dotted KEY=VALUE (generic over the model)
     "config",  # the run config, validated against the registries below it
     "train",  # plan, loop, checkpoints, metrics, run directory, recipe
     "composition",

@@ -192,11 +192,11 @@ def test_widened_model_is_a_plain_llama_folder(model, ids, tmp_path):
 @pytest.mark.parametrize(
     "shape,operator,named",
     [
-        ((24, 3, 64), "zero", "`d_model`=24"),  # shrinks
-        ((32, 4, 32), "zero", "`d_ff`=32"),
-        ((40, 4, 64), "zero", "`d_model`=40 must be `n_heads` x head_dim"),
-        ((40, 5, 64), "zero", "`n_heads`=5 must be a multiple of 2"),
-        ((48, 6, 64), "copy", "copy widens `d_model` by whole multiples of 32"),
+        ((24, 3, 64), "zero", "d_model 24"),  # shrinks
+        ((32, 4, 32), "zero", "d_ff 32"),
+        ((40, 4, 64), "zero", "d_model 40 must be n_heads x head size"),
+        ((40, 5, 64), "zero", "n_heads 5 must be a multiple of 2"),
+        ((48, 6, 64), "copy", "copy widens d_model by whole multiples of 32"),
         ((64, 8, 64), "net2net", "`operator`='net2net'"),
     ],
 )

@@ -12,11 +12,12 @@ import copy
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from growlm.config_schema import KeyRow, key_rows, key_shape, known_keys, leaf_fields, toml_value, unknown_key
+from growlm.config_patch import Patch, combine, dotted_patch, merge, parse_assignment  # noqa: F401 (their home, re-exported)
+from growlm.config_schema import KeyRow, key_rows, toml_value, unknown_key
 from growlm.errors import GrowlmError
 
 
@@ -36,8 +37,18 @@ def _init_operators() -> list[str]:
     return list(INIT_OPERATORS)
 
 
+def _width_operators() -> list[str]:
+    from growlm.model.widen import WIDTH_OPERATORS
+
+    return list(WIDTH_OPERATORS)
+
+
 # Keys whose values are a registry's names, read when needed (importing the registries imports torch).
-REGISTRIES = {"substrate.kind": _substrate_kinds, "growth.init": _init_operators}
+REGISTRIES = {
+    "substrate.kind": _substrate_kinds,
+    "growth.init": _init_operators,
+    "growth.width_init": _width_operators,
+}
 
 
 def _registered(value: str, key: str) -> str:
@@ -102,8 +113,23 @@ class ModelConfig(Strict):
         return self.d_ff or -(-(8 * self.d_model // 3) // 64) * 64
 
 
+class WidenConfig(Strict):
+    d_model: int = Field(
+        0, ge=0, le=16384, description="widen the model to this width as the stage starts (0: no widening)"
+    )
+    n_heads: int = Field(
+        0, ge=0, le=256, description="attention heads after widening (0: d_model / head size, which stays)"
+    )
+    d_ff: int = Field(0, ge=0, description="MLP width after widening (0: 8/3 of the new d_model rounded up to 64)")
+
+
 class StageConfig(Strict):
     add_blocks: int = Field(1, ge=0, le=256, description="blocks stacked on top in this stage")
+    widen: WidenConfig = Field(
+        default_factory=WidenConfig,
+        description="growth in width before the new blocks are stacked (growth.width_init makes the new weights); "
+        "the earlier weights train with train_old_blocks, else only the new rows and columns do",
+    )
     tokens: int = Field(100_000, ge=1, description="training tokens in this stage")
     lr: float | None = Field(None, gt=0, description="peak learning rate; default train.lr")
     lora: bool = Field(False, description="LoRA adapters on every frozen block train too")
@@ -128,7 +154,16 @@ class StageConfig(Strict):
             raise ValueError("give train_old_blocks (full learning rate) or old_blocks_lr_scale, not both")
         if self.lora and self.old_blocks_lr_scale:
             raise ValueError("lora adapts frozen blocks; with old_blocks_lr_scale > 0 none is frozen: drop one")
+        if self.widens and (self.lora or self.old_blocks_lr_scale):
+            raise ValueError(
+                "a widening stage trains the earlier weights fully (train_old_blocks) or only their new rows and "
+                "columns; drop lora and old_blocks_lr_scale from it"
+            )
         return self
+
+    @property
+    def widens(self) -> bool:
+        return self.widen.d_model > 0
 
     @field_validator("data")
     @classmethod
@@ -144,6 +179,9 @@ class StageConfig(Strict):
 
 class GrowthConfig(Strict):
     init: str = Field("random", description="a growth operator of growlm.model.growth.INIT_OPERATORS")
+    width_init: str = Field(
+        "zero", description="a width operator of growlm.model.widen.WIDTH_OPERATORS (stages with widen.d_model)"
+    )
     stages: list[StageConfig] = Field(default_factory=lambda: [StageConfig()], min_length=1)
     budget_factor: float = Field(1.0, gt=0, description="trainable-parameter budget = factor x stage 1's")
     lora_alpha_ratio: float = Field(2.0, gt=0, description="LoRA alpha = ratio x rank")
@@ -154,12 +192,19 @@ class GrowthConfig(Strict):
     def _known_init(cls, init: str) -> str:
         return _registered(init, "growth.init")
 
+    @field_validator("width_init")
+    @classmethod
+    def _known_width_init(cls, init: str) -> str:
+        return _registered(init, "growth.width_init")
+
     @model_validator(mode="after")
     def _first_stage_adds(self) -> "GrowthConfig":
         if self.stages[0].add_blocks < 1:
             raise ValueError("growth.stages.0.add_blocks must be >= 1 (the first stage builds the first blocks)")
         if self.stages[0].lora:
             raise ValueError("growth.stages.0.lora must be false (there are no frozen blocks yet)")
+        if self.stages[0].widens:
+            raise ValueError("growth.stages.0.widen must be unset (there is no model to widen yet); set model.*")
         return self
 
 
@@ -219,16 +264,31 @@ class RunConfig(Strict):
     growth: GrowthConfig = GrowthConfig()
     train: TrainConfig = TrainConfig()
 
+    @model_validator(mode="after")
+    def _widths_fit(self) -> "RunConfig":
+        self.stage_models()
+        return self
 
-Patch = Mapping[str, Any]
-"""Changes to a config, nested like its TOML: {"model": {"d_model": 128}, "growth": {"stages": {0: {"tokens": 4096}}}}.
-A list entry is patched by a mapping from index to patch (the index one past the end appends); a list value
-replaces the list, and so does a mapping a key's value is (a stage's `data` mixture), but for a dotted key's
-path into it (`dotted_patch("growth.stages.1.data.books", 0.5)` sets one weight)."""
+    def stage_models(self) -> list[ModelConfig]:
+        """The model's shape in each stage: `model`, then as each stage's `widen` leaves it (head size and query
+        heads per key/value head kept; `rms_norm_eps` as the width operator sets it)."""
+        from growlm.model.widen import check_widening, widened_eps
 
-
-class _Path(dict):
-    """The levels of a dotted key: they walk into a value, where a plain mapping replaces it."""
+        shapes, m = [], self.model
+        for k, stage in enumerate(self.growth.stages):
+            w = stage.widen
+            if w.d_model:
+                heads = w.n_heads or w.d_model // (m.d_model // m.n_heads)
+                new = m.model_copy(update={"d_model": w.d_model, "n_heads": heads, "d_ff": w.d_ff})
+                try:
+                    check_widening(m, new, self.growth.width_init)
+                except GrowlmError as err:
+                    raise ValueError(f"growth.stages.{k}.widen: {err}") from None
+                eps = widened_eps(self.growth.width_init, m.rms_norm_eps, m.d_model, w.d_model)
+                kv = heads // (m.n_heads // m.kv_heads)
+                m = ModelConfig(**{**new.model_dump(), "n_kv_heads": kv, "rms_norm_eps": eps})
+            shapes.append(m)
+        return shapes
 
 
 def overlay(base: RunConfig | Mapping, *patches: Patch, source: str = "config") -> RunConfig:
@@ -236,89 +296,8 @@ def overlay(base: RunConfig | Mapping, *patches: Patch, source: str = "config") 
     derived from another (studies, tests, `--set` through `load_config`)."""
     data = base.model_dump() if isinstance(base, RunConfig) else copy.deepcopy(dict(base))
     for patch in patches:
-        _merge(data, patch, ())
+        merge(data, patch, RunConfig)
     return validate_config(data, source)
-
-
-def _merge(node: dict | list, patch: Patch, at: tuple) -> None:
-    for key, value in patch.items():
-        where = (*at, key)
-        if isinstance(node, list):
-            if not isinstance(key, int) or not 0 <= key <= len(node):
-                raise GrowlmError(
-                    f"{_dotted(where)}: {key!r} is not an index of {_dotted(at)}, which has {len(node)} entries "
-                    f"(0 to {len(node) - 1}; {len(node)} appends one)"
-                )
-            if key == len(node):
-                node.append({})
-        elif not isinstance(key, str):
-            if key_shape(at) not in known_keys(RunConfig):
-                raise GrowlmError(unknown_key(RunConfig, _dotted(at)))
-            raise GrowlmError(f"{_dotted(where)}: {_dotted(at)} is a table; its keys are names, not {key!r}")
-        current = node[key] if isinstance(node, list) else node.get(key)
-        if (
-            isinstance(value, Mapping)
-            and isinstance(current, dict)
-            and _holds_a_value(where)
-            and type(value) is not _Path
-        ):
-            node[key] = copy.deepcopy(dict(value))
-        elif isinstance(value, Mapping) and isinstance(current, (dict, list)):
-            _merge(current, value, where)
-        elif isinstance(value, Mapping) and isinstance(current, dict | None) and not isinstance(node, list):
-            node[key] = {}
-            _merge(node[key], value, where)
-        elif isinstance(value, Mapping) and current is not None:
-            raise GrowlmError(f"{_dotted(where)} is a single value, not a table; set it directly")
-        else:
-            node[key] = copy.deepcopy(value)
-
-
-def combine(*patches: Patch) -> Patch:
-    """One patch doing what `patches` do in order (a later value wins; tables and list-index patches merge)."""
-    out: dict = {}
-    for patch in patches:
-        for key, value in patch.items():
-            if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-                out[key] = combine(out[key], value)
-            else:
-                out[key] = copy.deepcopy(value)
-    return out
-
-
-def _holds_a_value(path: tuple) -> bool:
-    """Whether `path` is a key of RunConfig (a stage's `data` mixture: a mapping), not a table of keys."""
-    return key_shape(path) in {key for key, _ in leaf_fields(RunConfig)}
-
-
-def _dotted(path: tuple) -> str:
-    return ".".join(str(p) for p in path)
-
-
-def dotted_patch(key: str, value: Any) -> Patch:
-    """The patch that sets `value` at a dotted key as a user types it (`growth.stages.0.tokens`)."""
-    parts = [p.strip() for p in key.strip().split(".")]
-    if not all(parts):
-        raise GrowlmError(f"{key!r} is not a dotted config key; write e.g. train.lr or growth.stages.0.tokens")
-    patch: Any = value
-    for part in reversed(parts):
-        patch = _Path({int(part) if part.isdigit() else part: patch})
-    return patch
-
-
-def parse_assignment(assignment: str) -> Patch:
-    """One `KEY=VALUE` override (VALUE read as a TOML value, else as a string) as a patch."""
-    # "override", in words: the CLI verbs hand their --set strings over as `overrides` (grow, plan) or as a
-    # study's `sets`, so neither backticked name would read as the flag in every verb; the word reads right for
-    # both, as it does for a caller of load_config.
-    key, sep, value = assignment.partition("=")
-    if not sep or not key.strip():
-        raise GrowlmError(f"override {assignment!r}: expected KEY=VALUE, e.g. train.lr=1e-3")
-    try:
-        parsed = tomllib.loads(f"v = {value}")["v"]
-    except tomllib.TOMLDecodeError:
-        parsed = value
-    return dotted_patch(key, parsed)
 
 
 def _format_error(err: ValidationError, source: str) -> str:

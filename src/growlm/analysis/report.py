@@ -51,6 +51,7 @@ def _stage_facts(run: Run, stage: int) -> dict:
     tail = [r.loss for r in train[-max(1, len(train) // 10) :]]
     return {
         "depth": of_stage[-1].depth if of_stage else None,
+        "d_model": start.d_model if start else None,
         "steps": len(train),
         "lora_rank": start.lora_rank if start else None,
         "trainable_params": start.trainable_params if start else None,
@@ -69,6 +70,7 @@ def stage_table(run: Run) -> Table:
     columns = {
         "stage": "stage",
         "depth": "depth",
+        "d_model": "d_model",
         "steps": "train rows",
         "lora_rank": "LoRA rank",
         "trainable_params": "trainable params",
@@ -81,7 +83,7 @@ def stage_table(run: Run) -> Table:
         "wall": "wall (s)",
     }
     facts = [{"stage": stage, **_stage_facts(run, stage)} for stage in _stage_numbers(run.metrics)]
-    for key in ("lora_rank", "val_at_start"):
+    for key in ("d_model", "lora_rank", "val_at_start"):
         if all(f[key] is None for f in facts):
             del columns[key]
     return Table(f"Stages: {run.label}", list(columns.values()), [[f[key] for key in columns] for f in facts])

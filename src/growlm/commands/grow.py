@@ -86,12 +86,24 @@ def _print_stages(summaries) -> None:
     from rich.table import Table
 
     table = Table(title="growth run by stage")
-    for col in ("stage", "depth", "LoRA rank", "trainable", "total", "tokens", "TFLOPs", "val loss", "wall s"):
+    for col in (
+        "stage",
+        "depth",
+        "d_model",
+        "LoRA rank",
+        "trainable",
+        "total",
+        "tokens",
+        "TFLOPs",
+        "val loss",
+        "wall s",
+    ):
         table.add_column(col, justify="right")
     for s in summaries:
         table.add_row(
             str(s.stage),
             str(s.depth),
+            str(s.d_model or "-"),
             str(s.lora_rank or "-"),
             f"{s.trainable_params / 1e6:.2f}M",
             f"{s.total_params / 1e6:.2f}M",

@@ -42,7 +42,17 @@ def _plan(args) -> None:
         f"{gpu.bf16_flops / 1e12:.0f} TFLOP/s bf16 dense) at {args.mfu:.0%} MFU",
         title_justify="left",
     )
-    columns = ("stage", "depth", "trainable", "tokens", "PFLOPs", "GiB per GPU ddp", "GiB per GPU fsdp", "time")
+    columns = (
+        "stage",
+        "depth",
+        "d_model",
+        "trainable",
+        "tokens",
+        "PFLOPs",
+        "GiB per GPU ddp",
+        "GiB per GPU fsdp",
+        "time",
+    )
     for column in columns:
         table.add_column(column, justify="right")
     for row in plan_rows(costs, gpu):

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -52,8 +53,8 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from growlm.errors import GrowlmError
 
-# An operator fills the new model's parameters (float32, by name) from the old model; it may adjust `config`, the
-# new model's config, before the model is built (zero scales rms_norm_eps).
+# An operator fills the new model's parameters (float32, by name) from the old model and `config`, the new model's
+# config (widened_config: zero's rms_norm_eps already scaled, widened_eps).
 WidthOperator = Callable[[LlamaForCausalLM, LlamaConfig, torch.Generator], dict[str, torch.Tensor]]
 
 # The axes of each parameter, by the last two parts of its name: rows first (what a Linear writes), then columns.
@@ -130,29 +131,60 @@ def old_slices(old_config: LlamaConfig, new_config: LlamaConfig) -> dict[str, tu
     return {name: tuple(slice(0, old[axis]) for axis in axes(name)) for name in param_names(new_config)}
 
 
-def widened_config(config: LlamaConfig, d_model: int, n_heads: int, d_ff: int) -> LlamaConfig:
-    """The new model's config; refuses shrinking and shapes that do not keep head_dim and the kv grouping."""
-    h, heads, kv = head_dim(config), config.num_attention_heads, config.num_key_value_heads
-    d, ff = config.hidden_size, config.intermediate_size
-    if d_model < d or n_heads < heads or d_ff < ff:
+@dataclass(frozen=True)
+class Shape:
+    """The sizes widening changes: anything with these fields (growlm.config.ModelConfig has them) will do."""
+
+    d_model: int
+    n_heads: int
+    kv_heads: int
+    ff: int
+
+    @classmethod
+    def of(cls, config: LlamaConfig) -> "Shape":
+        return cls(config.hidden_size, config.num_attention_heads, config.num_key_value_heads, config.intermediate_size)
+
+
+def check_widening(old, new, operator: str) -> None:
+    """Refuse a widening `operator` cannot make from shape `old` to `new` (anything with Shape's fields; new's
+    kv_heads is not read: it follows from the grouping): shrinking, a head size that changes, heads that break the
+    key/value grouping, and for copy a d_model that is not a whole multiple."""
+    h, group = old.d_model // old.n_heads, old.n_heads // old.kv_heads
+    if new.d_model < old.d_model or new.n_heads < old.n_heads or new.ff < old.ff:
         raise GrowlmError(
-            f"widening cannot shrink: `d_model`={d_model}, `n_heads`={n_heads}, `d_ff`={d_ff} against the model's "
-            f"{d}, {heads}, {ff}; give each at least the current value"
+            f"widening cannot shrink: d_model {new.d_model}, n_heads {new.n_heads}, d_ff {new.ff} against the "
+            f"model's {old.d_model}, {old.n_heads}, {old.ff}; give each at least the current value"
         )
-    if d_model != n_heads * h:
+    if new.d_model != new.n_heads * h:
         raise GrowlmError(
-            f"`d_model`={d_model} must be `n_heads` x head_dim = {n_heads} x {h} = {n_heads * h}: widening keeps "
-            f"the head dimension, so d_model grows with the heads"
+            f"d_model {new.d_model} must be n_heads x head size = {new.n_heads} x {h} = {new.n_heads * h}: "
+            "widening keeps the head size, so d_model grows with the heads"
         )
-    group = heads // kv
-    if n_heads % group:
+    if new.n_heads % group:
         raise GrowlmError(
-            f"`n_heads`={n_heads} must be a multiple of {group}, the query heads per key/value head "
-            f"({heads} heads over {kv} key/value heads)"
+            f"n_heads {new.n_heads} must be a multiple of {group}, the query heads per key/value head "
+            f"({old.n_heads} heads over {old.kv_heads} key/value heads)"
         )
+    if operator == "copy" and new.d_model % old.d_model:
+        raise GrowlmError(
+            f"operator copy widens d_model by whole multiples of {old.d_model}, and {new.d_model} is not one; "
+            "give a multiple, or use operator zero"
+        )
+
+
+def widened_eps(operator: str, eps: float, d: int, d_new: int) -> float:
+    """rms_norm_eps after widening from d to d_new: zero scales it by d / d_new (module docstring); others keep it."""
+    return eps * d / d_new if operator == "zero" else eps
+
+
+def widened_config(config: LlamaConfig, d_model: int, n_heads: int, d_ff: int, operator: str) -> LlamaConfig:
+    """The new model's config; refuses what check_widening refuses."""
+    h, group = head_dim(config), config.num_attention_heads // config.num_key_value_heads
+    check_widening(Shape.of(config), Shape(d_model, n_heads, 0, d_ff), operator)
     new = copy.deepcopy(config)
     new.hidden_size, new.num_attention_heads, new.head_dim = d_model, n_heads, h
     new.num_key_value_heads, new.intermediate_size = n_heads // group, d_ff
+    new.rms_norm_eps = widened_eps(operator, config.rms_norm_eps, config.hidden_size, d_model)
     return new
 
 
@@ -187,7 +219,6 @@ def zero_init(model: LlamaForCausalLM, config: LlamaConfig, generator: torch.Gen
     """zero: new residual channels, heads and units write 0 and read fresh weights; RMSNorm weights and eps scaled
     so the norms see the old mean square (module docstring). Exact."""
     d, d_new = model.config.hidden_size, config.hidden_size
-    config.rms_norm_eps = model.config.rms_norm_eps * d / d_new
     scale = math.sqrt(d / d_new)
     state = _placed(model, config, generator, zero_writes=True)
     for name, tensor in state.items():
@@ -228,11 +259,6 @@ def copy_init(model: LlamaForCausalLM, config: LlamaConfig, generator: torch.Gen
     (summing to 1 over the copies of its source, unequal). Exact; refuses a `d_model` that is not a whole multiple
     of the old one."""
     old_sizes, new_sizes = sizes(model.config), sizes(config)
-    if new_sizes["model"] % old_sizes["model"]:
-        raise GrowlmError(
-            f"operator copy widens `d_model` by whole multiples of {old_sizes['model']}, and {new_sizes['model']} "
-            f"is not one; give a multiple, or use operator zero"
-        )
     old = _old_state(model)
     device = model.model.embed_tokens.weight.device
     index = {axis: torch.arange(n, device=device) % old_sizes[axis] for axis, n in new_sizes.items()}
@@ -270,7 +296,7 @@ def widen(
         raise GrowlmError(f"`operator`={operator!r} is not one of {', '.join(WIDTH_OPERATORS)}")
     if model.config.tie_word_embeddings:
         raise GrowlmError("widening needs an untied LM head (tie_word_embeddings=False)")
-    config = widened_config(model.config, d_model, n_heads, d_ff)
+    config = widened_config(model.config, d_model, n_heads, d_ff, operator)
     with torch.no_grad():
         state = WIDTH_OPERATORS[operator](model, config, torch.Generator().manual_seed(seed))
     with torch.random.fork_rng(devices=[]):  # its own init is overwritten: leave the caller's RNG as it was

@@ -174,7 +174,8 @@ class RunSpec:
         summaries = self.summary()
         tokens = summaries[-1].tokens
         # from the config: a LoRA stage's own count includes adapters that the final, merged model no longer has
-        non_embedding = summaries[-1].depth * block_params(self.config) + self.config.model.d_model
+        final = self.config.stage_models()[-1]  # a widened run's final shape
+        non_embedding = summaries[-1].depth * block_params(final) + final.d_model
         return tokens / max(s.trainable_params for s in summaries), tokens / non_embedding
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from growlm.config import RunConfig
-from growlm.model.llama import base_model, build_model, count_params
+from growlm.model.llama import base_model, build_model
 from growlm.train.flops import flops_per_token
 from growlm.train.memory import GiB, stage_estimates
 from growlm.train.plan import Plan
@@ -36,6 +36,8 @@ GPUS = {"a100": Gpu("A100 80GB", 312e12, 80), "h100": Gpu("H100 SXM", 989e12, 80
 class StageCost:
     stage: int
     depth: int
+    d_model: int
+    widened: bool  # the stage starts by widening the model
     trainable: int
     tokens: int
     flops: float
@@ -49,8 +51,8 @@ def stage_shapes(cfg: RunConfig) -> list[tuple[float, int]]:
     plan, out = Plan(cfg), []
     for k, depth in enumerate(plan.depths):
         with torch.device("meta"):
-            model = prepare(plan, build_model(cfg.model, depth, None), k).model
-        out.append((flops_per_token(base_model(model), cfg.model.context).total, count_params(model, True)))
+            prepared = prepare(plan, build_model(plan.models[k], depth, None), k)
+        out.append((flops_per_token(base_model(prepared.model), cfg.model.context).total, prepared.trainable()))
     return out
 
 
@@ -64,6 +66,8 @@ def stage_costs(cfg: RunConfig, gpus: int, gpu: Gpu, mfu: float) -> list[StageCo
             StageCost(
                 stage=k + 1,
                 depth=plan.depths[k],
+                d_model=plan.models[k].d_model,
+                widened=plan.widens(k),
                 trainable=trainable,
                 tokens=tokens,
                 flops=flops,
@@ -101,6 +105,7 @@ def plan_rows(costs: list[StageCost], gpu: Gpu) -> list[list[str]]:
         [
             str(c.stage),
             str(c.depth),
+            ("widened to " if c.widened else "") + str(c.d_model),
             f"{c.trainable / 1e6:,.1f}M",
             f"{c.tokens / 1e6:,.1f}M",
             f"{c.flops / 1e15:,.2f}",
@@ -113,6 +118,7 @@ def plan_rows(costs: list[StageCost], gpu: Gpu) -> list[list[str]]:
     rows.append(
         [
             "all",
+            "",
             "",
             "",
             f"{sum(c.tokens for c in costs) / 1e6:,.1f}M",

@@ -18,10 +18,15 @@ def set_trainable(model: LlamaForCausalLM, n_frozen_blocks: int, train_embedding
             p.requires_grad_(False)
 
 
-def frozen_tensor_hashes(model: torch.nn.Module) -> dict[str, str]:
-    """sha256 of every parameter that does not train, by name."""
-    return {
-        name: hashlib.sha256(p.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()
-        for name, p in model.named_parameters()
-        if not p.requires_grad
-    }
+def _sha256(t: torch.Tensor) -> str:
+    return hashlib.sha256(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()
+
+
+def frozen_tensor_hashes(model: torch.nn.Module, regions: dict | None = None) -> dict[str, str]:
+    """sha256 of every parameter that does not train, by name, and of each frozen slice of a trained one
+    (`regions`: name -> index region, growlm.train.slices) as "name[old]"."""
+    hashes = {name: _sha256(p) for name, p in model.named_parameters() if not p.requires_grad}
+    if regions:
+        named = dict(model.named_parameters())
+        hashes |= {f"{name}[old]": _sha256(named[name][region]) for name, region in regions.items()}
+    return hashes

@@ -34,8 +34,8 @@ class Estimate:
         return self.weights + self.optimizer + self.activations
 
 
-def block_params(cfg: RunConfig) -> int:
-    m = cfg.model
+def block_params(m) -> int:
+    """Parameters of one decoder block of a model shaped like `m` (a growlm.config.ModelConfig)."""
     head_dim = m.d_model // m.n_heads
     attention = 2 * m.d_model * m.d_model + 2 * m.d_model * m.kv_heads * head_dim
     return attention + 3 * m.d_model * m.ff + 2 * m.d_model
@@ -43,17 +43,18 @@ def block_params(cfg: RunConfig) -> int:
 
 def stage_estimates(cfg: RunConfig, world: int = 1, sharded: bool = False) -> list[Estimate]:
     """Bytes one process needs in each stage of the run (model replicated, or `sharded` over `world`)."""
-    m, t = cfg.model, cfg.train
-    embedding, head, block = VOCAB_SIZE * m.d_model, VOCAB_SIZE * m.d_model + m.d_model, block_params(cfg)
-    tokens = max(1, t.batch_size // (world * t.grad_accum)) * m.context
-    per_token_block = (34 * m.d_model + 5 * m.n_heads * m.context) * 4
+    t = cfg.train
     estimates, depth = [], 0
-    for k, stage in enumerate(cfg.growth.stages):
+    for k, (stage, m) in enumerate(zip(cfg.growth.stages, cfg.stage_models())):  # a widening stage's own shape
+        embedding, head, block = VOCAB_SIZE * m.d_model, VOCAB_SIZE * m.d_model + m.d_model, block_params(m)
+        tokens = max(1, t.batch_size // (world * t.grad_accum)) * m.context
+        per_token_block = (34 * m.d_model + 5 * m.n_heads * m.context) * 4
         old, depth = depth, depth + stage.add_blocks
         trains_embedding = (
             stage.train_embedding if stage.train_embedding is not None else (cfg.substrate.kind == "trainable")
         )
-        trained_blocks = depth if stage.trains_old_blocks or k == 0 else depth - old
+        # a widening stage keeps gradients and AdamW state of whole tensors even where old slices are frozen
+        trained_blocks = depth if stage.trains_old_blocks or stage.widens or k == 0 else depth - old
         trainable = head + trained_blocks * block + (embedding if trains_embedding else 0)
         params = embedding + head + depth * block
         acts = depth * tokens * per_token_block + 3 * t.ce_chunk * VOCAB_SIZE * 4

@@ -35,6 +35,7 @@ class Plan:
         self.cfg = cfg
         self.stages = cfg.growth.stages
         self.depths = stage_depths(self.stages)
+        self.models = cfg.stage_models()  # the model's shape in each stage (widening stages change it)
         self.tokens_per_step = cfg.train.batch_size * cfg.model.context
         self.budget = int(cfg.growth.budget_factor * self._stage1_trainable())
 
@@ -46,9 +47,20 @@ class Plan:
         """The blocks stage k did not add: those of the earlier stages."""
         return range(self.depths[k - 1] if k else 0)
 
+    def widens(self, k: int) -> bool:
+        """Whether stage k starts by widening the model (growlm.model.widen)."""
+        return self.stages[k].widens
+
+    def freezes_old_slices(self, k: int) -> bool:
+        """A widening stage whose earlier blocks keep their old rows and columns frozen: only the new ones train."""
+        return self.widens(k) and not self.stages[k].trains_old_blocks and bool(self.old_blocks(k))
+
     def n_frozen(self, k: int) -> int:
-        """Old blocks that stay frozen in stage k (all of them, unless the stage trains them)."""
-        return 0 if self.stages[k].trains_old_blocks else len(self.old_blocks(k))
+        """Old blocks that stay frozen in stage k (all of them, unless the stage trains them; none in a widening
+        stage, whose old blocks train at least their new rows and columns)."""
+        if self.stages[k].trains_old_blocks or self.widens(k):
+            return 0
+        return len(self.old_blocks(k))
 
     def adds_lora(self, k: int) -> bool:
         """Whether stage k puts LoRA adapters on its frozen blocks (the rank is solved against the budget)."""
@@ -79,6 +91,6 @@ class Plan:
         from transformers import LlamaForCausalLM
 
         with torch.device("meta"):
-            model = LlamaForCausalLM(llama_config(self.cfg.model, self.depths[0]))
+            model = LlamaForCausalLM(llama_config(self.models[0], self.depths[0]))
         set_trainable(model, 0, self.train_embedding(0))
         return count_params(model, trainable_only=True)

@@ -104,7 +104,8 @@ class StageSummary(Record):
     lora_rank: int = 0
     val_loss_at_start: float | None = None  # right after growth, before training (None for stage 1)
     wall_s: float | None = None  # this stage's training wall time
-    frozen_tensors: int = 0
+    frozen_tensors: int = 0  # frozen tensors and frozen slices (a widening stage's old rows and columns)
+    d_model: int | None = None  # the model's width in the stage (None: written before growlm recorded it)
 
 
 class AtProgress:
@@ -169,6 +170,7 @@ class StageStart(Record):
     steps: int | None = None
     parallel: str = "single"  # growlm.train.parallel's mode of this stage
     world: int = 1  # processes
+    d_model: int | None = None  # the model's width in the stage
 
 
 @dataclass(frozen=True)

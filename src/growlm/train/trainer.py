@@ -27,11 +27,11 @@ from growlm.io.atomic import atomic_write_json
 from growlm.model.folder import stage_meta, write_model
 from growlm.model.growth import grow
 from growlm.model.llama import build_model
+from growlm.model.widen import widen
 from growlm.precision import Precision
 from growlm.train import checkpoint as ckpt
 from growlm.train.dist import Dist
 from growlm.train.flops import measured_peak_flops
-from growlm.train.freeze import frozen_tensor_hashes
 from growlm.train.inputs import RunInputs, embedding_of
 from growlm.train.lora import merge_lora
 from growlm.train.metrics import MetricsLog, WandbRun
@@ -135,6 +135,8 @@ class Trainer:
         summaries = self.run.read_summaries()[:start_k]
         for k in range(start_k, len(self.plan.stages)):
             if mid_stage is None:
+                if self.plan.widens(k):
+                    model = self.widened(model, k)
                 grow(model, self.plan.stages[k].add_blocks, self.cfg.growth.init)
             prepared = mid_stage or prepare(self.plan, model, k)
             resume_optimizer = last if mid_stage else None
@@ -144,12 +146,18 @@ class Trainer:
         self.metrics.close()
         return summaries
 
+    def widened(self, model, k: int):
+        """The model widened to stage k's shape by growth.width_init (seeded by train.seed and the stage)."""
+        shape = self.plan.models[k]
+        seed = self.cfg.train.seed * 1000 + k
+        return widen(model, shape.d_model, shape.n_heads, shape.ff, self.cfg.growth.width_init, seed)
+
     def run_stage(
         self, prepared: StageModel, k: int, start_step: int, resume_from: Path | None, summaries: list[StageSummary]
     ):
         """Train stage k, then export its model and summary, and only then record the stage-end checkpoint:
         a run stopped at any moment before that resumes into the stage and exports it again."""
-        frozen_before = frozen_tensor_hashes(prepared.model)
+        frozen_before = prepared.frozen_hashes()
         stage = Stage(self.plan, prepared, k, self.bf16, self.parallel)
         if resume_from is not None:
             saved = ckpt.load_optimizer_state(resume_from, stage.loss_model, stage.opt)
@@ -161,7 +169,7 @@ class Trainer:
         self._train_steps(stage, start_step)
         val = self._validate(stage)
         trained = self._whole(stage)
-        if frozen_tensor_hashes(trained) != frozen_before:
+        if prepared.frozen_hashes(trained) != frozen_before:
             raise GrowlmError(
                 f"stage {k + 1}: a frozen tensor changed during training; this is a bug, please report it"
             )
@@ -180,6 +188,7 @@ class Trainer:
             val_loss=val,
             wall_s=time.perf_counter() - wall_start,
             frozen_tensors=len(frozen_before),
+            d_model=self.plan.models[k].d_model,
         )
         self._export(model, k, summary, frozen_before)
         summaries.append(summary)
@@ -212,14 +221,25 @@ class Trainer:
                 steps=stage.steps,
                 parallel=self.parallel.mode,
                 world=self.d.world,
+                d_model=self.plan.models[k].d_model,
             )
         )
         if self.d.main:
             tqdm.write(
                 f"stage {k + 1}/{n_stages}: depth {stage.depth}, {self.plan.stages[k].add_blocks} new "
-                f"block(s), trainable {stage.trainable:,} of {stage.total:,} params"
+                f"block(s){self._width_note(k)}, trainable {stage.trainable:,} of {stage.total:,} params"
                 + (f", LoRA rank {stage.rank}" if stage.rank else "")
             )
+
+    def _width_note(self, k: int) -> str:
+        if not self.plan.widens(k):
+            return ""
+        before, after, stage = self.plan.models[k - 1], self.plan.models[k], self.plan.stages[k]
+        old = "training" if stage.trains_old_blocks else "frozen but for their new rows and columns"
+        return (
+            f", widened {before.d_model}->{after.d_model} (heads {before.n_heads}->{after.n_heads}, MLP "
+            f"{before.ff}->{after.ff}) by {self.cfg.growth.width_init}, earlier weights {old}"
+        )
 
     # ---- steps ------------------------------------------------------------------------------------------
     def _train_steps(self, stage: Stage, start_step: int) -> None:
@@ -283,8 +303,10 @@ class Trainer:
         loss = self.d.mean_tensor(loss_sum)
         crash_point("step")
         if not self.eager_host or math.isfinite(float(loss)):
+            stage.frozen_slices.zero_grads()
             if t.grad_clip:
                 torch.nn.utils.clip_grad_norm_(stage.params, t.grad_clip)
+            stage.frozen_slices.decay(stage.opt)
             stage.opt.step()
         stage.opt.zero_grad(set_to_none=True)
         tokens = self.plan.tokens_per_step
