@@ -240,6 +240,12 @@ class TrainConfig(Strict):
     threads: int = Field(0, ge=0, description="torch CPU threads; 0 = all cores")
     compile: bool = Field(True, description="fuse the LM-head softmax/gradient with torch.compile")
     compile_blocks: bool = Field(False, description="compile the decoder blocks with torch.compile (GPU runs)")
+    activation_checkpointing: Literal["none", "blocks", "auto"] = Field(
+        "none",
+        description="blocks: the trained blocks keep only their inputs and recompute their forward in the backward "
+        "pass (less memory, about a third more compute); auto: blocks when growlm plan's estimate does not fit the "
+        "device otherwise",
+    )
     parallel: Literal["auto", "ddp", "fsdp"] = Field(
         "auto",
         description="under torchrun: ddp replicates the model on every process, fsdp shards it (FSDP2); "

@@ -49,8 +49,10 @@ def _plan(args) -> None:
         "trainable",
         "tokens",
         "PFLOPs",
-        "GiB per GPU ddp",
-        "GiB per GPU fsdp",
+        "GiB/GPU ddp",
+        "fsdp",
+        "ddp+AC",
+        "fsdp+AC",
         "time",
     )
     for column in columns:
@@ -62,6 +64,7 @@ def _plan(args) -> None:
     print(f"parallel: {mode} ({why})")
     print(
         "GiB per GPU: fp32 weights + gradients and AdamW state of what trains + activations of one micro-batch, "
-        "replicated (ddp) or sharded over the GPUs (fsdp; growlm.train.memory); (NO): more than a GPU holds; "
+        "replicated (ddp) or sharded over the GPUs (fsdp; growlm.train.memory); +AC: with activation checkpointing "
+        "(train.activation_checkpointing: each trained block keeps only its input); (NO): more than a GPU holds; "
         "time: training FLOPs / (GPUs x peak x MFU)."
     )

@@ -43,6 +43,8 @@ class StageCost:
     flops: float
     memory: float  # bytes per GPU, the model replicated (ddp)
     sharded_memory: float  # bytes per GPU, the model sharded over the GPUs (fsdp)
+    recomputed_memory: float  # ddp with activation checkpointing
+    recomputed_sharded_memory: float  # fsdp with activation checkpointing
     seconds: float
 
 
@@ -58,6 +60,8 @@ def stage_shapes(cfg: RunConfig) -> list[tuple[float, int]]:
 
 def stage_costs(cfg: RunConfig, gpus: int, gpu: Gpu, mfu: float) -> list[StageCost]:
     plan, memory, sharded = Plan(cfg), stage_estimates(cfg, gpus), stage_estimates(cfg, gpus, sharded=True)
+    recomputed = stage_estimates(cfg, gpus, recompute=True)
+    recomputed_sharded = stage_estimates(cfg, gpus, sharded=True, recompute=True)
     costs = []
     for k, (per_token, trainable) in enumerate(stage_shapes(cfg)):
         tokens = plan.steps_in(k) * plan.tokens_per_step
@@ -73,6 +77,8 @@ def stage_costs(cfg: RunConfig, gpus: int, gpu: Gpu, mfu: float) -> list[StageCo
                 flops=flops,
                 memory=memory[k].total,
                 sharded_memory=sharded[k].total,
+                recomputed_memory=recomputed[k].total,
+                recomputed_sharded_memory=recomputed_sharded[k].total,
                 seconds=flops / (gpus * gpu.bf16_flops * mfu),
             )
         )
@@ -111,6 +117,8 @@ def plan_rows(costs: list[StageCost], gpu: Gpu) -> list[list[str]]:
             f"{c.flops / 1e15:,.2f}",
             gib(c.memory),
             gib(c.sharded_memory),
+            gib(c.recomputed_memory),
+            gib(c.recomputed_sharded_memory),
             _duration(c.seconds),
         ]
         for c in costs
@@ -125,6 +133,8 @@ def plan_rows(costs: list[StageCost], gpu: Gpu) -> list[list[str]]:
             f"{sum(c.flops for c in costs) / 1e15:,.2f}",
             gib(max(c.memory for c in costs)),
             gib(max(c.sharded_memory for c in costs)),
+            gib(max(c.recomputed_memory for c in costs)),
+            gib(max(c.recomputed_sharded_memory for c in costs)),
             _duration(sum(c.seconds for c in costs)),
         ]
     )

@@ -41,8 +41,9 @@ def block_params(m) -> int:
     return attention + 3 * m.d_model * m.ff + 2 * m.d_model
 
 
-def stage_estimates(cfg: RunConfig, world: int = 1, sharded: bool = False) -> list[Estimate]:
-    """Bytes one process needs in each stage of the run (model replicated, or `sharded` over `world`)."""
+def stage_estimates(cfg: RunConfig, world: int = 1, sharded: bool = False, recompute: bool = False) -> list[Estimate]:
+    """Bytes one process needs in each stage of the run (model replicated, or `sharded` over `world`; with
+    `recompute`, activation checkpointing: each block keeps its input, one block's activations live at a time)."""
     t = cfg.train
     estimates, depth = [], 0
     for k, (stage, m) in enumerate(zip(cfg.growth.stages, cfg.stage_models())):  # a widening stage's own shape
@@ -57,7 +58,10 @@ def stage_estimates(cfg: RunConfig, world: int = 1, sharded: bool = False) -> li
         trained_blocks = depth if stage.trains_old_blocks or stage.widens or k == 0 else depth - old
         trainable = head + trained_blocks * block + (embedding if trains_embedding else 0)
         params = embedding + head + depth * block
-        acts = depth * tokens * per_token_block + 3 * t.ce_chunk * VOCAB_SIZE * 4
+        kept = (
+            depth * tokens * 4 * m.d_model + tokens * per_token_block if recompute else depth * tokens * per_token_block
+        )
+        acts = kept + 3 * t.ce_chunk * VOCAB_SIZE * 4
         if sharded:
             gathered = 4 * (2 * head + 2 * block)
             estimates.append(Estimate(params, 4 * params // world + gathered, 12 * trainable // world, acts))
@@ -66,9 +70,9 @@ def stage_estimates(cfg: RunConfig, world: int = 1, sharded: bool = False) -> li
     return estimates
 
 
-def estimate(cfg: RunConfig, world: int = 1, sharded: bool = False) -> Estimate:
+def estimate(cfg: RunConfig, world: int = 1, sharded: bool = False, recompute: bool = False) -> Estimate:
     """Bytes one process needs at the peak of the run (the stage that needs the most)."""
-    return max(stage_estimates(cfg, world, sharded), key=lambda e: e.total)
+    return max(stage_estimates(cfg, world, sharded, recompute), key=lambda e: e.total)
 
 
 def available_bytes(device) -> tuple[int | None, str]:
@@ -93,11 +97,11 @@ def available_bytes(device) -> tuple[int | None, str]:
     return None, "unknown"
 
 
-def shortfall(cfg: RunConfig, dist_info, sharded: bool = False) -> str | None:
+def shortfall(cfg: RunConfig, dist_info, sharded: bool = False, recompute: bool = False) -> str | None:
     """Why the run does not fit the memory free on its device (with the numbers), or None when it fits or the
     free memory cannot be told."""
     on_cpu = dist_info.device.type != "cuda"
-    need = estimate(cfg, dist_info.world, sharded)
+    need = estimate(cfg, dist_info.world, sharded, recompute)
     total = need.total * (dist_info.world if on_cpu else 1)  # CPU processes share one machine's RAM
     free, where = available_bytes(dist_info.device)
     if free is None or total <= free:
@@ -106,14 +110,24 @@ def shortfall(cfg: RunConfig, dist_info, sharded: bool = False) -> str | None:
     return (
         f"the run needs about {total / GiB:,.1f} GiB ({need.params / 1e6:,.0f}M parameters: weights "
         f"{need.weights / GiB:,.1f} GiB, gradients and AdamW {need.optimizer / GiB:,.1f} GiB, activations "
-        f"{need.activations / GiB:,.1f} GiB{per_process}{', sharded' if sharded else ''})"
+        f"{need.activations / GiB:,.1f} GiB{per_process}{', sharded' if sharded else ''}"
+        f"{', activation checkpointing' if recompute else ''})"
         f" but only {free / GiB:,.1f} GiB is {where}"
     )
 
 
-def check_fits(cfg: RunConfig, dist_info, sharded: bool = False) -> None:
+def recompute_blocks(cfg: RunConfig, dist_info, sharded: bool = False) -> bool:
+    """Whether the run checkpoints its trained blocks' activations: train.activation_checkpointing, where "auto"
+    turns it on when the estimate does not fit the device without it (and the free memory can be told)."""
+    choice = cfg.train.activation_checkpointing
+    if choice != "auto":
+        return choice == "blocks"
+    return shortfall(cfg, dist_info, sharded) is not None
+
+
+def check_fits(cfg: RunConfig, dist_info, sharded: bool = False, recompute: bool = False) -> None:
     """Refuse, with the numbers, a run whose estimate exceeds the memory free on its device."""
-    problem = shortfall(cfg, dist_info, sharded)
+    problem = shortfall(cfg, dist_info, sharded, recompute)
     if problem is not None:
         raise GrowlmError(
             f"{problem}; make model.d_model, the depth, train.batch_size or model.context smaller (or raise "

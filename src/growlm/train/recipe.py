@@ -244,15 +244,16 @@ def grow(
 ) -> GrowResult:
     """Train a run by its growth plan (monolithic baselines are one-stage plans); see the module docstring.
     `start`: New() (the default), Resume() or Branch(base), see growlm.train.start."""
-    from growlm.train.memory import check_fits
+    from growlm.train.memory import check_fits, recompute_blocks
     from growlm.train.trainer import Trainer
 
     cfg, run = prepare_run(config, out, list(overrides), start)
     resume = not isinstance(start, New)  # a branch resumes its copy of the base
     d = init_distributed(cfg.train.device, cfg.train.collective_timeout_s)
     mode, why = parallel.choose(cfg, d)
+    recompute = d.from_main(recompute_blocks(cfg, d, sharded=mode == "fsdp"))  # every process decides alike
     if check_memory:
-        check_fits(cfg, d, sharded=mode == "fsdp")
+        check_fits(cfg, d, sharded=mode == "fsdp", recompute=recompute)
     lock = open_run_dir(run, start) if d.main else None
     try:
         d.barrier()
@@ -268,9 +269,15 @@ def grow(
             run.write_header(cfg, inputs, precision)
         if d.main and d.world > 1:
             print(f"parallel: {mode} over {d.world} processes ({why})")
+        if d.main and recompute:
+            print(
+                f"activation checkpointing: the trained blocks (train.activation_checkpointing = "
+                f"{cfg.train.activation_checkpointing!r})"
+            )
         spread = parallel.Parallel(mode, d, precision.bf16)
         recorded = list(overrides) if isinstance(start, Resume) else []  # a resume records what it changed
-        summaries = Trainer(cfg, run, inputs, d, precision, spread).fit(resume=resume, overrides=recorded)
+        trainer = Trainer(cfg, run, inputs, d, precision, spread, recompute)
+        summaries = trainer.fit(resume=resume, overrides=recorded)
     finally:
         if lock is not None:
             lock.close()

@@ -110,14 +110,18 @@ class Stage:
     `forward` is what a training step calls: the loss module itself, its DDP wrapper, or (fsdp) the loss module
     sharded in place; `loss_model` is the same module for validation and for the model's state."""
 
-    def __init__(self, plan: Plan, prepared: StageModel, k: int, bf16: bool, parallel: Parallel):
+    def __init__(
+        self, plan: Plan, prepared: StageModel, k: int, bf16: bool, parallel: Parallel, recompute: bool = False
+    ):
         t = plan.cfg.train
         self.k, self.depth, self.steps, self.rank = k, plan.depths[k], plan.steps_in(k), prepared.rank
         self.model = prepared.model
         llama = base_model(self.model)
         self.fpt = flops_per_token(llama, plan.cfg.model.context)
         self.trainable, self.total = prepared.trainable(), count_params(llama)
-        self.loss_model = LossModel(self.model, prepared.no_grad_blocks, t.ce_chunk, bf16, t.compile, t.compile_blocks)
+        self.loss_model = LossModel(
+            self.model, prepared.no_grad_blocks, t.ce_chunk, bf16, t.compile, t.compile_blocks, recompute
+        )
         self.forward = parallel.wrap(self.loss_model)
         live = dict(base_model(self.model).named_parameters())  # after wrapping: FSDP2 replaced them with shards
         self.frozen_slices = FrozenSlices(live, prepared.frozen_regions, t.weight_decay)

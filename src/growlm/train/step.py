@@ -24,6 +24,7 @@ class LossModel(torch.nn.Module):
         bf16: bool,
         compile: bool = False,
         compile_blocks: bool = False,
+        recompute: bool = False,
     ):
         super().__init__()
         self.lm = lm
@@ -35,6 +36,10 @@ class LossModel(torch.nn.Module):
         # Inductor fuses each block's norm, rotary, SwiGLU and residual adds; one compiled function serves every
         # block of the same shape, so a deep stack compiles once.
         self.call_block = torch.compile(call_block, dynamic=False) if compile_blocks else call_block
+        # activation checkpointing: the blocks that train keep only their input for the backward pass and run
+        # their forward again there (non-reentrant: the reentrant form gives LoRA adapters no gradients,
+        # transformers#26221); the frozen prefix runs without autograd and needs none
+        self.trained_call = _recomputed(self.call_block) if recompute else self.call_block
 
     def _autocast(self, device: torch.device):
         return torch.autocast(device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
@@ -60,5 +65,16 @@ class LossModel(torch.nn.Module):
             hidden, positions, rotary = embed(llama, inputs)
             with torch.no_grad():
                 hidden = run_blocks(llama, hidden, positions, rotary, 0, n, self.call_block)
-            hidden = run_blocks(llama, hidden, positions, rotary, n, None, self.call_block)
+            trained = self.trained_call if torch.is_grad_enabled() else self.call_block
+            hidden = run_blocks(llama, hidden, positions, rotary, n, None, trained)
             return llama.norm(hidden)
+
+
+def _recomputed(call):
+    """`call` (a block call) under non-reentrant activation checkpointing."""
+    from torch.utils.checkpoint import checkpoint
+
+    def run(block, hidden, positions, rotary):
+        return checkpoint(call, block, hidden, positions, rotary, use_reentrant=False)
+
+    return run

@@ -70,6 +70,7 @@ class Trainer:
         dist_info: Dist,
         precision: Precision,
         parallel: Parallel,
+        recompute: bool = False,
     ):
         from growlm.data.loader import TokenWindows
 
@@ -103,6 +104,7 @@ class Trainer:
         self.metrics = MetricsLog(run.metrics, run.tensorboard, dist_info.main, t.loggers, tracker)
         self.progress = Progress()
         self.parallel = parallel
+        self.recompute = recompute  # activation checkpointing of the trained blocks (growlm.train.memory)
         # where the whole model lives between stages: sharding moves each process's share to the device
         self.home = torch.device("cpu") if self.parallel.sharded else dist_info.device
         every = self.read_every_step
@@ -158,7 +160,7 @@ class Trainer:
         """Train stage k, then export its model and summary, and only then record the stage-end checkpoint:
         a run stopped at any moment before that resumes into the stage and exports it again."""
         frozen_before = prepared.frozen_hashes()
-        stage = Stage(self.plan, prepared, k, self.bf16, self.parallel)
+        stage = Stage(self.plan, prepared, k, self.bf16, self.parallel, self.recompute)
         if resume_from is not None:
             saved = ckpt.load_optimizer_state(resume_from, stage.loss_model, stage.opt)
             if saved is not None:
