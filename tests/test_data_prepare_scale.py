@@ -174,6 +174,10 @@ def _hashes(out):
             path = out.parent / (folder if folder.endswith((".jsonl", ".parquet")) else f"{folder}/{rel}")
             assert digest == sha256_file(path), rel
         s["files"] = sorted(s["files"])
+        for entry in s["splits"].values():  # each written file's recorded hash is its own (and not in the golden)
+            recorded = entry.pop("sha256")
+            assert recorded == {name: sha256_file(out / name) for name in recorded}
+            assert set(recorded) == {entry[key] for key in ("tokens_file", "offsets_file", "ids_file")}
     hashes = {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16]
         for p in sorted(out.iterdir())

@@ -18,6 +18,7 @@ import numpy as np
 from growlm.data.shards import TOKEN_DTYPE, split_files
 from growlm.data.split import cap, key_prefixes, n_validation, validation_mask
 from growlm.data.work import Job, Task
+from growlm.io.hashing import sha256_file
 
 COPY_BYTES = 16 << 20
 
@@ -171,4 +172,5 @@ def write_split(index: SourceIndex, sel: Selection, folder: Path, stem: str, spl
     chars = int(index.chars[sel.mask].sum())
     if sel.cut is not None:
         chars += sel.cut[1] - int(index.chars[sel.cut[0]])
-    return {**names, "tokens": int(counts.sum()), "chars": chars, "documents": int(sel.mask.sum())}
+    hashes = {name: sha256_file(folder / name) for name in names.values()}  # what a resumed run checks
+    return {**names, "tokens": int(counts.sum()), "chars": chars, "documents": int(sel.mask.sum()), "sha256": hashes}

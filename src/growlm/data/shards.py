@@ -125,6 +125,17 @@ class ShardSet:
         for split in SPLITS:
             yield from self.splits(split)
 
+    def files(self) -> dict[str, str | None]:
+        """Every file the splits read, by name in the folder, with the sha256 the manifest records for it (None in
+        shards written before growlm recorded them)."""
+        found = {}
+        for source in self.sources:
+            for entry in source["splits"].values():
+                recorded = entry.get("sha256", {})
+                for key in ("tokens_file", "offsets_file", "ids_file"):
+                    found[entry[key]] = recorded.get(entry[key])
+        return found
+
     def tokenizer(self) -> BvvTokenizer:
         tok = load_tokenizer(self.folder / TOKENIZER_DIR)
         if tok.sha256 != self.tokenizer_sha256:

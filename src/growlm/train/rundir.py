@@ -33,6 +33,7 @@ from growlm.io.hashing import sha256_bytes
 from growlm.io.ownership import claim_folder
 from growlm.io.temporaries import LOCK_FILE, is_temporary
 from growlm.provenance import git_commit, machine
+from growlm.train import input_files
 from growlm.train.records import StageSummary
 
 RUN_MARKERS = ("metrics.jsonl", "config.resolved.toml")
@@ -133,6 +134,7 @@ class RunDir:
                 "substrate_manifest": inputs.substrate.manifest if inputs.substrate is not None else None,
                 "tokenizer_path": str(Path(cfg.tokenizer.path).resolve()) if cfg.tokenizer.path else "tokenizer",
                 "shards_path": str(inputs.shards.resolve()),
+                "token_files": input_files.stamps(inputs.shards),
                 "machine": machine(),
                 "precision": precision.to_json(),
                 "run_id": uuid.uuid4().hex[:16],
@@ -164,6 +166,11 @@ class RunDir:
                     f"({str(manifest['hashes'].get(key))[:12]} vs {str(value)[:12]}); resume with the "
                     "run's own inputs or start a new run"
                 )
+        problem = input_files.changed(inputs.shards, manifest.get("token_files") or {})  # {}: made before stamps
+        if problem:
+            raise GrowlmError(
+                f"cannot resume {self.path}: {problem}; restore the file, or start a new run on these shards"
+            )
 
     # ---- one writer, resumes, leftovers of a killed process ------------------------------------------------
     def acquire(self) -> IO:
