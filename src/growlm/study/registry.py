@@ -44,6 +44,11 @@ register(
     "growlm.study.growth_operators",
 )
 register(
+    "width-growth",
+    "growth in width (zero, copy, random; old weights training or frozen) against depth and monolithic at equal FLOPs",
+    "growlm.study.width_growth",
+)
+register(
     "continual",
     "add a language to a trained model (growth, fine-tuning, replay, composition) at equal FLOPs",
     "growlm.study.continual",
