@@ -56,3 +56,17 @@ def test_the_paper_growth_series_fits_eight_h100s_only_sharded(capsys):
     assert parallel_choice(cfg, h200, 8, GPUS["h200"])[0] == "ddp"
     assert main(["plan", str(Path(__file__).parents[1] / "configs" / "growth-series-paper.toml"), "--gpus", "8"]) == 0
     assert "parallel: fsdp (a replica needs" in capsys.readouterr().out
+
+
+def test_the_8b_config_fits_a_node_only_with_activation_checkpointing():
+    cfg = load_config(Path(__file__).parents[1] / "configs" / "growth-8b.toml")
+    assert [m.d_model for m in cfg.stage_models()] == [4096] * 8 and sum(s.add_blocks for s in cfg.growth.stages) == 32
+    for gpus in (8, 16):
+        costs = stage_costs(cfg, gpus, GPUS["h100"], 0.4)
+        assert max(c.sharded_memory for c in costs) / GiB > 80 >= max(c.recomputed_sharded_memory for c in costs) / GiB
+        mode, why = parallel_choice(cfg, costs, gpus, GPUS["h100"])
+        assert mode == "fsdp" and "with activation checkpointing (auto)" in why and why.endswith("fits")
+    without = load_config(
+        Path(__file__).parents[1] / "configs" / "growth-8b.toml", ["train.activation_checkpointing='none'"]
+    )
+    assert "does NOT fit" in parallel_choice(without, costs, 16, GPUS["h100"])[1]

@@ -86,8 +86,25 @@ def stage_costs(cfg: RunConfig, gpus: int, gpu: Gpu, mfu: float) -> list[StageCo
 
 
 def parallel_choice(cfg: RunConfig, costs: list[StageCost], gpus: int, gpu: Gpu) -> tuple[str, str]:
-    """(mode, why): what the run would use on `gpus` x `gpu` (growlm.train.parallel.choose's rule, on the
-    datasheet memory instead of the memory free at the start)."""
+    """(mode, why): what the run would use on `gpus` x `gpu` (growlm.train.parallel.choose's rule, then
+    growlm.train.memory.recompute_blocks's for activation checkpointing, on the datasheet memory instead of the
+    memory free at the start)."""
+    mode, why = _mode(cfg, costs, gpus, gpu)
+    memory = {"ddp": "memory", "single": "memory", "fsdp": "sharded_memory"}[mode]
+    need = max(getattr(c, memory) for c in costs) / GiB
+    recomputed = max(getattr(c, "recomputed_" + memory) for c in costs) / GiB
+    choice = cfg.train.activation_checkpointing
+    if choice == "blocks" or (choice == "auto" and need > gpu.memory_gib):
+        fits = "fits" if recomputed <= gpu.memory_gib else "does NOT fit"
+        return mode, f"{why}; with activation checkpointing ({choice}): {recomputed:,.1f} GiB per GPU, {fits}"
+    if need > gpu.memory_gib:
+        hint = "" if choice != "none" else "; train.activation_checkpointing = 'auto' would turn it on"
+        return mode, f"{why}; does NOT fit: {need:,.1f} GiB per GPU at the peak{hint}"
+    return mode, why
+
+
+def _mode(cfg: RunConfig, costs: list[StageCost], gpus: int, gpu: Gpu) -> tuple[str, str]:
+    """growlm.train.parallel.choose's rule: ddp when a replica fits without activation checkpointing, else fsdp."""
     replica, shards = max(c.memory for c in costs) / GiB, max(c.sharded_memory for c in costs) / GiB
     if gpus == 1:
         return "single", f"one GPU: {replica:,.1f} GiB of {gpu.memory_gib:.0f}"
@@ -95,12 +112,10 @@ def parallel_choice(cfg: RunConfig, costs: list[StageCost], gpus: int, gpu: Gpu)
         return cfg.train.parallel, f"train.parallel = {cfg.train.parallel!r}"
     if replica <= gpu.memory_gib:
         return "ddp", f"a replica needs {replica:,.1f} GiB at its peak, within the {gpu.memory_gib:.0f} GiB of a GPU"
-    if shards <= gpu.memory_gib:
-        return "fsdp", (
-            f"a replica needs {replica:,.1f} GiB at its peak, more than the {gpu.memory_gib:.0f} GiB of a GPU; "
-            f"sharded over {gpus}: {shards:,.1f} GiB"
-        )
-    return "fsdp", f"does not fit even sharded: {shards:,.1f} GiB per GPU at the peak; use more GPUs or a smaller batch"
+    return "fsdp", (
+        f"a replica needs {replica:,.1f} GiB at its peak, more than the {gpu.memory_gib:.0f} GiB of a GPU; "
+        f"sharded over {gpus}: {shards:,.1f} GiB"
+    )
 
 
 def plan_rows(costs: list[StageCost], gpu: Gpu) -> list[list[str]]:
