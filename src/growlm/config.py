@@ -236,6 +236,9 @@ class TrainConfig(Strict):
     eval_batches: int = Field(8, ge=1, description="validation batches per evaluation")
     checkpoint_every: int = Field(200, ge=1, description="steps between checkpoints")
     keep_checkpoints: int = Field(2, ge=1, description="checkpoints kept, the newest (never fewer than 2)")
+    async_checkpoint: bool = Field(
+        False, description="write a stage's checkpoints in the background (staged in host memory) while it trains on"
+    )
     ce_chunk: int = Field(1024, ge=16, description="tokens per chunk of the fused LM-head cross-entropy")
     threads: int = Field(0, ge=0, description="torch CPU threads; 0 = all cores")
     compile: bool = Field(True, description="fuse the LM-head softmax/gradient with torch.compile")

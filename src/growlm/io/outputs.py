@@ -97,6 +97,32 @@ def clear_folder(path: Path, keep: tuple[str, ...] = (LOCK_FILE,)) -> None:
             shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
 
+def open_temp_dir(out: str | Path, force: bool = False) -> Path:
+    """The temp sibling `commit_temp_dir` moves into place as `out` (what atomic_dir builds in); for a folder
+    written by several processes between the two calls (a sharded checkpoint)."""
+    out = check_replaceable(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
+    return Path(tempfile.mkdtemp(dir=out.parent, prefix=temp_prefix(out), suffix=".tmp"))
+
+
+def commit_temp_dir(tmp: Path, out: str | Path, kind: str | None = None) -> None:
+    """Move a finished temp folder into place as `out` (replacing it), marked as growlm's `kind`."""
+    out = Path(out)
+    if kind is not None:
+        mark_folder(tmp, kind)
+    apply_umask(tmp)  # mkdtemp makes 0700, and some writers (safetensors) 0600 files
+    old = out.with_name(f".{out.name}.old")
+    if out.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+        os.replace(tmp, out)
+    else:
+        os.replace(tmp, out)
+    if old.is_dir() and not old.is_symlink():  # also the one a process killed mid-swap left
+        shutil.rmtree(old, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_dir(out: str | Path, force: bool = False, kind: str | None = None) -> Iterator[Path]:
     """Build a directory in a temp sibling and move it into place only when the body succeeds; `kind` marks it
@@ -104,24 +130,10 @@ def atomic_dir(out: str | Path, force: bool = False, kind: str | None = None) ->
 
     On any error nothing partial is left behind and an existing output is untouched.
     """
-    out = check_replaceable(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(out)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=temp_prefix(out), suffix=".tmp"))
+    tmp = open_temp_dir(out, force)
     try:
         yield tmp
-        if kind is not None:
-            mark_folder(tmp, kind)
-        apply_umask(tmp)  # mkdtemp makes 0700, and some writers (safetensors) 0600 files
-        old = out.with_name(f".{out.name}.old")
-        if out.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-            os.replace(tmp, out)
-        else:
-            os.replace(tmp, out)
-        if old.is_dir() and not old.is_symlink():  # also the one a process killed mid-swap left
-            shutil.rmtree(old, ignore_errors=True)
+        commit_temp_dir(tmp, out, kind)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -36,6 +36,8 @@ RESUME_SAFE = (
     "train.eval_batches",
     "train.checkpoint_every",
     "train.keep_checkpoints",
+    "train.async_checkpoint",
+    "train.activation_checkpointing",
     "train.threads",
     "train.device",
     "train.parallel",

@@ -83,10 +83,11 @@ def optimizer(
     return torch.optim.AdamW(groups, lr=plan.stage_lr(k), betas=(t.beta1, t.beta2), foreach=True)
 
 
-def rebuild(plan: Plan, k: int, complete: bool, tensors: dict[str, torch.Tensor], embedding=None) -> StageModel:
+def rebuild(plan: Plan, k: int, complete: bool, tensors: dict[str, torch.Tensor] | None, embedding=None) -> StageModel:
     """The plain (unsharded) model that `tensors` (a stage's model state, growlm.train.parallel.model_state) hold:
-    after a finished stage the plain model, inside one the model set up for it (frozen blocks, LoRA adapters).
-    The global RNG is left as it was, so a rebuild changes nothing that follows."""
+    after a finished stage the plain model, inside one the model set up for it (frozen blocks, LoRA adapters);
+    with `tensors` None, that model as initialised, for the caller to load. The global RNG is left as it was, so
+    a rebuild changes nothing that follows."""
     from growlm.errors import GrowlmError
     from growlm.model.llama import build_model
 
@@ -95,6 +96,8 @@ def rebuild(plan: Plan, k: int, complete: bool, tensors: dict[str, torch.Tensor]
         fits = embedding is not None and embedding.shape[1] == shape.d_model  # a widened model's comes from `tensors`
         model = build_model(shape, plan.depths[k], embedding if fits else None)
         prepared = StageModel(model, 0, 0) if complete else prepare(plan, model, k)
+    if tensors is None:
+        return prepared
     missing, unexpected = prepared.model.load_state_dict(tensors, strict=False)
     if missing or unexpected:
         raise GrowlmError(

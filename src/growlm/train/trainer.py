@@ -105,6 +105,7 @@ class Trainer:
         self.progress = Progress()
         self.parallel = parallel
         self.recompute = recompute  # activation checkpointing of the trained blocks (growlm.train.memory)
+        self.pending: ckpt.ShardedSave | None = None  # a sharded checkpoint still being written
         # where the whole model lives between stages: sharding moves each process's share to the device
         self.home = torch.device("cpu") if self.parallel.sharded else dist_info.device
         every = self.read_every_step
@@ -161,14 +162,15 @@ class Trainer:
         a run stopped at any moment before that resumes into the stage and exports it again."""
         frozen_before = prepared.frozen_hashes()
         stage = Stage(self.plan, prepared, k, self.bf16, self.parallel, self.recompute)
-        if resume_from is not None:
-            saved = ckpt.load_optimizer_state(resume_from, stage.loss_model, stage.opt)
+        if resume_from is not None and not ckpt.load_sharded_optimizer(resume_from, stage.loss_model, stage.opt):
+            saved = ckpt.load_optimizer_state(resume_from, stage.loss_model, stage.opt)  # an older checkpoint
             if saved is not None:
                 self.parallel.load_optimizer_state(stage.loss_model, stage.opt, saved)
         self._announce(stage)
         at_start = self._val_at_start(stage, start_step)
         wall_start = time.perf_counter()
         self._train_steps(stage, start_step)
+        self.finish_checkpoint()
         val = self._validate(stage)
         trained = self._whole(stage)
         if prepared.frozen_hashes(trained) != frozen_before:
@@ -357,17 +359,30 @@ class Trainer:
         return next((r.val_loss for r in logged if r.stage == stage.k + 1), None)
 
     def _checkpoint(self, stage: Stage | None, model, k: int, stage_step: int, complete: bool) -> None:
-        """Mid-stage: the training stage's model and optimizer (gathered whole from every process when sharded);
-        at a stage end: the plain `model`, no optimizer."""
-        if stage is not None and (self.parallel.sharded or self.d.main):
-            tensors = self.parallel.model_state(stage.loss_model)
-            opt = self.parallel.optimizer_state(stage.loss_model, stage.opt)
-        elif self.d.main:
-            tensors, opt = {name: v.detach() for name, v in model.state_dict().items()}, None
+        """Mid-stage: the training stage's model and optimizer, each process writing its own shards (in the
+        background with train.async_checkpoint, finished at the next checkpoint or the stage's end); at a stage
+        end: the plain `model` every process holds, no optimizer, written by rank 0."""
+        self.finish_checkpoint()
+        state = CheckpointState(k, stage_step, complete, self.progress)
+        t = self.cfg.train
+        if stage is not None:
+            content = ckpt.stage_state(stage.loss_model, stage.opt)
+            self.pending = ckpt.ShardedSave(
+                self.run.checkpoints, state, t.keep_checkpoints, self.d, content, t.async_checkpoint
+            )
+            if not t.async_checkpoint:
+                self.finish_checkpoint()
+            return
         if self.d.main:
-            state = CheckpointState(k, stage_step, complete, self.progress)
-            ckpt.save_checkpoint(self.run.checkpoints, tensors, opt, state, self.cfg.train.keep_checkpoints)
+            tensors = {name: v.detach() for name, v in model.state_dict().items()}
+            ckpt.save_checkpoint(self.run.checkpoints, tensors, None, state, t.keep_checkpoints)
         self.d.barrier()
+
+    def finish_checkpoint(self) -> None:
+        """Finish the sharded checkpoint still being written, if any (every process calls it)."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending.finish()
 
     def _export(self, model, k: int, summary: StageSummary, frozen: dict) -> None:
         if not self.d.main:
