@@ -98,7 +98,8 @@ SCALES = {
 }
 
 
-def _budgets(text: str) -> tuple[float, ...]:
+def parse_budgets(text: str) -> tuple[float, ...]:
+    """A --budgets value: distinct positive multiples of the base budget (growth-operators and width-growth)."""
     try:
         values = tuple(float(part) for part in text.split(","))
     except ValueError:
@@ -108,7 +109,7 @@ def _budgets(text: str) -> tuple[float, ...]:
     return values
 
 
-def _names(text: str) -> tuple[str, ...]:
+def parse_names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
@@ -119,7 +120,7 @@ class GrowthOptions(StudyOptions):
         (1.0,),
         "a budget ladder, multiples of the scale's base budget (e.g. 0.25,1,4): every arm trains a complete "
         "schedule per budget and is compared by final losses at each",
-        parse=_budgets,
+        parse=parse_budgets,
         metavar="B,B,...",
     )
     arms: tuple[str, ...] = option(
@@ -127,7 +128,7 @@ class GrowthOptions(StudyOptions):
         "the arms to train, monolithic among them (default: all of them for one budget; "
         + ", ".join(LADDER_ARMS)
         + " for a ladder)",
-        parse=_names,
+        parse=parse_names,
         metavar="A,A,...",
     )
 

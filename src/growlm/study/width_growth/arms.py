@@ -10,7 +10,7 @@ from growlm.config import ModelConfig, Patch, RunConfig, combine, parse_assignme
 from growlm.errors import GrowlmError
 from growlm.study.growth_operators.arms import ARMS as OPERATOR_ARMS
 from growlm.study.growth_operators.arms import SCALES as OPERATOR_SCALES
-from growlm.study.growth_operators.arms import arm_config
+from growlm.study.growth_operators.arms import arm_config, parse_budgets, parse_names
 from growlm.study.options import StudyOptions, option
 from growlm.study.runs import configure
 from growlm.study.scales import StudyScale, stage_tokens
@@ -118,34 +118,20 @@ SCALES = {
 }
 
 
-def _budgets(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(part) for part in text.split(","))
-    except ValueError:
-        raise GrowlmError(f"`budgets` {text!r}: give numbers separated by commas, e.g. 0.25,1") from None
-    if any(not v > 0 for v in values) or len(set(values)) < len(values):
-        raise GrowlmError(f"`budgets` {text!r}: give distinct positive multiples of the base budget")
-    return values
-
-
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
 @dataclass(frozen=True, kw_only=True)
 class WidthOptions(StudyOptions):
     budgets: tuple[float, ...] = option(
         (),
         "multiples of growth-operators' base budget (e.g. 0.25,1): every arm trains a complete schedule per budget "
         "and is compared by final losses at each (default: the scale's, cpu 0.25,1, else 1)",
-        parse=_budgets,
+        parse=parse_budgets,
         metavar="B,B,...",
     )
     arms: tuple[str, ...] = option(
         (),
         "the arms to train, monolithic among them (default: all of " + ", ".join(KNOWN) + "; best-4x and "
         "best-late vary the best of the width arms trained)",
-        parse=_names,
+        parse=parse_names,
         metavar="A,A,...",
     )
 
